@@ -1,0 +1,1 @@
+"""sgtm-companion's compiler side: the tracking plan, and everything derived from it."""

@@ -1,0 +1,76 @@
+"""The `sgtm` command line.
+
+Each area of the project registers its own sub-commands from its own module, so the CLI
+grows without one file knowing every command. A module listed here must define
+``register(subparsers)``; each registered parser sets ``func`` to a callable taking the parsed
+arguments and returning the exit code.
+
+Exit codes follow one rule everywhere: 0 success, 1 the input is invalid or a check failed,
+2 the command line itself is wrong (argparse's own convention).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from generator import __doc__ as _summary
+
+COMMAND_MODULES: tuple[str, ...] = (
+    "generator.plan.cli",
+)
+
+EPILOG = """\
+Typical flow:
+  sgtm plan check examples/shop/plan.yaml      validate the tracking plan
+  sgtm generate examples/shop/plan.yaml -o out compile templates, container and schemas
+  sgtm validate out/container.json             check a container export before importing it
+  sgtm serve examples/shop/plan.yaml           run the sidecar locally
+  sgtm demo                                    the whole loop on this machine
+
+Run `sgtm COMMAND --help` for the options of each command.
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="sgtm",
+        description="sgtm-companion: server-side tagging for ecommerce from one tracking plan. "
+        + (_summary or ""),
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=_version())
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(subparsers)
+    return parser
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return f"sgtm-companion {version('sgtm-companion')}"
+    except PackageNotFoundError:  # running from a checkout without an install
+        return "sgtm-companion (not installed)"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    func = getattr(args, "func", None)
+    if func is None:
+        parser.print_help()
+        return 2
+    try:
+        return int(func(args) or 0)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

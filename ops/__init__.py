@@ -1,0 +1,1 @@
+"""Operations: push containers through the Tag Manager API and roll out on Cloud Run."""

@@ -1,0 +1,1 @@
+"""A local emulation of the server-side GTM template sandbox and container."""

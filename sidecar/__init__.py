@@ -1,0 +1,1 @@
+"""The first-party event sidecar: verify, validate, decide, queue, deliver."""

@@ -1,0 +1,1 @@
+"""Jinja2 sources of every generated artifact (shipped as package data)."""
