@@ -1,0 +1,986 @@
+"""Read a tracking plan from YAML into the model, reporting every problem with its position.
+
+The reader walks ruamel.yaml's round-trip nodes because they keep the line and column of every
+key and value; each problem is reported as ``FILE:LINE:COL: message`` with a suggestion where one
+exists. Nothing is built unless the whole plan is free of errors.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import re
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import MarkedYAMLError
+
+from generator.plan import model as m
+from generator.plan.errors import PlanError, Problem
+
+SEMVER = re.compile(
+    r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-([0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?$"
+)
+NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+ENV_NAME = re.compile(r"^[A-Z][A-Z0-9_]{1,127}$")
+CURRENCY = re.compile(r"^[A-Z]{3}$")
+COUNTRY = re.compile(r"^[A-Z]{2}$")
+# Google Cloud region names; EU-ness is a deployment concern checked by Terraform.
+REGION = re.compile(r"^[a-z]+-[a-z]+\d+$")
+HTTP_PATH = re.compile(r"^/[A-Za-z0-9_\-./]*$")
+# Strings that look like credentials pasted where a reference belongs: known vendor prefixes,
+# or long high-entropy tokens mixing letters and digits.
+SECRET_PREFIXES = ("shpss_", "shpat_", "sk_live_", "sk_test_", "whsec_", "EAA", "AIza", "ya29.")
+TOKENLIKE = re.compile(r"^[A-Za-z0-9_\-+/=.:]{20,}$")
+
+Pos = tuple[int, int]
+
+TOP_KEYS = (
+    "plan",
+    "version",
+    "description",
+    "currency",
+    "region",
+    "retention_days",
+    "default_country",
+    "dedupe_window_hours",
+    "consent",
+    "user_data",
+    "items",
+    "events",
+    "destinations",
+    "sources",
+    "delivery",
+)
+TOP_REQUIRED = ("plan", "version", "currency", "region", "retention_days", "events", "destinations")
+PARAM_KEYS = (
+    "type",
+    "required",
+    "description",
+    "enum",
+    "min",
+    "max",
+    "pattern",
+    "max_length",
+)
+DEST_KEYS = (
+    "kind",
+    "description",
+    "purposes",
+    "events",
+    "pii",
+    "ip",
+    "user_agent",
+    "settings",
+    "credentials",
+    "retry_window_hours",
+    "max_attempts",
+    "rollout",
+    "mode",
+)
+# Settings each destination kind understands: name -> (required, validator description).
+KIND_SETTINGS: dict[str, dict[str, tuple[bool, str]]] = {
+    "ga4": {
+        "measurement_id": (True, r"^G-[A-Z0-9]{4,20}$"),
+        "endpoint": (False, "eu|global"),
+    },
+    "meta_capi": {
+        "pixel_id": (True, r"^\d{5,20}$"),
+        "api_version": (False, r"^v\d{2}\.\d$"),
+        "test_event_code": (False, r"^[A-Za-z0-9]{1,32}$"),
+    },
+    "google_ads": {
+        "conversion_id": (True, r"^(AW-)?\d{6,12}$"),
+    },
+    "bigquery": {
+        "project": (True, r"^[a-z][a-z0-9\-]{4,28}[a-z0-9]$"),
+        "dataset": (True, r"^[A-Za-z0-9_]{1,1024}$"),
+        "table": (True, r"^[A-Za-z0-9_\-]{1,1024}$"),
+    },
+    "http": {
+        "url": (True, r"^https://[^\s]+$"),
+        "hashing": (False, "google|meta"),
+    },
+}
+KIND_CREDENTIALS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    # kind -> (required credential roles, optional ones)
+    "ga4": (("api_secret",), ()),
+    "meta_capi": (("access_token",), ()),
+    "google_ads": ((), ("developer_token",)),
+    "bigquery": ((), ()),
+    "http": ((), ("bearer_token",)),
+}
+SOURCE_SECRETS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "web": (("token_keys", "signing_keys"), ()),
+    "shopify": (("secret",), ()),
+    "woocommerce": (("secret",), ()),
+    "stripe": (("secret",), ()),
+}
+SOURCE_SETTINGS: dict[str, dict[str, str]] = {
+    "web": {
+        "origins": "list of https origins",
+        "token_ttl_seconds": "int",
+        "max_batch": "int",
+        "max_body_bytes": "int",
+        "rate_limit_per_key": "rate",
+        "rate_limit_per_ip": "rate",
+    },
+    "shopify": {
+        "purchase_topics": "list",
+        "test_orders": "drop|forward",
+        "zero_value_orders": "drop|forward",
+    },
+    "woocommerce": {
+        "paid_statuses": "list",
+        "test_orders": "drop|forward",
+        "zero_value_orders": "drop|forward",
+    },
+    "stripe": {
+        "tolerance_seconds": "int",
+        "test_orders": "drop|forward",
+        "zero_value_orders": "drop|forward",
+    },
+}
+SHOPIFY_TOPICS = ("orders/create", "orders/paid")
+RATE = re.compile(r"^\d+\s*(/|per)\s*(second|minute|hour|day)$")
+
+
+def load_plan(path: str | Path) -> m.Plan:
+    """Load and check a plan file; raise ``PlanError`` carrying every problem found."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise PlanError([Problem(str(path), 1, 1, f"cannot read the plan: {exc.strerror}")]) from None
+    except UnicodeDecodeError as exc:
+        raise PlanError([Problem(str(path), 1, 1, f"the plan is not UTF-8: {exc.reason}")]) from None
+    return load_plan_text(text, str(path))
+
+
+def load_plan_text(text: str, source: str = "<plan>") -> m.Plan:
+    plan, problems = check_plan_text(text, source)
+    errors = [p for p in problems if p.level == "error"]
+    if errors or plan is None:
+        raise PlanError(problems)
+    return plan
+
+
+def check_plan_text(text: str, source: str = "<plan>") -> tuple[m.Plan | None, list[Problem]]:
+    """Parse and check; returns the plan (None when there are errors) and all problems."""
+    yaml = YAML(typ="rt")
+    yaml.allow_duplicate_keys = False
+    try:
+        doc = yaml.load(text)
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, col = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
+        message = " ".join(str(x) for x in (exc.context, exc.problem) if x)
+        return None, [Problem(source, line, col, f"not valid YAML: {message}")]
+    except Exception as exc:  # noqa: BLE001 - ruamel raises several unrelated types for bad input
+        return None, [Problem(source, 1, 1, f"not valid YAML: {exc}")]
+    reader = _Reader(source)
+    plan = reader.plan(doc)
+    errors = [p for p in reader.problems if p.level == "error"]
+    return (None if errors else plan), sorted(reader.problems)
+
+
+def suggest(word: str, choices: Iterable[str]) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f"did you mean {close[0]!r}?" if close else ""
+
+
+class _Reader:
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.problems: list[Problem] = []
+
+    # -- reporting -------------------------------------------------------------------------
+    def error(self, pos: Pos, message: str, suggestion: str = "") -> None:
+        self.problems.append(Problem(self.source, pos[0] + 1, pos[1] + 1, message, suggestion))
+
+    def warn(self, pos: Pos, message: str, suggestion: str = "") -> None:
+        self.problems.append(
+            Problem(self.source, pos[0] + 1, pos[1] + 1, message, suggestion, level="warning")
+        )
+
+    # -- node helpers ----------------------------------------------------------------------
+    @staticmethod
+    def pos_of(node: Any, default: Pos = (0, 0)) -> Pos:
+        lc = getattr(node, "lc", None)
+        if lc is not None and lc.line is not None:
+            return (lc.line, lc.col)
+        return default
+
+    @staticmethod
+    def key_pos(node: CommentedMap, key: str) -> Pos:
+        try:
+            line, col = node.lc.key(key)
+            return (line, col)
+        except (KeyError, TypeError, AttributeError):
+            return _Reader.pos_of(node)
+
+    @staticmethod
+    def value_pos(node: CommentedMap | CommentedSeq, key: Any) -> Pos:
+        try:
+            if isinstance(node, CommentedSeq):
+                line, col = node.lc.item(key)
+            else:
+                line, col = node.lc.value(key)
+            return (line, col)
+        except (KeyError, TypeError, AttributeError, IndexError):
+            return _Reader.pos_of(node)
+
+    def mapping(
+        self,
+        node: Any,
+        where: str,
+        pos: Pos,
+        allowed: Iterable[str] | None = None,
+        required: Iterable[str] = (),
+    ) -> CommentedMap | None:
+        if node is None:
+            node = CommentedMap()
+        if not isinstance(node, CommentedMap):
+            self.error(pos, f"{where} must be a mapping, not {_kind(node)}")
+            return None
+        for key in node:
+            if not isinstance(key, str):
+                self.error(self.key_pos(node, key), f"{where}: keys must be strings, got {key!r}")
+        if allowed is not None:
+            allowed = tuple(allowed)
+            for key in node:
+                if isinstance(key, str) and key not in allowed:
+                    self.error(
+                        self.key_pos(node, key),
+                        f"{where}: unknown key {key!r}",
+                        suggest(key, allowed) or f"known keys: {', '.join(allowed)}",
+                    )
+        for key in required:
+            if key not in node:
+                self.error(self.pos_of(node, pos), f"{where}: missing required key {key!r}")
+        return node
+
+    def string(
+        self, node: CommentedMap, key: str, where: str, default: str | None = None
+    ) -> str | None:
+        if key not in node:
+            return default
+        value = node[key]
+        if not isinstance(value, str) or not value.strip():
+            self.error(self.value_pos(node, key), f"{where}.{key} must be a non-empty string")
+            return default
+        return str(value)
+
+    def integer(
+        self,
+        node: CommentedMap,
+        key: str,
+        where: str,
+        default: int | None = None,
+        low: int | None = None,
+        high: int | None = None,
+    ) -> int | None:
+        if key not in node:
+            return default
+        value = node[key]
+        if isinstance(value, bool) or not isinstance(value, int):
+            self.error(self.value_pos(node, key), f"{where}.{key} must be an integer")
+            return default
+        if (low is not None and value < low) or (high is not None and value > high):
+            bounds = f"{low if low is not None else '-inf'}..{high if high is not None else 'inf'}"
+            self.error(self.value_pos(node, key), f"{where}.{key} = {value} is outside {bounds}")
+            return default
+        return int(value)
+
+    def boolean(self, node: CommentedMap, key: str, where: str, default: bool) -> bool:
+        if key not in node:
+            return default
+        value = node[key]
+        if not isinstance(value, bool):
+            self.error(self.value_pos(node, key), f"{where}.{key} must be true or false")
+            return default
+        return value
+
+    def choice(
+        self, node: CommentedMap, key: str, where: str, choices: tuple[str, ...], default: str
+    ) -> str:
+        if key not in node:
+            return default
+        value = node[key]
+        if value not in choices:
+            self.error(
+                self.value_pos(node, key),
+                f"{where}.{key}: {value!r} is not one of {', '.join(choices)}",
+                suggest(str(value), choices),
+            )
+            return default
+        return str(value)
+
+    def name_list(
+        self, node: CommentedMap, key: str, where: str, choices: Iterable[str], what: str
+    ) -> tuple[str, ...]:
+        if key not in node or node[key] is None:
+            return ()
+        value = node[key]
+        if not isinstance(value, CommentedSeq):
+            self.error(self.value_pos(node, key), f"{where}.{key} must be a list of {what}s")
+            return ()
+        choices = tuple(choices)
+        out: list[str] = []
+        for i, item in enumerate(value):
+            if item not in choices:
+                self.error(
+                    self.value_pos(value, i),
+                    f"{where}.{key}[{i}]: unknown {what} {item!r}",
+                    suggest(str(item), choices) or f"known {what}s: {', '.join(choices)}",
+                )
+            elif item in out:
+                self.error(self.value_pos(value, i), f"{where}.{key}[{i}]: {item!r} listed twice")
+            else:
+                out.append(str(item))
+        return tuple(out)
+
+    def secret_ref(self, node: CommentedMap, key: str, where: str) -> m.SecretRef | None:
+        value = node.get(key)
+        pos = self.value_pos(node, key)
+        path = f"{where}.{key}"
+        if not isinstance(value, str) or not value:
+            self.error(pos, f"{path} must name an environment variable holding the secret")
+            return None
+        if ENV_NAME.match(value):
+            return m.SecretRef(value, path)
+        if looks_like_secret(value):
+            self.error(
+                pos,
+                f"{path} looks like an inlined secret value; the plan must never hold secrets",
+                f"store the value in an environment variable (on Cloud Run, a Secret Manager "
+                f"secret) and write its name here, e.g. {_env_suggestion(path)}",
+            )
+        else:
+            self.error(
+                pos,
+                f"{path}: {value!r} is not an environment variable name in UPPER_SNAKE_CASE",
+                f"e.g. {_env_suggestion(path)}",
+            )
+        return None
+
+    # -- the plan --------------------------------------------------------------------------
+    def plan(self, doc: Any) -> m.Plan | None:
+        root = self.mapping(doc, "plan file", (0, 0), TOP_KEYS, TOP_REQUIRED)
+        if root is None:
+            return None
+        name = self.string(root, "plan", "plan") or ""
+        if name and not re.match(r"^[a-z0-9][a-z0-9\-]{0,62}$", name):
+            self.error(
+                self.value_pos(root, "plan"),
+                f"plan: {name!r} must be lower-case letters, digits and dashes",
+            )
+        version = self.semver(root)
+        currency = self.string(root, "currency", "plan") or "EUR"
+        if "currency" in root and not CURRENCY.match(currency):
+            self.error(
+                self.value_pos(root, "currency"), f"currency: {currency!r} is not an ISO 4217 code"
+            )
+        region = self.string(root, "region", "plan") or ""
+        if region and not REGION.match(region):
+            self.error(
+                self.value_pos(root, "region"),
+                f"region: {region!r} is not a Google Cloud region name like 'europe-west1'",
+            )
+        default_country = self.string(root, "default_country", "plan") or ""
+        if default_country and not COUNTRY.match(default_country):
+            self.error(
+                self.value_pos(root, "default_country"),
+                f"default_country: {default_country!r} is not an ISO 3166-1 alpha-2 code",
+            )
+        retention = self.integer(root, "retention_days", "plan", 395, 1, 3650) or 395
+        dedupe = self.integer(root, "dedupe_window_hours", "plan", 48, 1, 24 * 30) or 48
+
+        purposes, consent = self.consent(root)
+        user_data = self.user_data(root)
+        item_fields, max_items = self.items(root)
+        events = self.events(root, item_fields)
+        destinations = self.destinations(root, events, purposes, user_data)
+        sources = self.sources(root)
+        delivery = self.delivery(root)
+        if version is None:
+            return None
+        return m.Plan(
+            name=name,
+            version=version,
+            currency=currency,
+            region=region,
+            retention_days=retention,
+            purposes=purposes,
+            consent=consent,
+            user_data=user_data,
+            item_fields=item_fields,
+            max_items=max_items,
+            events=events,
+            destinations=destinations,
+            sources=sources,
+            delivery=delivery,
+            description=str(root.get("description") or ""),
+            default_country=default_country,
+            dedupe_window_hours=dedupe,
+            source_path=self.source,
+        )
+
+    def semver(self, root: CommentedMap) -> m.SemVer | None:
+        if "version" not in root:
+            return None
+        raw = root["version"]
+        match = SEMVER.match(str(raw)) if isinstance(raw, str) else None
+        if not match:
+            self.error(
+                self.value_pos(root, "version"),
+                f"version: {raw!r} is not a semantic version MAJOR.MINOR.PATCH",
+                "quote it, e.g. version: \"1.2.0\"" if not isinstance(raw, str) else "",
+            )
+            return None
+        return m.SemVer(int(match[1]), int(match[2]), int(match[3]), match[4] or "")
+
+    def consent(self, root: CommentedMap) -> tuple[dict[str, m.Purpose], m.ConsentPolicy]:
+        node = self.mapping(
+            root.get("consent"),
+            "consent",
+            self.value_pos(root, "consent"),
+            ("purposes", "missing", "analytics_without_consent"),
+        )
+        purposes = {name: m.Purpose(name) for name in m.BUILTIN_PURPOSES}
+        if node is None:
+            return purposes, m.ConsentPolicy()
+        declared = self.mapping(
+            node.get("purposes"), "consent.purposes", self.value_pos(node, "purposes")
+        )
+        for name, spec in (declared or {}).items():
+            where = f"consent.purposes.{name}"
+            if not isinstance(name, str) or not NAME.match(name):
+                self.error(
+                    self.key_pos(declared, name),
+                    f"{where}: purpose names are lower_snake_case identifiers",
+                )
+                continue
+            spec_node = self.mapping(
+                spec, where, self.value_pos(declared, name), ("description", "basis")
+            )
+            if spec_node is None:
+                continue
+            basis = self.choice(spec_node, "basis", where, m.PURPOSE_BASES, "consent")
+            purposes[name] = m.Purpose(name, str(spec_node.get("description") or ""), basis)
+        policy = m.ConsentPolicy(
+            missing=self.choice(node, "missing", "consent", m.MISSING_CONSENT_POLICIES, "strict"),
+            analytics_without_consent=self.choice(
+                node, "analytics_without_consent", "consent", m.ANALYTICS_WITHOUT_CONSENT, "drop"
+            ),
+        )
+        return dict(sorted(purposes.items())), policy
+
+    def user_data(self, root: CommentedMap) -> tuple[str, ...]:
+        node = self.mapping(
+            root.get("user_data"), "user_data", self.value_pos(root, "user_data"), ("fields",)
+        )
+        if node is None:
+            return ()
+        return self.name_list(node, "fields", "user_data", m.PII_FIELDS, "PII field")
+
+    def items(self, root: CommentedMap) -> tuple[dict[str, m.Param], int]:
+        node = self.mapping(
+            root.get("items"), "items", self.value_pos(root, "items"), ("fields", "max_items")
+        )
+        if node is None:
+            return {}, 200
+        max_items = self.integer(node, "max_items", "items", 200, 1, 1000) or 200
+        fields: dict[str, m.Param] = {}
+        declared = self.mapping(node.get("fields"), "items.fields", self.value_pos(node, "fields"))
+        for fname, spec in (declared or {}).items():
+            where = f"items.fields.{fname}"
+            if fname in m.ITEM_FIELDS:
+                self.error(
+                    self.key_pos(declared, fname),
+                    f"{where}: {fname!r} is a canonical item field and cannot be redefined",
+                )
+                continue
+            param = self.param(declared, fname, spec, where, allow_items=False)
+            if param is not None:
+                fields[fname] = param
+        return fields, max_items
+
+    def events(self, root: CommentedMap, item_fields: dict[str, m.Param]) -> dict[str, m.Event]:
+        node = self.mapping(root.get("events"), "events", self.value_pos(root, "events"))
+        events: dict[str, m.Event] = {}
+        if node is None:
+            return events
+        if not node:
+            self.error(self.value_pos(root, "events"), "events: the plan defines no events")
+        for name, spec in node.items():
+            where = f"events.{name}"
+            if not isinstance(name, str) or not NAME.match(name):
+                self.error(
+                    self.key_pos(node, name),
+                    f"{where}: event names are lower_snake_case, 1-40 characters",
+                    "GA4 limits event names to 40 characters",
+                )
+                continue
+            spec_node = self.mapping(
+                spec, where, self.value_pos(node, name), ("description", "params")
+            )
+            if spec_node is None:
+                continue
+            params_node = self.mapping(
+                spec_node.get("params"), f"{where}.params", self.value_pos(spec_node, "params")
+            )
+            params: dict[str, m.Param] = {}
+            for pname, pspec in (params_node or {}).items():
+                pwhere = f"{where}.params.{pname}"
+                if not isinstance(pname, str) or not NAME.match(pname):
+                    self.error(
+                        self.key_pos(params_node, pname),
+                        f"{pwhere}: parameter names are lower_snake_case, 1-40 characters",
+                    )
+                    continue
+                param = self.param(params_node, pname, pspec, pwhere, allow_items=True)
+                if param is not None:
+                    params[pname] = param
+            if name in ("purchase", "refund"):
+                tx = params.get("transaction_id")
+                if tx is None or not tx.required:
+                    self.error(
+                        self.pos_of(params_node, self.value_pos(node, name))
+                        if params_node is not None
+                        else self.value_pos(node, name),
+                        f"{where}.params.transaction_id must be defined and required",
+                        "ad platforms deduplicate purchases and refunds by transaction id",
+                    )
+            for canon, ptype in (("value", "number"), ("currency", "currency"), ("items", "items")):
+                if canon in params and params[canon].type != ptype:
+                    self.error(
+                        self.value_pos(params_node, canon),
+                        f"{where}.params.{canon} must have type {ptype!r}, "
+                        f"not {params[canon].type!r}",
+                    )
+            events[name] = m.Event(name, params, str(spec_node.get("description") or ""))
+        return events
+
+    def param(
+        self, parent: CommentedMap, name: str, spec: Any, where: str, allow_items: bool
+    ) -> m.Param | None:
+        node = self.mapping(spec, where, self.value_pos(parent, name), PARAM_KEYS, ("type",))
+        if node is None or "type" not in node:
+            return None
+        types = m.PARAM_TYPES if allow_items else tuple(t for t in m.PARAM_TYPES if t != "items")
+        ptype = self.choice(node, "type", where, types, "")
+        if not ptype:
+            return None
+        required = self.boolean(node, "required", where, False)
+        enum: tuple[Any, ...] = ()
+        if "enum" in node:
+            values = node["enum"]
+            if not isinstance(values, CommentedSeq) or not values:
+                self.error(self.value_pos(node, "enum"), f"{where}.enum must be a non-empty list")
+            else:
+                for i, value in enumerate(values):
+                    if not _fits(ptype, value):
+                        self.error(
+                            self.value_pos(values, i),
+                            f"{where}.enum[{i}]: {value!r} is not a valid {ptype}",
+                        )
+                if len(set(map(repr, values))) != len(values):
+                    self.error(self.value_pos(node, "enum"), f"{where}.enum has duplicate values")
+                enum = tuple(values)
+        bounds: list[float | None] = []
+        for key in ("min", "max"):
+            value = node.get(key)
+            if key in node and (isinstance(value, bool) or not isinstance(value, int | float)):
+                self.error(self.value_pos(node, key), f"{where}.{key} must be a number")
+                value = None
+            elif key in node and ptype not in ("number", "integer", "items", "timestamp"):
+                self.error(
+                    self.key_pos(node, key),
+                    f"{where}.{key} applies to number, integer, timestamp or items, not {ptype}",
+                )
+                value = None
+            elif isinstance(value, float) and not math.isfinite(value):
+                self.error(self.value_pos(node, key), f"{where}.{key} must be finite")
+                value = None
+            bounds.append(value)
+        if bounds[0] is not None and bounds[1] is not None and bounds[0] > bounds[1]:
+            self.error(self.value_pos(node, "min"), f"{where}: min {bounds[0]} > max {bounds[1]}")
+        pattern = ""
+        if "pattern" in node:
+            pattern = self.string(node, "pattern", where) or ""
+            if ptype != "string":
+                self.error(self.key_pos(node, "pattern"), f"{where}.pattern applies to strings")
+            else:
+                try:
+                    re.compile(pattern)
+                except re.error as exc:
+                    self.error(
+                        self.value_pos(node, "pattern"),
+                        f"{where}.pattern is not a valid regular expression: {exc}",
+                    )
+        max_length = self.integer(node, "max_length", where, None, 1, 10000)
+        if max_length is not None and ptype != "string":
+            self.error(self.key_pos(node, "max_length"), f"{where}.max_length applies to strings")
+        return m.Param(
+            name=name,
+            type=ptype,
+            required=required,
+            description=str(node.get("description") or ""),
+            enum=enum,
+            minimum=bounds[0],
+            maximum=bounds[1],
+            pattern=pattern,
+            max_length=max_length,
+        )
+
+    def destinations(
+        self,
+        root: CommentedMap,
+        events: dict[str, m.Event],
+        purposes: dict[str, m.Purpose],
+        user_data: tuple[str, ...],
+    ) -> dict[str, m.Destination]:
+        node = self.mapping(
+            root.get("destinations"), "destinations", self.value_pos(root, "destinations")
+        )
+        out: dict[str, m.Destination] = {}
+        for name, spec in (node or {}).items():
+            where = f"destinations.{name}"
+            if not isinstance(name, str) or not NAME.match(name):
+                self.error(
+                    self.key_pos(node, name),
+                    f"{where}: destination names are lower_snake_case identifiers",
+                )
+                continue
+            dnode = self.mapping(
+                spec, where, self.value_pos(node, name), DEST_KEYS, ("kind", "purposes", "events")
+            )
+            if dnode is None or "kind" not in dnode:
+                continue
+            kind = self.choice(dnode, "kind", where, m.DESTINATION_KINDS, "")
+            if not kind:
+                continue
+            dest_purposes = self.name_list(dnode, "purposes", where, purposes, "purpose")
+            if "purposes" in dnode and not dest_purposes and isinstance(
+                dnode["purposes"], CommentedSeq
+            ):
+                self.error(
+                    self.value_pos(dnode, "purposes"),
+                    f"{where}.purposes must name at least one purpose",
+                    "every destination needs a legal basis; use 'functional' for strictly "
+                    "necessary processing",
+                )
+            mapped = self.destination_events(dnode, where, events)
+            pii = self.name_list(dnode, "pii", where, m.PII_FIELDS, "PII field")
+            for i, field in enumerate(pii):
+                pos = self.value_pos(dnode["pii"], i)
+                if field not in user_data:
+                    self.error(
+                        pos,
+                        f"{where}.pii[{i}]: {field!r} is not collected by the plan",
+                        "add it to user_data.fields or remove it here",
+                    )
+                elif field not in m.KIND_PII[kind]:
+                    self.error(
+                        pos,
+                        f"{where}.pii[{i}]: a {kind} destination cannot receive {field!r}",
+                        f"{kind} accepts: {', '.join(m.KIND_PII[kind])}",
+                    )
+            settings = self.settings(dnode, where, kind)
+            credentials = self.credentials(dnode, where, kind)
+            out[name] = m.Destination(
+                name=name,
+                kind=kind,
+                purposes=dest_purposes,
+                events=mapped,
+                pii=pii,
+                ip=self.choice(dnode, "ip", where, m.IP_POLICIES, "anonymized"),
+                user_agent=self.boolean(dnode, "user_agent", where, False),
+                settings=settings,
+                credentials=credentials,
+                retry_window_hours=self.integer(
+                    dnode,
+                    "retry_window_hours",
+                    where,
+                    m.DEFAULT_RETRY_WINDOW_HOURS[kind],
+                    1,
+                    24 * 30,
+                )
+                or m.DEFAULT_RETRY_WINDOW_HOURS[kind],
+                max_attempts=self.integer(dnode, "max_attempts", where, 20, 1, 1000) or 20,
+                rollout=self.integer(dnode, "rollout", where, 100, 0, 100) or 0
+                if "rollout" in dnode
+                else 100,
+                mode=self.choice(dnode, "mode", where, m.DESTINATION_MODES, "live"),
+                description=str(dnode.get("description") or ""),
+            )
+            if out[name].mode == "shadow" and kind in ("bigquery", "http"):
+                self.error(
+                    self.value_pos(dnode, "mode"),
+                    f"{where}.mode: shadow mode needs a test surface, which {kind} lacks",
+                    "shadow works for ga4 (validation endpoint) and meta_capi (test_event_code)",
+                )
+            if out[name].mode == "shadow" and kind == "meta_capi":
+                if not settings.get("test_event_code"):
+                    self.error(
+                        self.value_pos(dnode, "mode"),
+                        f"{where}.mode: shadow on meta_capi needs settings.test_event_code",
+                    )
+        if node is not None and not out and not any(p.level == "error" for p in self.problems):
+            self.error(self.value_pos(root, "destinations"), "destinations: none defined")
+        return out
+
+    def destination_events(
+        self, dnode: CommentedMap, where: str, events: dict[str, m.Event]
+    ) -> dict[str, str]:
+        raw = dnode.get("events")
+        pos = self.value_pos(dnode, "events")
+        mapped: dict[str, str] = {}
+        if raw is None:
+            return mapped
+        if isinstance(raw, CommentedSeq):
+            pairs = [(item, item, self.value_pos(raw, i)) for i, item in enumerate(raw)]
+        elif isinstance(raw, CommentedMap):
+            pairs = [(k, v, self.key_pos(raw, k)) for k, v in raw.items()]
+        else:
+            self.error(pos, f"{where}.events must be a list of event names or a mapping")
+            return mapped
+        if not pairs:
+            self.error(pos, f"{where}.events must name at least one event")
+        for event, target, epos in pairs:
+            if event not in events:
+                self.error(
+                    epos,
+                    f"{where}.events: unknown event {event!r}",
+                    suggest(str(event), events) or f"events in the plan: {', '.join(events)}",
+                )
+                continue
+            if not isinstance(target, str) or not target.strip() or len(target) > 100:
+                self.error(
+                    epos,
+                    f"{where}.events.{event}: the destination's event name must be a "
+                    "non-empty string of at most 100 characters",
+                )
+                continue
+            mapped[str(event)] = str(target)
+        return mapped
+
+    def settings(self, dnode: CommentedMap, where: str, kind: str) -> dict[str, Any]:
+        spec = KIND_SETTINGS[kind]
+        node = self.mapping(
+            dnode.get("settings"),
+            f"{where}.settings",
+            self.value_pos(dnode, "settings"),
+            tuple(spec),
+            tuple(k for k, (req, _) in spec.items() if req),
+        )
+        out: dict[str, Any] = {}
+        if node is None:
+            return out
+        for key, value in node.items():
+            if key not in spec:
+                continue
+            rule = spec[key][1]
+            text = str(value) if isinstance(value, str | int) and not isinstance(value, bool) else None
+            ok = text is not None and (
+                text in rule.split("|") if not rule.startswith("^") else re.match(rule, text)
+            )
+            if not ok:
+                expected = rule if rule.startswith("^") else " or ".join(rule.split("|"))
+                self.error(
+                    self.value_pos(node, key),
+                    f"{where}.settings.{key}: {value!r} does not match {expected}",
+                )
+                continue
+            if looks_like_secret(str(value)) and key not in ("pixel_id", "conversion_id"):
+                self.error(
+                    self.value_pos(node, key),
+                    f"{where}.settings.{key} looks like a secret; settings are not secret",
+                    "put credentials under 'credentials' as environment variable names",
+                )
+            out[str(key)] = text
+        if kind == "ga4":
+            out.setdefault("endpoint", "eu")
+        if kind == "meta_capi":
+            out.setdefault("api_version", "v21.0")
+        if kind == "http":
+            out.setdefault("hashing", "google")
+        return dict(sorted(out.items()))
+
+    def credentials(self, dnode: CommentedMap, where: str, kind: str) -> dict[str, m.SecretRef]:
+        required, optional = KIND_CREDENTIALS[kind]
+        node = self.mapping(
+            dnode.get("credentials"),
+            f"{where}.credentials",
+            self.value_pos(dnode, "credentials"),
+            required + optional,
+            required,
+        )
+        out: dict[str, m.SecretRef] = {}
+        for role in node or {}:
+            if role in required + optional:
+                ref = self.secret_ref(node, role, f"{where}.credentials")
+                if ref is not None:
+                    out[str(role)] = ref
+        return out
+
+    def sources(self, root: CommentedMap) -> dict[str, m.Source]:
+        node = self.mapping(root.get("sources"), "sources", self.value_pos(root, "sources"))
+        out: dict[str, m.Source] = {}
+        for name, spec in (node or {}).items():
+            where = f"sources.{name}"
+            if not isinstance(name, str) or not NAME.match(name):
+                self.error(self.key_pos(node, name), f"{where}: source names are identifiers")
+                continue
+            snode = self.mapping(spec, where, self.value_pos(node, name))
+            if snode is None:
+                continue
+            kind = str(snode.get("kind", name))
+            if kind not in m.SOURCE_KINDS:
+                pos = self.value_pos(snode, "kind") if "kind" in snode else self.key_pos(node, name)
+                self.error(
+                    pos,
+                    f"{where}: unknown source kind {kind!r}",
+                    suggest(kind, m.SOURCE_KINDS) or f"kinds: {', '.join(m.SOURCE_KINDS)}",
+                )
+                continue
+            required, optional = SOURCE_SECRETS[kind]
+            allowed = ("kind", *required, *optional, *SOURCE_SETTINGS[kind])
+            self.mapping(snode, where, self.value_pos(node, name), allowed, required)
+            secrets: dict[str, m.SecretRef] = {}
+            for role in (*required, *optional):
+                if role in snode:
+                    ref = self.secret_ref(snode, role, where)
+                    if ref is not None:
+                        secrets[role] = ref
+            settings = self.source_settings(snode, where, kind)
+            out[name] = m.Source(name, kind, secrets, settings)
+        kinds = [s.kind for s in out.values()]
+        for kind in set(kinds):
+            if kinds.count(kind) > 1:
+                self.error(self.value_pos(root, "sources"), f"sources: more than one {kind} source")
+        return out
+
+    def source_settings(self, snode: CommentedMap, where: str, kind: str) -> dict[str, Any]:
+        defaults: dict[str, Any] = {
+            "web": {
+                "origins": [],
+                "token_ttl_seconds": 900,
+                "max_batch": 100,
+                "max_body_bytes": 1_048_576,
+                "rate_limit_per_key": "1200/minute",
+                "rate_limit_per_ip": "300/minute",
+            },
+            "shopify": {
+                "purchase_topics": ["orders/paid"],
+                "test_orders": "drop",
+                "zero_value_orders": "forward",
+            },
+            "woocommerce": {
+                "paid_statuses": ["processing", "completed"],
+                "test_orders": "drop",
+                "zero_value_orders": "forward",
+            },
+            "stripe": {"tolerance_seconds": 300, "test_orders": "drop", "zero_value_orders": "forward"},
+        }[kind]
+        out = dict(defaults)
+        for key, rule in SOURCE_SETTINGS[kind].items():
+            if key not in snode:
+                continue
+            value = snode[key]
+            pos = self.value_pos(snode, key)
+            if rule == "int":
+                checked = self.integer(snode, key, where, None, 1, 100_000_000)
+                if checked is not None:
+                    out[key] = checked
+            elif rule == "rate":
+                if not isinstance(value, str) or not RATE.match(value.strip()):
+                    self.error(pos, f"{where}.{key}: {value!r} is not a rate like '600/minute'")
+                else:
+                    out[key] = value.strip()
+            elif "|" in rule:
+                out[key] = self.choice(snode, key, where, tuple(rule.split("|")), defaults[key])
+            else:
+                if not isinstance(value, CommentedSeq) or not all(isinstance(v, str) for v in value):
+                    self.error(pos, f"{where}.{key} must be a list of strings")
+                    continue
+                items = [str(v) for v in value]
+                if key == "origins":
+                    for i, origin in enumerate(items):
+                        if not re.match(r"^https?://[A-Za-z0-9.\-]+(:\d+)?$", origin):
+                            self.error(
+                                self.value_pos(value, i),
+                                f"{where}.origins[{i}]: {origin!r} is not an origin "
+                                "(scheme://host[:port], no path)",
+                            )
+                if key == "purchase_topics":
+                    for i, topic in enumerate(items):
+                        if topic not in SHOPIFY_TOPICS:
+                            self.error(
+                                self.value_pos(value, i),
+                                f"{where}.purchase_topics[{i}]: {topic!r} is not one of "
+                                f"{', '.join(SHOPIFY_TOPICS)}",
+                            )
+                out[key] = items
+        return out
+
+    def delivery(self, root: CommentedMap) -> m.Delivery:
+        node = self.mapping(
+            root.get("delivery"),
+            "delivery",
+            self.value_pos(root, "delivery"),
+            ("client_path", "keys", "batch_size"),
+        )
+        if node is None:
+            return m.Delivery()
+        path = self.string(node, "client_path", "delivery", "/s2s/events") or "/s2s/events"
+        if not HTTP_PATH.match(path):
+            self.error(
+                self.value_pos(node, "client_path"),
+                f"delivery.client_path: {path!r} must be an absolute URL path like /s2s/events",
+            )
+        keys = self.secret_ref(node, "keys", "delivery") if "keys" in node else None
+        batch = self.integer(node, "batch_size", "delivery", 20, 1, 100) or 20
+        return m.Delivery(client_path=path, keys=keys, batch_size=batch)
+
+
+def looks_like_secret(value: str) -> bool:
+    if value.startswith(SECRET_PREFIXES):
+        return True
+    if ENV_NAME.match(value) or not TOKENLIKE.match(value):
+        return False
+    has_digit = any(c.isdigit() for c in value)
+    has_lower = any(c.islower() for c in value)
+    has_upper = any(c.isupper() for c in value)
+    return has_digit and (has_lower or has_upper) and len(set(value)) >= 10
+
+
+def _env_suggestion(path: str) -> str:
+    parts = [p for p in path.split(".") if p not in ("sources", "destinations", "credentials")]
+    return "_".join(parts).upper().replace("-", "_")
+
+
+def _kind(node: Any) -> str:
+    if isinstance(node, CommentedSeq):
+        return "a list"
+    if isinstance(node, str):
+        return f"the string {node!r}"
+    if node is None:
+        return "nothing"
+    return f"a {type(node).__name__}"
+
+
+def _fits(ptype: str, value: Any) -> bool:
+    if ptype in ("string", "currency"):
+        return isinstance(value, str)
+    if ptype == "boolean":
+        return isinstance(value, bool)
+    if ptype in ("integer", "timestamp"):
+        return isinstance(value, int) and not isinstance(value, bool)
+    if ptype == "number":
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    return False
