@@ -68,3 +68,126 @@ class Store(Protocol):
 
 class StoreUnavailable(RuntimeError):
     """The backend cannot take writes now; the caller answers 503 and the client retries."""
+
+
+# --- The delivery side (added with the delivery worker; the ingest side above is unchanged) ---
+
+# The closed set of per-destination delivery states (after rudder-server's jobsdb): "waiting",
+# "executing" and "failed" are not final; "succeeded", "aborted" (dead-lettered) and "filtered"
+# (the sGTM client skipped it, e.g. no consent) are. A destination "executing" when its worker
+# died goes back to "failed" so it is retried: delivery is at-least-once, the event id being
+# every destination's dedupe key.
+PENDING_STATES = ("waiting", "executing", "failed")
+FINAL_STATES = ("succeeded", "aborted", "filtered")
+DELIVERY_STATES = PENDING_STATES + FINAL_STATES
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One try of one destination; a dead letter carries all of them."""
+
+    at: float
+    outcome: str  # "success", "failure", "skipped_no_consent", "rejected", ...
+    reason: str
+    http_status: int | None = None
+
+
+@dataclass(frozen=True)
+class Claim:
+    """An event taken for delivery, with only the destinations still to deliver."""
+
+    event_id: str
+    envelope: dict[str, Any]  # the batch item, "destinations" narrowed to ``destinations``
+    destinations: tuple[str, ...]
+    attempts: dict[str, int]  # attempts made so far, per destination
+    window_start: dict[str, float]  # unix seconds each destination's retry window counts from
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of one destination of one claimed event after one attempt."""
+
+    destination: str
+    state: str  # one of DELIVERY_STATES except "waiting"/"executing"
+    attempt: Attempt
+    next_attempt_at: float | None = None  # for "failed"
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    id: str
+    event_id: str
+    destination: str
+    dead_at: float
+    reason: str
+    attempts: tuple[Attempt, ...]
+    event_name: str = ""
+    order_id: str | None = None
+    replayed_at: float | None = None
+
+
+@dataclass(frozen=True)
+class DestinationStatus:
+    state: str
+    attempts: int
+    last_reason: str = ""
+    acked_at: float | None = None
+    next_attempt_at: float | None = None
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    """Per event: what reconciliation reads."""
+
+    event_id: str
+    event_name: str
+    source: str
+    order_id: str | None
+    accepted_at: float
+    forwarded_at: float | None  # first time any destination was sent
+    destinations: dict[str, DestinationStatus]
+    status: str  # "queued", "delivered", "partial", "dead", "skipped"
+
+
+class DeliveryStore(Store, Protocol):
+    """What the delivery worker, the DLQ commands and reconciliation need from a backend."""
+
+    def claim(self, now: float, limit: int, lease_s: float) -> list[Claim]:
+        """Take up to ``limit`` events with destinations due, marking those ``executing``."""
+        ...
+
+    def record(self, event_id: str, outcomes: list[Outcome], now: float) -> None:
+        """Apply one attempt's outcomes; "aborted" ones also become dead letters."""
+        ...
+
+    def requeue_executing(self, now: float) -> int:
+        """At worker start: destinations left ``executing`` go back to ``failed``."""
+        ...
+
+    def next_due_at(self) -> float | None:
+        """When the earliest pending destination is due (None when nothing is pending)."""
+        ...
+
+    def dead_letters(
+        self,
+        since: float | None = None,
+        destination: str | None = None,
+        include_replayed: bool = False,
+        limit: int = 1000,
+    ) -> list[DeadLetter]: ...
+
+    def dead_letter(self, dead_letter_id: str) -> DeadLetter | None: ...
+
+    def replay(
+        self, since: float | None = None, destination: str | None = None, now: float = 0.0
+    ) -> list[DeadLetter]:
+        """Send dead letters again: their destinations become ``waiting`` with a fresh window."""
+        ...
+
+    def ledger(self, event_id: str) -> LedgerEntry | None: ...
+
+    def ledger_for_order(self, order_id: str) -> list[LedgerEntry]: ...
+
+    def counts(self) -> dict[str, int]:
+        """Destinations per delivery state (for health and the bench)."""
+        ...

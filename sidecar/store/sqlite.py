@@ -1,0 +1,619 @@
+"""The embedded backend: one SQLite file in WAL mode holds outbox, ledger, dead letters and contexts.
+
+Several gunicorn worker processes (ingest) and one separate delivery worker process share the
+file. Every write is one ``BEGIN IMMEDIATE`` transaction, so the dedupe check and the insert
+happen under SQLite's single write lock: two processes racing on the same key cannot both
+accept it, and a crash mid-transaction leaves nothing half-written.
+
+Durability: ``synchronous=FULL``. In WAL mode NORMAL already survives a SIGKILL of the process
+(the WAL is in the OS page cache) but may lose the last commits on a power cut or kernel crash,
+and ``enqueue`` promises the client that an accepted event is on disk before it answers 2xx.
+FULL costs an fsync per commit (~6k single-row commits/s on a VM disk, libraries.md §6), far
+above the rates a shop sends; the bench can measure NORMAL with ``synchronous="NORMAL"``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sidecar.store.base import (
+    Attempt,
+    Claim,
+    DeadLetter,
+    DestinationStatus,
+    EnqueueResult,
+    LedgerEntry,
+    OutboxRecord,
+    Outcome,
+    StoreUnavailable,
+)
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS events (
+    event_id     TEXT PRIMARY KEY,
+    event_name   TEXT NOT NULL,
+    source       TEXT NOT NULL,
+    order_id     TEXT,
+    envelope     TEXT NOT NULL,
+    decision     TEXT NOT NULL,
+    plan_version TEXT NOT NULL,
+    accepted_at  REAL NOT NULL,
+    forwarded_at REAL,
+    skipped      INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS events_order ON events(order_id) WHERE order_id IS NOT NULL;
+CREATE TABLE IF NOT EXISTS dedupe_keys (
+    key      TEXT PRIMARY KEY,
+    event_id TEXT NOT NULL,
+    seen_at  REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS deliveries (
+    event_id        TEXT NOT NULL,
+    destination     TEXT NOT NULL,
+    state           TEXT NOT NULL CHECK (state IN
+                        ('waiting','executing','failed','succeeded','aborted','filtered')),
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at REAL NOT NULL,
+    window_start    REAL NOT NULL,
+    lease_until     REAL,
+    acked_at        REAL,
+    last_reason     TEXT NOT NULL DEFAULT '',
+    PRIMARY KEY (event_id, destination)
+);
+CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries(next_attempt_at)
+    WHERE state IN ('waiting','failed');
+CREATE INDEX IF NOT EXISTS deliveries_executing ON deliveries(state) WHERE state = 'executing';
+CREATE TABLE IF NOT EXISTS attempts (
+    event_id    TEXT NOT NULL,
+    destination TEXT NOT NULL,
+    at          REAL NOT NULL,
+    outcome     TEXT NOT NULL,
+    reason      TEXT NOT NULL,
+    http_status INTEGER
+);
+CREATE INDEX IF NOT EXISTS attempts_event ON attempts(event_id, destination);
+CREATE TABLE IF NOT EXISTS dead_letters (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    event_id    TEXT NOT NULL,
+    destination TEXT NOT NULL,
+    dead_at     REAL NOT NULL,
+    reason      TEXT NOT NULL,
+    attempts    TEXT NOT NULL,
+    replayed_at REAL
+);
+CREATE INDEX IF NOT EXISTS dead_letters_at ON dead_letters(dead_at);
+CREATE TABLE IF NOT EXISTS contexts (
+    token     TEXT PRIMARY KEY,
+    context   TEXT NOT NULL,
+    expire_at REAL NOT NULL
+);
+"""
+
+
+class SqliteStore:
+    """``Store`` and ``DeliveryStore`` on one SQLite file; safe across processes and threads."""
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str] = "./sgtm-outbox.sqlite",
+        *,
+        busy_timeout_s: float = 10.0,
+        synchronous: str = "FULL",
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if synchronous not in ("FULL", "NORMAL", "EXTRA"):
+            raise ValueError(f"synchronous: expected FULL, NORMAL or EXTRA, got {synchronous!r}")
+        self.path = os.fspath(path)
+        self._busy_timeout_ms = int(busy_timeout_s * 1000)
+        self._synchronous = synchronous
+        self._clock = clock
+        # One connection per thread and process: sqlite3 connections must not cross a fork
+        # (gunicorn preloading) nor be used by two threads at once (gthread workers).
+        self._local = threading.local()
+        self._migrate()
+
+    # -- connections and transactions ------------------------------------------------------
+
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None and self._local.pid == os.getpid():
+            return conn
+        try:
+            directory = os.path.dirname(os.path.abspath(self.path))
+            os.makedirs(directory, exist_ok=True)
+            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=True)
+            conn.execute(f"PRAGMA busy_timeout = {self._busy_timeout_ms}")
+            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                raise StoreUnavailable(f"{self.path}: cannot switch to WAL mode (got {mode})")
+            conn.execute(f"PRAGMA synchronous = {self._synchronous}")
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(f"{self.path}: cannot open the outbox: {exc}") from exc
+        self._local.conn = conn
+        self._local.pid = os.getpid()
+        return conn
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction; BEGIN IMMEDIATE takes the write lock before any read."""
+        db = self._conn()
+        try:
+            db.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:  # "database is locked" after busy_timeout
+            raise StoreUnavailable(f"{self.path}: outbox busy: {exc}") from exc
+        try:
+            yield db
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        try:
+            db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            db.execute("ROLLBACK")
+            raise StoreUnavailable(f"{self.path}: commit failed: {exc}") from exc
+
+    def _read(self) -> sqlite3.Connection:
+        return self._conn()
+
+    def _migrate(self) -> None:
+        with self._tx() as db:
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise StoreUnavailable(
+                    f"{self.path}: outbox schema {version} is newer than this build "
+                    f"({SCHEMA_VERSION}); upgrade sgtm-companion"
+                )
+            # executescript() would commit our transaction, so run statement by statement.
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    db.execute(statement)
+            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    # -- ingest side ------------------------------------------------------------------------
+
+    def enqueue(self, records: list[OutboxRecord], dedupe_window_s: int) -> list[EnqueueResult]:
+        now = self._clock()
+        horizon = now - dedupe_window_s
+        results: list[EnqueueResult] = []
+        try:
+            with self._tx() as db:
+                for record in records:
+                    keys = _keys_of(record)
+                    match = _first_seen(db, keys, horizon)
+                    if match is not None:
+                        results.append(EnqueueResult(record.event_id, "duplicate", match))
+                        continue
+                    self._insert(db, record, keys, now)
+                    results.append(EnqueueResult(record.event_id, "accepted"))
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(f"{self.path}: enqueue failed: {exc}") from exc
+        return results
+
+    def _insert(
+        self, db: sqlite3.Connection, record: OutboxRecord, keys: tuple[str, ...], now: float
+    ) -> None:
+        for key in keys:
+            db.execute(
+                "INSERT OR REPLACE INTO dedupe_keys(key, event_id, seen_at) VALUES (?, ?, ?)",
+                (key, record.event_id, now),
+            )
+        # An event id seen again after its dedupe window is a new delivery of that id.
+        db.execute("DELETE FROM deliveries WHERE event_id = ?", (record.event_id,))
+        db.execute(
+            "INSERT OR REPLACE INTO events(event_id, event_name, source, order_id, envelope,"
+            " decision, plan_version, accepted_at, forwarded_at, skipped)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, ?)",
+            (
+                record.event_id,
+                record.event_name,
+                record.source,
+                record.order_id,
+                _dumps(record.envelope),
+                _dumps(record.decision),
+                record.plan_version,
+                record.accepted_at,
+                0 if record.destinations else 1,
+            ),
+        )
+        window_start = _event_time(record)
+        db.executemany(
+            "INSERT INTO deliveries(event_id, destination, state, attempts, next_attempt_at,"
+            " window_start) VALUES (?, ?, 'waiting', 0, ?, ?)",
+            [(record.event_id, d, record.accepted_at, window_start) for d in record.destinations],
+        )
+
+    def note_skipped(self, record: OutboxRecord) -> None:
+        try:
+            with self._tx() as db:
+                db.execute(
+                    "INSERT OR IGNORE INTO events(event_id, event_name, source, order_id, envelope,"
+                    " decision, plan_version, accepted_at, skipped)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1)",
+                    (
+                        record.event_id,
+                        record.event_name,
+                        record.source,
+                        record.order_id,
+                        "{}",  # nothing will be forwarded, so keep no payload
+                        _dumps(record.decision),
+                        record.plan_version,
+                        record.accepted_at,
+                    ),
+                )
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(f"{self.path}: note_skipped failed: {exc}") from exc
+
+    def put_context(self, token: str, context: dict[str, Any], ttl_s: int) -> None:
+        try:
+            with self._tx() as db:
+                db.execute(
+                    "INSERT OR REPLACE INTO contexts(token, context, expire_at) VALUES (?, ?, ?)",
+                    (token, _dumps(context), self._clock() + ttl_s),
+                )
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(f"{self.path}: put_context failed: {exc}") from exc
+
+    def get_context(self, token: str) -> dict[str, Any] | None:
+        row = (
+            self._read()
+            .execute(
+                "SELECT context FROM contexts WHERE token = ? AND expire_at > ?",
+                (token, self._clock()),
+            )
+            .fetchone()
+        )
+        return json.loads(row[0]) if row else None
+
+    def ping(self) -> None:
+        try:
+            with self._tx() as db:
+                db.execute("SELECT 1").fetchone()
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(f"{self.path}: {exc}") from exc
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None and self._local.pid == os.getpid():
+            conn.close()
+        self._local.conn = None
+
+    def purge(self, now: float, dedupe_window_s: int, retention_s: int) -> int:
+        """Drop expired dedupe keys and contexts, and finished events older than retention."""
+        with self._tx() as db:
+            n = db.execute(
+                "DELETE FROM dedupe_keys WHERE seen_at < ?", (now - dedupe_window_s,)
+            ).rowcount
+            n += db.execute("DELETE FROM contexts WHERE expire_at <= ?", (now,)).rowcount
+            old = now - retention_s
+            for table in ("attempts", "deliveries"):
+                n += db.execute(
+                    f"DELETE FROM {table} WHERE event_id IN (SELECT event_id FROM events"  # noqa: S608
+                    " WHERE accepted_at < ?)",
+                    (old,),
+                ).rowcount
+            n += db.execute("DELETE FROM events WHERE accepted_at < ?", (old,)).rowcount
+            n += db.execute("DELETE FROM dead_letters WHERE dead_at < ?", (old,)).rowcount
+        return n
+
+    # -- delivery side ----------------------------------------------------------------------
+
+    def claim(self, now: float, limit: int, lease_s: float) -> list[Claim]:
+        with self._tx() as db:
+            # Expired leases belong to a worker that died without requeue_executing running.
+            rows = db.execute(
+                "SELECT event_id FROM deliveries"
+                " WHERE (state IN ('waiting','failed') AND next_attempt_at <= ?)"
+                "    OR (state = 'executing' AND lease_until < ?)"
+                " GROUP BY event_id ORDER BY MIN(next_attempt_at) LIMIT ?",
+                (now, now, limit),
+            ).fetchall()
+            claims: list[Claim] = []
+            for (event_id,) in rows:
+                dests = db.execute(
+                    "SELECT destination, attempts, window_start FROM deliveries"
+                    " WHERE event_id = ? AND ((state IN ('waiting','failed')"
+                    " AND next_attempt_at <= ?) OR (state = 'executing' AND lease_until < ?))"
+                    " ORDER BY destination",
+                    (event_id, now, now),
+                ).fetchall()
+                envelope_row = db.execute(
+                    "SELECT envelope FROM events WHERE event_id = ?", (event_id,)
+                ).fetchone()
+                names = tuple(d[0] for d in dests)
+                db.executemany(
+                    "UPDATE deliveries SET state = 'executing', lease_until = ?"
+                    " WHERE event_id = ? AND destination = ?",
+                    [(now + lease_s, event_id, name) for name in names],
+                )
+                envelope = json.loads(envelope_row[0]) if envelope_row else {}
+                claims.append(
+                    Claim(
+                        event_id=event_id,
+                        envelope=narrow(envelope, names),
+                        destinations=names,
+                        attempts={d[0]: d[1] for d in dests},
+                        window_start={d[0]: d[2] for d in dests},
+                    )
+                )
+        return claims
+
+    def record(self, event_id: str, outcomes: list[Outcome], now: float) -> None:
+        with self._tx() as db:
+            sent = False
+            for o in outcomes:
+                a = o.attempt
+                counted = a.outcome != "not_sent"
+                sent = sent or counted
+                db.execute(
+                    "INSERT INTO attempts(event_id, destination, at, outcome, reason, http_status)"
+                    " VALUES (?, ?, ?, ?, ?, ?)",
+                    (event_id, o.destination, a.at, a.outcome, a.reason, a.http_status),
+                )
+                db.execute(
+                    "UPDATE deliveries SET state = ?, attempts = attempts + ?, lease_until = NULL,"
+                    " next_attempt_at = COALESCE(?, next_attempt_at), last_reason = ?,"
+                    " acked_at = CASE WHEN ? = 'succeeded' THEN ? ELSE acked_at END"
+                    " WHERE event_id = ? AND destination = ?",
+                    (
+                        o.state,
+                        1 if counted else 0,
+                        o.next_attempt_at,
+                        a.reason,
+                        o.state,
+                        now,
+                        event_id,
+                        o.destination,
+                    ),
+                )
+                if o.state == "aborted":
+                    history = db.execute(
+                        "SELECT at, outcome, reason, http_status FROM attempts"
+                        " WHERE event_id = ? AND destination = ? ORDER BY rowid",
+                        (event_id, o.destination),
+                    ).fetchall()
+                    db.execute(
+                        "INSERT INTO dead_letters(event_id, destination, dead_at, reason, attempts)"
+                        " VALUES (?, ?, ?, ?, ?)",
+                        (
+                            event_id,
+                            o.destination,
+                            now,
+                            a.reason,
+                            _dumps([list(h) for h in history]),
+                        ),
+                    )
+            if sent:
+                db.execute(
+                    "UPDATE events SET forwarded_at = ? WHERE event_id = ? AND forwarded_at IS NULL",
+                    (now, event_id),
+                )
+
+    def requeue_executing(self, now: float) -> int:
+        with self._tx() as db:
+            return db.execute(
+                "UPDATE deliveries SET state = 'failed', lease_until = NULL, next_attempt_at = ?,"
+                " last_reason = 'interrupted: the delivery worker stopped mid-attempt'"
+                " WHERE state = 'executing'",
+                (now,),
+            ).rowcount
+
+    def next_due_at(self) -> float | None:
+        row = (
+            self._read()
+            .execute(
+                "SELECT MIN(t) FROM (SELECT MIN(next_attempt_at) AS t FROM deliveries"
+                " WHERE state IN ('waiting','failed')"
+                " UNION ALL SELECT MIN(lease_until) FROM deliveries WHERE state = 'executing')"
+            )
+            .fetchone()
+        )
+        return row[0] if row else None
+
+    def dead_letters(
+        self,
+        since: float | None = None,
+        destination: str | None = None,
+        include_replayed: bool = False,
+        limit: int = 1000,
+    ) -> list[DeadLetter]:
+        where, params = _dl_filter(since, destination, include_replayed)
+        rows = (
+            self._read()
+            .execute(
+                _dl_query(where) + " LIMIT ?",
+                (*params, limit),
+            )
+            .fetchall()
+        )
+        return [_dead_letter(r) for r in rows]
+
+    def dead_letter(self, dead_letter_id: str) -> DeadLetter | None:
+        try:
+            key = int(dead_letter_id)
+        except ValueError:
+            return None
+        row = (
+            self._read()
+            .execute(
+                "SELECT d.id, d.event_id, d.destination, d.dead_at, d.reason, d.attempts,"
+                " e.event_name, e.order_id, d.replayed_at FROM dead_letters d"
+                " LEFT JOIN events e USING (event_id) WHERE d.id = ?",
+                (key,),
+            )
+            .fetchone()
+        )
+        return _dead_letter(row) if row else None
+
+    def replay(
+        self, since: float | None = None, destination: str | None = None, now: float = 0.0
+    ) -> list[DeadLetter]:
+        now = now or self._clock()
+        where, params = _dl_filter(since, destination, include_replayed=False)
+        with self._tx() as db:
+            rows = db.execute(
+                _dl_query(where),
+                params,
+            ).fetchall()
+            replayed = []
+            for row in rows:
+                letter = _dead_letter(row)
+                # Only still-dead destinations go back; a later success must not be resent.
+                changed = db.execute(
+                    "UPDATE deliveries SET state = 'waiting', attempts = 0, next_attempt_at = ?,"
+                    " window_start = ?, last_reason = 'replayed from the dead-letter store'"
+                    " WHERE event_id = ? AND destination = ? AND state = 'aborted'",
+                    (now, now, letter.event_id, letter.destination),
+                ).rowcount
+                db.execute("UPDATE dead_letters SET replayed_at = ? WHERE id = ?", (now, row[0]))
+                if changed:
+                    replayed.append(letter)
+        return replayed
+
+    def ledger(self, event_id: str) -> LedgerEntry | None:
+        db = self._read()
+        row = db.execute(
+            "SELECT event_id, event_name, source, order_id, accepted_at, forwarded_at, skipped"
+            " FROM events WHERE event_id = ?",
+            (event_id,),
+        ).fetchone()
+        return _ledger_entry(db, row) if row else None
+
+    def ledger_for_order(self, order_id: str) -> list[LedgerEntry]:
+        db = self._read()
+        rows = db.execute(
+            "SELECT event_id, event_name, source, order_id, accepted_at, forwarded_at, skipped"
+            " FROM events WHERE order_id = ? ORDER BY accepted_at, event_id",
+            (order_id,),
+        ).fetchall()
+        return [_ledger_entry(db, r) for r in rows]
+
+    def counts(self) -> dict[str, int]:
+        rows = (
+            self._read().execute("SELECT state, COUNT(*) FROM deliveries GROUP BY state").fetchall()
+        )
+        return {state: n for state, n in sorted(rows)}
+
+
+# -- helpers ---------------------------------------------------------------------------------
+
+
+def narrow(envelope: dict[str, Any], destinations: tuple[str, ...]) -> dict[str, Any]:
+    """The batch item for this attempt: only the destinations still to deliver are named."""
+    item = dict(envelope)
+    allowed = envelope.get("destinations") or {}
+    item["destinations"] = {d: allowed.get(d, {}) for d in destinations}
+    return item
+
+
+def _keys_of(record: OutboxRecord) -> tuple[str, ...]:
+    keys = list(record.dedupe_keys) or [record.event_id]
+    if record.event_id not in keys:
+        keys.insert(0, record.event_id)
+    return tuple(dict.fromkeys(keys))
+
+
+def _first_seen(db: sqlite3.Connection, keys: tuple[str, ...], horizon: float) -> str | None:
+    for key in keys:
+        hit = db.execute(
+            "SELECT 1 FROM dedupe_keys WHERE key = ? AND seen_at >= ?", (key, horizon)
+        ).fetchone()
+        if hit:
+            return key
+    return None
+
+
+def _event_time(record: OutboxRecord) -> float:
+    """The retry window counts from when the event happened: that is what platforms check."""
+    ts = record.envelope.get("timestamp")
+    if isinstance(ts, int | float) and not isinstance(ts, bool) and ts > 0:
+        return min(ts / 1000.0, record.accepted_at)
+    return record.accepted_at
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), sort_keys=True)
+
+
+def _dl_filter(
+    since: float | None, destination: str | None, include_replayed: bool
+) -> tuple[str, tuple[Any, ...]]:
+    clauses, params = ["1 = 1"], []
+    if since is not None:
+        clauses.append("d.dead_at >= ?")
+        params.append(since)
+    if destination is not None:
+        clauses.append("d.destination = ?")
+        params.append(destination)
+    if not include_replayed:
+        clauses.append("d.replayed_at IS NULL")
+    return " AND ".join(clauses), tuple(params)
+
+
+def _dl_query(where: str) -> str:
+    # ``where`` is assembled by _dl_filter from fixed fragments; values are bound parameters.
+    head = (
+        "SELECT d.id, d.event_id, d.destination, d.dead_at, d.reason, d.attempts,"
+        " e.event_name, e.order_id, d.replayed_at FROM dead_letters d"
+        " LEFT JOIN events e USING (event_id) WHERE "
+    )
+    return head + where + " ORDER BY d.id"
+
+
+def _dead_letter(row: tuple[Any, ...]) -> DeadLetter:
+    attempts = tuple(
+        Attempt(at, outcome, reason, status) for at, outcome, reason, status in json.loads(row[5])
+    )
+    return DeadLetter(
+        id=str(row[0]),
+        event_id=row[1],
+        destination=row[2],
+        dead_at=row[3],
+        reason=row[4],
+        attempts=attempts,
+        event_name=row[6] or "",
+        order_id=row[7],
+        replayed_at=row[8],
+    )
+
+
+def _ledger_entry(db: sqlite3.Connection, row: tuple[Any, ...]) -> LedgerEntry:
+    event_id, event_name, source, order_id, accepted_at, forwarded_at, skipped = row
+    dests = {
+        d: DestinationStatus(state, attempts, reason, acked, nxt if state == "failed" else None)
+        for d, state, attempts, reason, acked, nxt in db.execute(
+            "SELECT destination, state, attempts, last_reason, acked_at, next_attempt_at"
+            " FROM deliveries WHERE event_id = ? ORDER BY destination",
+            (event_id,),
+        ).fetchall()
+    }
+    return LedgerEntry(
+        event_id=event_id,
+        event_name=event_name,
+        source=source,
+        order_id=order_id,
+        accepted_at=accepted_at,
+        forwarded_at=forwarded_at,
+        destinations=dests,
+        status=ledger_status(bool(skipped) and not dests, [s.state for s in dests.values()]),
+    )
+
+
+def ledger_status(skipped: bool, states: list[str]) -> str:
+    if skipped or not states:
+        return "skipped"
+    if any(s in ("waiting", "executing", "failed") for s in states):
+        return "queued"
+    if all(s in ("succeeded", "filtered") for s in states):
+        return "delivered"
+    if all(s == "aborted" for s in states):
+        return "dead"
+    return "partial"
