@@ -1,0 +1,694 @@
+// The JavaScript half of the sGTM sandbox emulator, evaluated once in every fresh context.
+//
+// Python exposes one host function, __sgtm_host(name, argsJson) -> envelopeJson. It never
+// throws: failures come back as {"e": message} and the shims here throw a JS Error, so a host
+// failure behaves like a failing sandbox API (and the quickjs try/catch binding bug is never hit).
+// Callbacks and Promises stay on this side; Python only ever sees JSON.
+(function () {
+  'use strict';
+  var G = globalThis;
+  var host = G.__sgtm_host;
+  var clock = G.__sgtm_clock;
+  var NativePromise = G.Promise;
+  var nativeJSON = G.JSON;
+  var nativeMath = G.Math;
+  var nativeObject = G.Object;
+  var nativeRegExp = G.RegExp;
+  var nativeDate = G.Date;
+  var nativeError = G.Error;
+  var nativeArray = G.Array;
+  var encURI = G.encodeURI, encURIC = G.encodeURIComponent;
+  var decURI = G.decodeURI, decURIC = G.decodeURIComponent;
+
+  function SandboxError(message) {
+    var e = new nativeError(message);
+    e.sgtm = true;
+    return e;
+  }
+
+  function encode(value) {
+    // undefined inside arrays would become null; the host treats both as "absent".
+    return nativeJSON.stringify(value === undefined ? null : value);
+  }
+
+  function call(name, args) {
+    var raw = host(name, encode(args));
+    var r = nativeJSON.parse(raw);
+    if (r.e !== undefined) throw SandboxError(r.e);
+    return r.v;
+  }
+
+  // ---- run budget -------------------------------------------------------------------------
+  // Every loop head and function entry of template and test code calls this (see syntax.py).
+  // Asking Python for the wall clock costs a host call, so it only does so every 2048 ticks.
+  var ticks = 0, stopped = null;
+  G.__sgtm_tick = function (line) {
+    if (stopped !== null) throw SandboxError(stopped);
+    if (++ticks < 2048) return;
+    ticks = 0;
+    var over = clock(line);
+    if (over) {
+      stopped = over;
+      throw SandboxError(over);
+    }
+  };
+
+  // ---- macrotasks (callLater, delivered HTTP responses) ------------------------------------
+  var macro = [];
+  var pendingHttp = {};
+  function later(fn) {
+    macro.push(fn);
+  }
+  G.__sgtm_run_macrotask = function () {
+    if (macro.length === 0) return false;
+    var fn = macro.shift();
+    fn();
+    return true;
+  };
+  G.__sgtm_deliver = function (id, outcomeJson) {
+    var p = pendingHttp[id];
+    if (!p) return;
+    delete pendingHttp[id];
+    var outcome = nativeJSON.parse(outcomeJson);
+    if (outcome.ok) p.resolve(outcome.value);
+    else p.reject(outcome.value);
+  };
+  G.__sgtm_pending_count = function () {
+    return macro.length;
+  };
+
+  // ---- pure sandbox APIs --------------------------------------------------------------------
+  function getType(v) {
+    if (v === null) return 'null';
+    if (nativeArray.isArray(v)) return 'array';
+    var t = typeof v;
+    if (t === 'string' || t === 'number' || t === 'boolean' || t === 'undefined' || t === 'function')
+      return t;
+    return 'object';
+  }
+
+  function makeString(v) {
+    if (v === null) return 'null';
+    if (v === undefined) return 'undefined';
+    return '' + v;
+  }
+
+  function makeNumber(v) {
+    if (typeof v === 'number') return v;
+    if (typeof v === 'boolean') return v ? 1 : 0;
+    if (typeof v === 'string') return +v;
+    if (v === null) return 0;
+    return NaN;
+  }
+
+  function makeInteger(v) {
+    var n = makeNumber(v);
+    if (n !== n || n === Infinity || n === -Infinity) return 0;
+    return n < 0 ? nativeMath.ceil(n) : nativeMath.floor(n);
+  }
+
+  function makeTableMap(rows, keyColumn, valueColumn) {
+    if (getType(rows) !== 'array') return null;
+    var out = {}, any = false;
+    for (var i = 0; i < rows.length; i++) {
+      var row = rows[i];
+      if (row && row[keyColumn] !== undefined) {
+        out[row[keyColumn]] = row[valueColumn];
+        any = true;
+      }
+    }
+    return any ? out : null;
+  }
+
+  var sandboxJSON = {
+    parse: function (s) {
+      if (typeof s !== 'string') return undefined;
+      try {
+        return nativeJSON.parse(s);
+      } catch (e) {
+        return undefined;
+      }
+    },
+    stringify: function (v) {
+      try {
+        return nativeJSON.stringify(v);
+      } catch (e) {
+        return undefined;
+      }
+    },
+  };
+
+  var sandboxMath = {};
+  ['abs', 'ceil', 'floor', 'round', 'max', 'min', 'pow', 'sqrt'].forEach(function (k) {
+    sandboxMath[k] = nativeMath[k];
+  });
+
+  var sandboxObject = {
+    keys: function (o) {
+      return getType(o) === 'object' || getType(o) === 'array' ? nativeObject.keys(o) : [];
+    },
+    values: function (o) {
+      return getType(o) === 'object' || getType(o) === 'array' ? nativeObject.values(o) : [];
+    },
+    entries: function (o) {
+      return getType(o) === 'object' || getType(o) === 'array' ? nativeObject.entries(o) : [];
+    },
+    freeze: function (o) {
+      return nativeObject.freeze(o);
+    },
+    delete: function (o, key) {
+      if (o === null || typeof o !== 'object' || nativeObject.isFrozen(o)) return false;
+      return delete o[key];
+    },
+  };
+
+  function sandboxPromise(fn) {
+    return new NativePromise(fn);
+  }
+  sandboxPromise.create = function (fn) {
+    return new NativePromise(fn);
+  };
+  sandboxPromise.all = function (list) {
+    return NativePromise.all(list);
+  };
+  sandboxPromise.resolve = function (v) {
+    return NativePromise.resolve(v);
+  };
+  sandboxPromise.reject = function (v) {
+    return NativePromise.reject(v);
+  };
+
+  function callLater(fn) {
+    if (typeof fn !== 'function') throw SandboxError('callLater: argument must be a function');
+    later(function () {
+      fn();
+    });
+  }
+
+  function createRegex(pattern, flags) {
+    flags = flags || '';
+    if (!/^[gi]*$/.test(flags)) return null;
+    try {
+      return new nativeRegExp(pattern, flags);
+    } catch (e) {
+      return null;
+    }
+  }
+
+  function testRegex(re, s) {
+    if (!(re instanceof nativeRegExp)) throw SandboxError('testRegex: first argument must come from createRegex');
+    re.lastIndex = 0;
+    return re.test(makeString(s));
+  }
+
+  function safe(fn) {
+    return function (s) {
+      try {
+        return fn(makeString(s));
+      } catch (e) {
+        return undefined;
+      }
+    };
+  }
+
+  function getTimestampMillis() {
+    return nativeDate.now();
+  }
+
+  // ---- host-backed APIs ---------------------------------------------------------------------
+  function hostFn(name) {
+    return function () {
+      return call(name, nativeArray.prototype.slice.call(arguments));
+    };
+  }
+
+  function httpPromise(name, url, options, body) {
+    var id = call(name, [url, options || {}, body === undefined ? null : body]);
+    return new NativePromise(function (resolve, reject) {
+      pendingHttp[id] = { resolve: resolve, reject: reject };
+    });
+  }
+
+  function sendHttpRequest(url, a, b, c) {
+    if (typeof a === 'function') {
+      var cb = a;
+      httpPromise('sendHttpRequest', url, b, c).then(
+        function (r) {
+          cb(r.statusCode, r.headers, r.body);
+        },
+        function () {
+          // The legacy form has no error channel; GTM reports a failed request as status 0 here
+          // (documented divergence: the exact value is not specified by Google).
+          cb(0, {}, '');
+        }
+      );
+      return undefined;
+    }
+    return httpPromise('sendHttpRequest', url, a, b);
+  }
+
+  function sendHttpGet(url, a, b) {
+    if (typeof a === 'function') {
+      var cb = a;
+      var opts = nativeObject.assign({}, b || {}, { method: 'GET' });
+      httpPromise('sendHttpRequest', url, opts, null).then(
+        function (r) {
+          cb(r.statusCode, r.headers, r.body);
+        },
+        function () {
+          cb(0, {}, '');
+        }
+      );
+      return undefined;
+    }
+    return httpPromise('sendHttpRequest', url, nativeObject.assign({}, a || {}, { method: 'GET' }), null);
+  }
+
+  function asyncHost(name) {
+    return function () {
+      var id = call(name, nativeArray.prototype.slice.call(arguments));
+      return new NativePromise(function (resolve, reject) {
+        pendingHttp[id] = { resolve: resolve, reject: reject };
+      });
+    };
+  }
+
+  function sha256(input, onSuccess, options) {
+    var digest = call('sha256Sync', [input, options]);
+    later(function () {
+      if (typeof onSuccess === 'function') onSuccess(digest);
+    });
+  }
+
+  var bound = null; // the event a client callback is bound to (runContainer's bindToEvent)
+  function runContainer(event, onComplete, onStart) {
+    var eventId = call('runContainer:start', [event]);
+    function bindToEvent(fn) {
+      return function () {
+        var prev = bound;
+        bound = eventId;
+        try {
+          return fn.apply(null, arguments);
+        } finally {
+          bound = prev;
+        }
+      };
+    }
+    if (typeof onStart === 'function') onStart(bindToEvent);
+    call('runContainer:run', [eventId]);
+    if (typeof onComplete === 'function')
+      later(function () {
+        onComplete(bindToEvent);
+      });
+  }
+
+  var eventCallbacks = [];
+  function addEventCallback(cb) {
+    var target = call('addEventCallback', [bound]);
+    eventCallbacks.push({ target: target, cb: cb });
+  }
+  G.__sgtm_fire_event_callbacks = function (target, containerId, eventDataJson) {
+    var fired = 0;
+    for (var i = 0; i < eventCallbacks.length; i++) {
+      if (eventCallbacks[i].target === target) {
+        eventCallbacks[i].cb(containerId, nativeJSON.parse(eventDataJson));
+        fired++;
+      }
+    }
+    return fired;
+  };
+
+  function storage() {
+    return {
+      getItemCopy: hostFn('templateDataStorage.getItemCopy'),
+      setItemCopy: hostFn('templateDataStorage.setItemCopy'),
+      removeItem: hostFn('templateDataStorage.removeItem'),
+      clear: hostFn('templateDataStorage.clear'),
+    };
+  }
+
+  function unsupported(name) {
+    return function () {
+      throw SandboxError(name + ' is not supported by the local runtime');
+    };
+  }
+
+  // Every API name the server sandbox knows. Values build the implementation; objects are
+  // rebuilt per require() so a template cannot poison another run's copy.
+  var API = {
+    addEventCallback: function () { return addEventCallback; },
+    addMessageListener: function () { return unsupported('addMessageListener'); },
+    BigQuery: function () { return { insert: asyncHost('BigQuery.insert') }; },
+    callLater: function () { return callLater; },
+    claimRequest: function () { return hostFn('claimRequest'); },
+    computeEffectiveTldPlusOne: function () { return hostFn('computeEffectiveTldPlusOne'); },
+    createRegex: function () { return createRegex; },
+    decodeUri: function () { return safe(decURI); },
+    decodeUriComponent: function () { return safe(decURIC); },
+    encodeUri: function () { return safe(encURI); },
+    encodeUriComponent: function () { return safe(encURIC); },
+    extractEventsFromMpv1: function () { return unsupported('extractEventsFromMpv1'); },
+    extractEventsFromMpv2: function () { return unsupported('extractEventsFromMpv2'); },
+    Firestore: function () {
+      return {
+        read: asyncHost('Firestore.read'),
+        write: asyncHost('Firestore.write'),
+        query: asyncHost('Firestore.query'),
+        runTransaction: function (fn, options) {
+          var tx = call('Firestore.begin', [options || {}]);
+          return NativePromise.resolve(fn(tx)).then(function () {
+            return call('Firestore.commit', [tx]);
+          });
+        },
+      };
+    },
+    fromBase64: function () { return hostFn('fromBase64'); },
+    generateRandom: function () { return hostFn('generateRandom'); },
+    getAllEventData: function () { return hostFn('getAllEventData'); },
+    getClientName: function () { return hostFn('getClientName'); },
+    getContainerVersion: function () { return hostFn('getContainerVersion'); },
+    getCookieValues: function () { return hostFn('getCookieValues'); },
+    getEventData: function () { return hostFn('getEventData'); },
+    getGoogleAuth: function () { return unsupported('getGoogleAuth'); },
+    getGoogleScript: function () { return unsupported('getGoogleScript'); },
+    getRemoteAddress: function () { return hostFn('getRemoteAddress'); },
+    getRequestBody: function () { return hostFn('getRequestBody'); },
+    getRequestHeader: function () { return hostFn('getRequestHeader'); },
+    getRequestMethod: function () { return hostFn('getRequestMethod'); },
+    getRequestPath: function () { return hostFn('getRequestPath'); },
+    getRequestQueryParameter: function () { return hostFn('getRequestQueryParameter'); },
+    getRequestQueryParameters: function () { return hostFn('getRequestQueryParameters'); },
+    getRequestQueryString: function () { return hostFn('getRequestQueryString'); },
+    getTimestamp: function () { return getTimestampMillis; },
+    getTimestampMillis: function () { return getTimestampMillis; },
+    getType: function () { return getType; },
+    hasMessageListener: function () { return unsupported('hasMessageListener'); },
+    hmacSha256: function () { return hostFn('hmacSha256'); },
+    isRequestMpv1: function () { return hostFn('isRequestMpv1'); },
+    isRequestMpv2: function () { return hostFn('isRequestMpv2'); },
+    JSON: function () { return { parse: sandboxJSON.parse, stringify: sandboxJSON.stringify }; },
+    logToConsole: function () { return hostFn('logToConsole'); },
+    makeInteger: function () { return makeInteger; },
+    makeNumber: function () { return makeNumber; },
+    makeString: function () { return makeString; },
+    makeTableMap: function () { return makeTableMap; },
+    Math: function () { return nativeObject.assign({}, sandboxMath); },
+    Object: function () { return nativeObject.assign({}, sandboxObject); },
+    parseUrl: function () { return hostFn('parseUrl'); },
+    Promise: function () { return sandboxPromise; },
+    queryPermission: function () { return hostFn('queryPermission'); },
+    returnResponse: function () { return hostFn('returnResponse'); },
+    runContainer: function () { return runContainer; },
+    sendEventToGoogleAnalytics: function () { return unsupported('sendEventToGoogleAnalytics'); },
+    sendHttpGet: function () { return sendHttpGet; },
+    sendHttpRequest: function () { return sendHttpRequest; },
+    sendMessage: function () { return unsupported('sendMessage'); },
+    sendPixelFromBrowser: function () { return hostFn('sendPixelFromBrowser'); },
+    setCookie: function () { return hostFn('setCookie'); },
+    setPixelResponse: function () { return hostFn('setPixelResponse'); },
+    setResponseBody: function () { return hostFn('setResponseBody'); },
+    setResponseHeader: function () { return hostFn('setResponseHeader'); },
+    setResponseStatus: function () { return hostFn('setResponseStatus'); },
+    sha256: function () { return sha256; },
+    sha256Sync: function () { return hostFn('sha256Sync'); },
+    templateDataStorage: function () { return storage(); },
+    testRegex: function () { return testRegex; },
+    toBase64: function () { return hostFn('toBase64'); },
+  };
+  var OBJECT_APIS = { BigQuery: 1, Firestore: 1, JSON: 1, Math: 1, Object: 1, Promise: 1, templateDataStorage: 1 };
+
+  // ---- calls, mocks and the two require()s ------------------------------------------------
+  // Template code gets a require() whose functions record every call (assertApi) and consult
+  // the mocks at call time; test code gets the plain APIs.
+  var calls = [];
+  var mocks = {};
+  var objectMocks = {};
+
+  function known(name) {
+    return nativeObject.prototype.hasOwnProperty.call(API, name);
+  }
+
+  function recorded(name, impl) {
+    return function () {
+      var args = nativeArray.prototype.slice.call(arguments);
+      calls.push({ name: name, args: args });
+      if (nativeObject.prototype.hasOwnProperty.call(mocks, name)) {
+        var m = mocks[name];
+        return typeof m === 'function' ? m.apply(null, args) : m;
+      }
+      return impl.apply(null, args);
+    };
+  }
+
+  function templateRequire(name) {
+    if (typeof name !== 'string' || !known(name))
+      throw SandboxError('require: unknown API ' + nativeJSON.stringify(name));
+    if (nativeObject.prototype.hasOwnProperty.call(objectMocks, name)) return objectMocks[name];
+    var impl = API[name]();
+    if (OBJECT_APIS[name]) {
+      var out = typeof impl === 'function' ? recorded(name, impl) : {};
+      nativeObject.keys(impl).forEach(function (k) {
+        out[k] = typeof impl[k] === 'function' ? recorded(name + '.' + k, impl[k]) : impl[k];
+      });
+      return out;
+    }
+    return recorded(name, impl);
+  }
+
+  function plainRequire(name) {
+    if (typeof name !== 'string' || !known(name))
+      throw SandboxError('require: unknown API ' + nativeJSON.stringify(name));
+    return API[name]();
+  }
+
+  // ---- running a template -----------------------------------------------------------------
+  var outcome = { value: undefined, result: null };
+
+  G.__sgtm_make_data = function (dataJson) {
+    var data = nativeJSON.parse(dataJson);
+    return data;
+  };
+
+  function withCallbacks(data) {
+    var d = data && typeof data === 'object' ? data : {};
+    d.gtmOnSuccess = recorded('gtmOnSuccess', function () {
+      if (outcome.result === null) outcome.result = 'success';
+      call('tag:done', ['success']);
+    });
+    d.gtmOnFailure = recorded('gtmOnFailure', function () {
+      if (outcome.result === null) outcome.result = 'failure';
+      call('tag:done', ['failure']);
+    });
+    return d;
+  }
+
+  G.__sgtm_run_template = function (dataJson) {
+    var data = withCallbacks(nativeJSON.parse(dataJson));
+    var value = G.__sgtm_template(data, templateRequire);
+    outcome.value = value;
+    if (value && typeof value.then === 'function') {
+      value.then(function (v) {
+        call('macro:value', [v === undefined ? null : v]);
+      });
+      return '{"promise":true}';
+    }
+    return nativeJSON.stringify({ value: value === undefined ? null : value, undefined: value === undefined });
+  };
+
+  // ---- test API -----------------------------------------------------------------------------
+  var failures = [];
+
+  function fmt(v) {
+    if (typeof v === 'function') return 'function ' + (v.name || '(anonymous)');
+    if (v === undefined) return 'undefined';
+    if (typeof v === 'number' && v !== v) return 'NaN';
+    try {
+      var s = nativeJSON.stringify(v, function (k, x) {
+        return typeof x === 'function' ? '<function>' : x === undefined ? '<undefined>' : x;
+      });
+      return s === undefined ? '' + v : s;
+    } catch (e) {
+      return '' + v;
+    }
+  }
+
+  function deepEqual(a, b) {
+    if (a === b) return true;
+    if (typeof a === 'number' && typeof b === 'number' && a !== a && b !== b) return true;
+    if (getType(a) !== getType(b)) return false;
+    var t = getType(a);
+    if (t === 'array') {
+      if (a.length !== b.length) return false;
+      for (var i = 0; i < a.length; i++) if (!deepEqual(a[i], b[i])) return false;
+      return true;
+    }
+    if (t === 'object') {
+      var ka = nativeObject.keys(a).filter(function (k) { return a[k] !== undefined; });
+      var kb = nativeObject.keys(b).filter(function (k) { return b[k] !== undefined; });
+      if (ka.length !== kb.length) return false;
+      for (var j = 0; j < ka.length; j++) {
+        if (!nativeObject.prototype.hasOwnProperty.call(b, ka[j])) return false;
+        if (!deepEqual(a[ka[j]], b[ka[j]])) return false;
+      }
+      return true;
+    }
+    return false;
+  }
+
+  function failWith(message) {
+    failures.push(message);
+    var e = SandboxError(message);
+    e.sgtmAssertion = true;
+    throw e;
+  }
+
+  function argsEqual(actual, expected) {
+    if (actual.length !== expected.length) {
+      // GTM compares the argument lists; trailing undefineds do not count.
+      while (actual.length > expected.length && actual[actual.length - 1] === undefined) actual = actual.slice(0, -1);
+      if (actual.length !== expected.length) return false;
+    }
+    for (var i = 0; i < actual.length; i++) if (!deepEqual(actual[i], expected[i])) return false;
+    return true;
+  }
+
+  function assertApi(name) {
+    function callsOf() {
+      return calls.filter(function (c) { return c.name === name; });
+    }
+    function show(list) {
+      return list.length === 0 ? 'no calls' : list.map(function (c) { return '(' + c.args.map(fmt).join(', ') + ')'; }).join(', ');
+    }
+    return {
+      wasCalled: function () {
+        if (callsOf().length === 0) failWith("assertApi('" + name + "').wasCalled(): it was not called");
+      },
+      wasNotCalled: function () {
+        var list = callsOf();
+        if (list.length > 0) failWith("assertApi('" + name + "').wasNotCalled(): it was called " + list.length + ' time(s): ' + show(list));
+      },
+      wasCalledWith: function () {
+        var expected = nativeArray.prototype.slice.call(arguments);
+        var list = callsOf();
+        if (!list.some(function (c) { return argsEqual(c.args, expected); }))
+          failWith("assertApi('" + name + "').wasCalledWith(" + expected.map(fmt).join(', ') + '): actual calls: ' + show(list));
+      },
+      wasNotCalledWith: function () {
+        var expected = nativeArray.prototype.slice.call(arguments);
+        if (callsOf().some(function (c) { return argsEqual(c.args, expected); }))
+          failWith("assertApi('" + name + "').wasNotCalledWith(" + expected.map(fmt).join(', ') + '): it was called with those arguments');
+      },
+    };
+  }
+
+  function assertThat(actual, message) {
+    function check(ok, what, expected) {
+      if (ok) return;
+      var text = (message ? message + ': ' : '') + 'assertThat(' + fmt(actual) + ').' + what + '(' + (arguments.length > 2 ? fmt(expected) : '') + ') failed';
+      failWith(text);
+    }
+    function len(v) {
+      return v === null || v === undefined ? undefined : v.length;
+    }
+    function contains(v, x) {
+      if (getType(v) === 'string') return v.indexOf(x) >= 0;
+      if (getType(v) !== 'array') return false;
+      return v.some(function (y) { return deepEqual(y, x); });
+    }
+    var s = {
+      isEqualTo: function (e) { check(deepEqual(actual, e), 'isEqualTo', e); },
+      isNotEqualTo: function (e) { check(!deepEqual(actual, e), 'isNotEqualTo', e); },
+      isStrictlyEqualTo: function (e) { check(actual === e, 'isStrictlyEqualTo', e); },
+      isNotStrictlyEqualTo: function (e) { check(actual !== e, 'isNotStrictlyEqualTo', e); },
+      isDefined: function () { check(actual !== undefined, 'isDefined'); },
+      isUndefined: function () { check(actual === undefined, 'isUndefined'); },
+      isNull: function () { check(actual === null, 'isNull'); },
+      isNotNull: function () { check(actual !== null, 'isNotNull'); },
+      isTrue: function () { check(actual === true, 'isTrue'); },
+      isFalse: function () { check(actual === false, 'isFalse'); },
+      isTruthy: function () { check(!!actual, 'isTruthy'); },
+      isFalsy: function () { check(!actual, 'isFalsy'); },
+      isNaN: function () { check(typeof actual === 'number' && actual !== actual, 'isNaN'); },
+      isNotNaN: function () { check(!(typeof actual === 'number' && actual !== actual), 'isNotNaN'); },
+      isInfinity: function () { check(actual === Infinity || actual === -Infinity, 'isInfinity'); },
+      isNotInfinity: function () { check(actual !== Infinity && actual !== -Infinity, 'isNotInfinity'); },
+      isString: function () { check(getType(actual) === 'string', 'isString'); },
+      isNumber: function () { check(getType(actual) === 'number', 'isNumber'); },
+      isBoolean: function () { check(getType(actual) === 'boolean', 'isBoolean'); },
+      isArray: function () { check(getType(actual) === 'array', 'isArray'); },
+      isObject: function () { check(getType(actual) === 'object', 'isObject'); },
+      isFunction: function () { check(getType(actual) === 'function', 'isFunction'); },
+      isGreaterThan: function (e) { check(actual > e, 'isGreaterThan', e); },
+      isGreaterThanOrEqualTo: function (e) { check(actual >= e, 'isGreaterThanOrEqualTo', e); },
+      isLessThan: function (e) { check(actual < e, 'isLessThan', e); },
+      isLessThanOrEqualTo: function (e) { check(actual <= e, 'isLessThanOrEqualTo', e); },
+      hasLength: function (n) { check(len(actual) === n, 'hasLength', n); },
+      isEmpty: function () { check(len(actual) === 0 || (getType(actual) === 'object' && nativeObject.keys(actual).length === 0), 'isEmpty'); },
+      isNotEmpty: function () { check(!(len(actual) === 0 || (getType(actual) === 'object' && nativeObject.keys(actual).length === 0)), 'isNotEmpty'); },
+      contains: function () {
+        var xs = nativeArray.prototype.slice.call(arguments);
+        check(xs.every(function (x) { return contains(actual, x); }), 'contains', xs.length === 1 ? xs[0] : xs);
+      },
+      doesNotContain: function () {
+        var xs = nativeArray.prototype.slice.call(arguments);
+        check(!xs.some(function (x) { return contains(actual, x); }), 'doesNotContain', xs.length === 1 ? xs[0] : xs);
+      },
+      containsExactly: function () {
+        var xs = nativeArray.prototype.slice.call(arguments);
+        var ok = getType(actual) === 'array' && actual.length === xs.length &&
+          xs.every(function (x) { return contains(actual, x); }) && actual.every(function (y) { return contains(xs, y); });
+        check(ok, 'containsExactly', xs);
+      },
+      doesNotContainExactly: function () {
+        var xs = nativeArray.prototype.slice.call(arguments);
+        var ok = getType(actual) === 'array' && actual.length === xs.length &&
+          xs.every(function (x) { return contains(actual, x); }) && actual.every(function (y) { return contains(xs, y); });
+        check(!ok, 'doesNotContainExactly', xs);
+      },
+    };
+    return s;
+  }
+
+  function mock(name, value) {
+    if (typeof name !== 'string') failWith('mock: the first argument must be an API name');
+    mocks[name] = value;
+  }
+
+  function mockObject(name, obj) {
+    if (typeof name !== 'string') failWith('mockObject: the first argument must be an API name');
+    var out = {};
+    nativeObject.keys(obj || {}).forEach(function (k) {
+      out[k] = typeof obj[k] === 'function' ? recorded(name + '.' + k, obj[k]) : obj[k];
+    });
+    objectMocks[name] = out;
+  }
+
+  function runCode(data) {
+    outcome.result = null;
+    var d = withCallbacks(data === undefined ? {} : data);
+    call('test:run', []);
+    var value = G.__sgtm_template(d, templateRequire);
+    return value;
+  }
+
+  function fail(message) {
+    failWith(message === undefined ? 'fail() called' : 'fail(' + fmt(message) + ')');
+  }
+
+  G.__sgtm_test_api = {
+    runCode: runCode,
+    mock: mock,
+    mockObject: mockObject,
+    assertApi: assertApi,
+    assertThat: assertThat,
+    fail: fail,
+    require: plainRequire,
+  };
+  G.__sgtm_failures = function () {
+    return nativeJSON.stringify(failures);
+  };
+  G.__sgtm_outcome = function () {
+    return outcome.result;
+  };
+  G.__sgtm_require = templateRequire;
+})();

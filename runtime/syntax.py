@@ -1,0 +1,163 @@
+"""Static check of the sandboxed-JavaScript subset, and the loop-budget source transform.
+
+GTM compiles template code before it runs it and refuses constructs its sandbox does not have
+(ES5.1 plus arrows and ``let``/``const``; no ``new``, ``this``, regex literals, ``try``...). We
+parse with esprima, walk the tree with a deny-list, and report each problem as
+``template:line:col`` with the file line of the code section, so a bad template fails before
+it runs, at the place to fix.
+
+The same parse gives the ranges used by ``instrument``: it inserts a call to the budget
+function at every loop head and function entry. The text inserted never contains a newline,
+so engine line numbers still equal code line numbers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import esprima
+
+TICK = "__sgtm_tick"
+
+# ESTree node types the sandbox does not accept (sgtm-templates.md 4.1 and 4.4).
+DENIED: dict[str, str] = {
+    "TemplateLiteral": "template literals (backticks) are not supported; concatenate strings",
+    "TaggedTemplateExpression": "tagged templates are not supported",
+    "ClassDeclaration": "'class' is not supported",
+    "ClassExpression": "'class' is not supported",
+    "NewExpression": "'new' is not supported in sandboxed JavaScript",
+    "ThisExpression": "'this' is not supported: sandboxed functions have no this",
+    "TryStatement": "try/catch is not supported in sandboxed JavaScript",
+    "ThrowStatement": "'throw' is not supported; call data.gtmOnFailure() instead",
+    "SpreadElement": "spread '...' is not supported",
+    "RestElement": "rest parameters '...' are not supported",
+    "ObjectPattern": "destructuring is not supported",
+    "ArrayPattern": "destructuring is not supported",
+    "AssignmentPattern": "default parameter values are not supported",
+    "YieldExpression": "generators are not supported",
+    "AwaitExpression": "async/await is not supported; use require('Promise')",
+    "LabeledStatement": "labels are not supported",
+    "DoWhileStatement": "do...while is not supported",
+    "WithStatement": "'with' is not supported",
+    "DebuggerStatement": "'debugger' is not supported",
+    "MetaProperty": "new.target is not supported",
+    "Import": "import is not supported; use require('apiName')",
+}
+
+LOOPS = ("ForStatement", "ForInStatement", "ForOfStatement", "WhileStatement", "DoWhileStatement")
+FUNCTIONS = ("FunctionDeclaration", "FunctionExpression", "ArrowFunctionExpression")
+
+# Wrapping the body in a function makes top-level ``return`` legal; the prefix sits on the first
+# line so line numbers are unchanged (columns on line 1 are corrected below).
+_PREFIX = "(function(){"
+_SUFFIX = "\n})"
+
+
+@dataclass(frozen=True)
+class SyntaxProblem:
+    source: str
+    line: int  # file line
+    column: int  # 1-based
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.source}:{self.line}:{self.column}: {self.message}"
+
+
+class TemplateSyntaxError(ValueError):
+    """Code that GTM would refuse to save; ``problems`` lists every finding."""
+
+    def __init__(self, problems: list[SyntaxProblem]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+
+@dataclass
+class _Walk:
+    source: str
+    first_line: int
+    problems: list[SyntaxProblem]
+    inserts: list[tuple[int, str]]
+
+    def where(self, loc) -> tuple[int, int]:
+        line, col = loc.start.line, loc.start.column
+        if line == 1:
+            col -= len(_PREFIX)
+        return self.first_line + line - 1, col + 1
+
+    def deny(self, node, message: str) -> None:
+        line, col = self.where(node.loc)
+        self.problems.append(SyntaxProblem(self.source, line, col, message))
+
+    def __call__(self, node, _meta) -> None:
+        kind = node.type
+        if kind in DENIED:
+            self.deny(node, DENIED[kind])
+        elif kind == "Literal" and getattr(node, "regex", None):
+            self.deny(node, "regex literals are not supported; use require('createRegex')")
+        elif kind == "UnaryExpression" and node.operator == "delete":
+            self.deny(node, "the delete operator is not supported; use Object.delete(obj, key)")
+        elif kind == "BinaryExpression" and node.operator == "in":
+            self.deny(node, "the 'in' operator is not supported; use obj.hasOwnProperty(key)")
+        elif kind == "Property" and node.kind in ("get", "set"):
+            self.deny(node, "getters and setters are not supported")
+        elif kind == "Identifier" and str(node.name).startswith("__sgtm"):
+            self.deny(node, f"the name {node.name} is reserved by the local runtime")
+        elif kind == "CallExpression" and _is_require(node) and not _literal_arg(node):
+            self.deny(node, "require() takes a string literal naming the API")
+        if kind in FUNCTIONS and (getattr(node, "isAsync", False) or node.generator):
+            self.deny(node, "async functions and generators are not supported")
+        if kind in LOOPS or kind in FUNCTIONS:
+            self._tick(node)
+
+    def _tick(self, node) -> None:
+        body = node.body
+        line = self.where(node.loc)[0]
+        call = f"{TICK}({line});"
+        if body.type == "BlockStatement":
+            self.inserts.append((body.range[0] + 1, call))
+        elif node.type == "ArrowFunctionExpression":
+            # Expression body: evaluate the tick first, keep the value (comma operator).
+            self.inserts.append((body.range[0], f"({TICK}({line}),"))
+            self.inserts.append((body.range[1], ")"))
+        else:
+            self.inserts.append((body.range[0], "{" + call))
+            self.inserts.append((body.range[1], "}"))
+
+
+def _is_require(node) -> bool:
+    return node.callee.type == "Identifier" and node.callee.name == "require"
+
+
+def _literal_arg(node) -> bool:
+    args = node.arguments
+    return len(args) == 1 and args[0].type == "Literal" and isinstance(args[0].value, str)
+
+
+def check(code: str, source: str = "<template>", first_line: int = 1) -> str:
+    """Check ``code`` and return it instrumented with loop/function budget ticks.
+
+    Raises ``TemplateSyntaxError`` listing every problem found, each as ``source:line:col``.
+    """
+    wrapped = _PREFIX + code + _SUFFIX
+    walk = _Walk(source, first_line, [], [])
+    try:
+        esprima.parseScript(wrapped, {"range": True, "loc": True}, walk)
+    except esprima.Error as exc:
+        line = int(getattr(exc, "lineNumber", 1) or 1)
+        col = int(getattr(exc, "column", 1) or 1)
+        if line == 1:
+            col = max(1, col - len(_PREFIX))
+        message = str(getattr(exc, "description", "") or exc.message)
+        message = message.removeprefix(f"Line {line}: ")
+        raise TemplateSyntaxError(
+            [SyntaxProblem(source, first_line + line - 1, col, f"syntax error: {message}")]
+        ) from None
+    if walk.problems:
+        walk.problems.sort(key=lambda p: (p.line, p.column))
+        raise TemplateSyntaxError(walk.problems)
+    out = wrapped
+    # Insert from the end so earlier offsets stay valid; ties keep their discovery order.
+    for offset, text in sorted(walk.inserts, key=lambda item: item[0], reverse=True):
+        out = out[:offset] + text + out[offset:]
+    return out[len(_PREFIX) : len(out) - len(_SUFFIX)]
