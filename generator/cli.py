@@ -20,6 +20,7 @@ from generator import __doc__ as _summary
 
 COMMAND_MODULES: tuple[str, ...] = (
     "generator.plan.cli",
+    "ops.cli",
     "generator.validate.cli",
 )
 
