@@ -21,6 +21,7 @@ from generator.validate.templates import check_templates
 EXPORT_FORMAT_VERSION = 2
 EXPORT_TIME = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}")
 TOP_LEVEL = ("exportFormatVersion", "exportTime", "containerVersion")
+API_RESOURCE_KEYS = frozenset({"containerVersionId", "container", "tag", "trigger", "variable"})
 # Entity arrays that only server containers have (container.features: supportClients and
 # supportTransformations are false for WEB; gtm-container.md 1.3).
 SERVER_ONLY = ("client", "transformation")
@@ -41,6 +42,18 @@ def validate_container(
         )
         return out.findings
     checker = SchemaChecker(load_schemas(), out)
+    if "containerVersion" not in data and API_RESOURCE_KEYS & data.keys():
+        # versions.get output (or a hand-made file modelled on it): one clear finding instead
+        # of an "unknown top-level field" per key.
+        out.add(
+            "export",
+            "",
+            "",
+            "this is a Tag Manager API ContainerVersion resource, not a container export: wrap "
+            'it as {"exportFormatVersion": 2, "exportTime": "YYYY-MM-DD HH:MM:SS", '
+            '"containerVersion": {...}} with enum values in export spelling (UPPER_SNAKE)',
+        )
+        return out.findings
     _check_wrapper(data, out)
     version = data.get("containerVersion")
     if not isinstance(version, dict):

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from generator.validate import builtins
+from generator.validate.discovery import load_schemas
 from generator.validate.entities import BY_KEY, KINDS, Kind, label
 from generator.validate.findings import Collector, path_join, pointer_join
 from generator.validate.templates import Template
@@ -32,6 +33,9 @@ TRIGGER_ID_FIELDS = (
     "enablingTriggerId",
     "disablingTriggerId",
 )
+# Every trigger of the seven public server exports is CUSTOM_EVENT or ALWAYS; the API adds
+# serverPageview for server Page View triggers (gtm-container.md 1.4).
+SERVER_TRIGGER_TYPES = frozenset({"CUSTOM_EVENT", "ALWAYS", "SERVER_PAGEVIEW"})
 # Names that must be unique because something refers to entities of that kind by name.
 UNIQUE_NAMES = ("tag", "trigger", "variable", "client", "customTemplate", "transformation")
 
@@ -64,6 +68,8 @@ def check_references(
             _check_folder(entity, name, pointer, index, out)
             if kind.key == "tag":
                 _check_tag_links(entity, name, pointer, index, out)
+            if kind.key == "trigger" and usage_context == "SERVER":
+                _check_server_trigger(entity, name, pointer, out)
             for path, ptr, param in _parameters(entity, "", pointer):
                 _check_parameter(param, name, path, ptr, index, out)
 
@@ -211,6 +217,19 @@ def _check_triggers(
                     f"trigger id {trigger_id!r} is neither a triggerId in trigger[] nor a "
                     f"built-in trigger id",
                 )
+
+
+def _check_server_trigger(entity: dict[str, Any], name: str, pointer: str, out: Collector) -> None:
+    kind = entity.get("type")
+    valid = load_schemas().fields("Trigger")["type"].enum  # invalid values are reported already
+    if kind in valid and kind not in SERVER_TRIGGER_TYPES:
+        out.warn(
+            name,
+            "type",
+            pointer_join(pointer, "type"),
+            f"{kind!r} is a web trigger type; server containers use "
+            f"{', '.join(sorted(SERVER_TRIGGER_TYPES))}",
+        )
 
 
 def _check_folder(

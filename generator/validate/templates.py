@@ -8,6 +8,7 @@ for every template, and ``cvt_<galleryTemplateId>`` for gallery templates whose
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -67,7 +68,7 @@ def _parse(
             name,
             "templateData",
             where,
-            f"___INFO___ containerContexts {contexts} does not include this container's "
+            f"___INFO___ containerContexts {json.dumps(contexts)} does not include this container's "
             f"usageContext {usage_context}",
         )
     return tpl.type
