@@ -154,9 +154,13 @@ def load_plan(path: str | Path) -> m.Plan:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise PlanError([Problem(str(path), 1, 1, f"cannot read the plan: {exc.strerror}")]) from None
+        raise PlanError(
+            [Problem(str(path), 1, 1, f"cannot read the plan: {exc.strerror}")]
+        ) from None
     except UnicodeDecodeError as exc:
-        raise PlanError([Problem(str(path), 1, 1, f"the plan is not UTF-8: {exc.reason}")]) from None
+        raise PlanError(
+            [Problem(str(path), 1, 1, f"the plan is not UTF-8: {exc.reason}")]
+        ) from None
     return load_plan_text(text, str(path))
 
 
@@ -188,7 +192,10 @@ def check_plan_text(text: str, source: str = "<plan>") -> tuple[m.Plan | None, l
 
 
 def suggest(word: str, choices: Iterable[str]) -> str:
-    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    choices = list(choices)
+    # A prefix relation ("meta" for "meta_capi") is the likeliest slip; then spelling distance.
+    prefixed = [c for c in choices if len(word) >= 3 and (c.startswith(word) or word.startswith(c))]
+    close = prefixed or difflib.get_close_matches(word, choices, n=1, cutoff=0.65)
     return f"did you mean {close[0]!r}?" if close else ""
 
 
@@ -438,7 +445,7 @@ class _Reader:
             self.error(
                 self.value_pos(root, "version"),
                 f"version: {raw!r} is not a semantic version MAJOR.MINOR.PATCH",
-                "quote it, e.g. version: \"1.2.0\"" if not isinstance(raw, str) else "",
+                'quote it, e.g. version: "1.2.0"' if not isinstance(raw, str) else "",
             )
             return None
         return m.SemVer(int(match[1]), int(match[2]), int(match[3]), match[4] or "")
@@ -590,7 +597,7 @@ class _Reader:
                         )
                 if len(set(map(repr, values))) != len(values):
                     self.error(self.value_pos(node, "enum"), f"{where}.enum has duplicate values")
-                enum = tuple(values)
+                enum = tuple(_plain(v) for v in values)
         bounds: list[float | None] = []
         for key in ("min", "max"):
             value = node.get(key)
@@ -606,7 +613,7 @@ class _Reader:
             elif isinstance(value, float) and not math.isfinite(value):
                 self.error(self.value_pos(node, key), f"{where}.{key} must be finite")
                 value = None
-            bounds.append(value)
+            bounds.append(_plain(value) if value is not None else None)
         if bounds[0] is not None and bounds[1] is not None and bounds[0] > bounds[1]:
             self.error(self.value_pos(node, "min"), f"{where}: min {bounds[0]} > max {bounds[1]}")
         pattern = ""
@@ -665,9 +672,7 @@ class _Reader:
             if not kind:
                 continue
             dest_purposes = self.name_list(dnode, "purposes", where, purposes, "purpose")
-            if "purposes" in dnode and not dest_purposes and isinstance(
-                dnode["purposes"], CommentedSeq
-            ):
+            if isinstance(dnode.get("purposes"), CommentedSeq) and not dnode["purposes"]:
                 self.error(
                     self.value_pos(dnode, "purposes"),
                     f"{where}.purposes must name at least one purpose",
@@ -756,7 +761,8 @@ class _Reader:
                 self.error(
                     epos,
                     f"{where}.events: unknown event {event!r}",
-                    suggest(str(event), events) or f"events in the plan: {', '.join(events)}",
+                    suggest(str(event), events)
+                    or (f"events in the plan: {', '.join(events)}" if events else ""),
                 )
                 continue
             if not isinstance(target, str) or not target.strip() or len(target) > 100:
@@ -785,7 +791,9 @@ class _Reader:
             if key not in spec:
                 continue
             rule = spec[key][1]
-            text = str(value) if isinstance(value, str | int) and not isinstance(value, bool) else None
+            text = (
+                str(value) if isinstance(value, str | int) and not isinstance(value, bool) else None
+            )
             ok = text is not None and (
                 text in rule.split("|") if not rule.startswith("^") else re.match(rule, text)
             )
@@ -885,7 +893,11 @@ class _Reader:
                 "test_orders": "drop",
                 "zero_value_orders": "forward",
             },
-            "stripe": {"tolerance_seconds": 300, "test_orders": "drop", "zero_value_orders": "forward"},
+            "stripe": {
+                "tolerance_seconds": 300,
+                "test_orders": "drop",
+                "zero_value_orders": "forward",
+            },
         }[kind]
         out = dict(defaults)
         for key, rule in SOURCE_SETTINGS[kind].items():
@@ -905,7 +917,9 @@ class _Reader:
             elif "|" in rule:
                 out[key] = self.choice(snode, key, where, tuple(rule.split("|")), defaults[key])
             else:
-                if not isinstance(value, CommentedSeq) or not all(isinstance(v, str) for v in value):
+                if not isinstance(value, CommentedSeq) or not all(
+                    isinstance(v, str) for v in value
+                ):
                     self.error(pos, f"{where}.{key} must be a list of strings")
                     continue
                 items = [str(v) for v in value]
@@ -972,6 +986,19 @@ def _kind(node: Any) -> str:
     if node is None:
         return "nothing"
     return f"a {type(node).__name__}"
+
+
+def _plain(value: Any) -> Any:
+    """ruamel's round-trip scalars are subclasses; the model holds plain Python values."""
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        return float(value)
+    if isinstance(value, str):
+        return str(value)
+    return value
 
 
 def _fits(ptype: str, value: Any) -> bool:

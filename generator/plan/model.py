@@ -68,7 +68,16 @@ HASHING_RULES = {
 }
 # PII fields each kind can accept at all; the plan narrows this per destination.
 KIND_PII = {
-    "ga4": ("email", "phone", "first_name", "last_name", "city", "region", "postal_code", "country"),
+    "ga4": (
+        "email",
+        "phone",
+        "first_name",
+        "last_name",
+        "city",
+        "region",
+        "postal_code",
+        "country",
+    ),
     "meta_capi": PII_FIELDS,
     "google_ads": (
         "email",
