@@ -47,6 +47,7 @@ class Index:
     tag_names: set[str] = field(default_factory=set)
     variable_names: set[str] = field(default_factory=set)
     builtin_names: set[str] = field(default_factory=set)
+    builtin_types: set[str] = field(default_factory=set)
 
 
 def check_references(
@@ -68,6 +69,8 @@ def check_references(
             _check_folder(entity, name, pointer, index, out)
             if kind.key == "tag":
                 _check_tag_links(entity, name, pointer, index, out)
+            if kind.key == "builtInVariable":
+                _check_builtin_name(entity, name, pointer, out)
             if kind.key == "trigger" and usage_context == "SERVER":
                 _check_server_trigger(entity, name, pointer, out)
             for path, ptr, param in _parameters(entity, "", pointer):
@@ -103,6 +106,8 @@ def _index(version: dict[str, Any]) -> Index:
     for _, entity, _, _ in _entities(version, BY_KEY["builtInVariable"]):
         if isinstance(entity.get("name"), str):
             index.builtin_names.add(entity["name"])
+        if isinstance(entity.get("type"), str):
+            index.builtin_types.add(entity["type"])
     return index
 
 
@@ -219,6 +224,20 @@ def _check_triggers(
                 )
 
 
+def _check_builtin_name(entity: dict[str, Any], name: str, pointer: str, out: Collector) -> None:
+    """GTM names built-in variables itself; `{{...}}` must use that name (gtm-container.md 1.4)."""
+    kind, title = entity.get("type"), entity.get("name")
+    expected = builtins.BUILTIN_VARIABLE_NAMES.get(kind) if isinstance(kind, str) else None
+    if expected is not None and isinstance(title, str) and title != expected:
+        out.add(
+            name,
+            "name",
+            pointer_join(pointer, "name"),
+            f"GTM names the {kind} built-in variable {expected!r}, not {title!r}; "
+            f"references must use {{{{{expected}}}}}",
+        )
+
+
 def _check_server_trigger(entity: dict[str, Any], name: str, pointer: str, out: Collector) -> None:
     kind = entity.get("type")
     valid = load_schemas().fields("Trigger")["type"].enum  # invalid values are reported already
@@ -314,6 +333,8 @@ def _check_variable(
     if ref in builtins.RESERVED_VARIABLES:
         return
     builtin_type = builtins.BUILTIN_VARIABLE_TYPES_BY_NAME.get(ref)
+    if builtin_type in index.builtin_types:
+        return  # enabled under another name: reported once, on the builtInVariable entry
     if builtin_type is not None:
         out.warn(
             name,

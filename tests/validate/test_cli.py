@@ -74,3 +74,9 @@ def test_bad_flag_exits_2() -> None:
     with pytest.raises(SystemExit) as exc:
         _run([str(BASE), "--format", "yaml"])
     assert exc.value.code == 2
+
+
+def test_registered_in_the_sgtm_command() -> None:
+    from generator.cli import COMMAND_MODULES
+
+    assert "generator.validate.cli" in COMMAND_MODULES
