@@ -80,6 +80,9 @@ class StoreUnavailable(RuntimeError):
 PENDING_STATES = ("waiting", "executing", "failed")
 FINAL_STATES = ("succeeded", "aborted", "filtered")
 DELIVERY_STATES = PENDING_STATES + FINAL_STATES
+# An attempt outcome recorded without anything being sent (the event was already past its
+# retry window when its turn came): it does not count towards the attempt cap.
+NOT_SENT = "expired"
 
 
 @dataclass(frozen=True)
@@ -154,6 +157,10 @@ class DeliveryStore(Store, Protocol):
 
     def claim(self, now: float, limit: int, lease_s: float) -> list[Claim]:
         """Take up to ``limit`` events with destinations due, marking those ``executing``."""
+        ...
+
+    def claim_event(self, event_id: str, now: float, lease_s: float) -> Claim | None:
+        """Take one event's due destinations (the push path); None when none is due."""
         ...
 
     def record(self, event_id: str, outcomes: list[Outcome], now: float) -> None:

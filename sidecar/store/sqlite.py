@@ -24,6 +24,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from sidecar.store.base import (
+    NOT_SENT,
     Attempt,
     Claim,
     DeadLetter,
@@ -310,48 +311,22 @@ class SqliteStore:
         with self._tx() as db:
             # Expired leases belong to a worker that died without requeue_executing running.
             rows = db.execute(
-                "SELECT event_id FROM deliveries"
-                " WHERE (state IN ('waiting','failed') AND next_attempt_at <= ?)"
-                "    OR (state = 'executing' AND lease_until < ?)"
-                " GROUP BY event_id ORDER BY MIN(next_attempt_at) LIMIT ?",
+                _CLAIM_EVENTS,
                 (now, now, limit),
             ).fetchall()
-            claims: list[Claim] = []
-            for (event_id,) in rows:
-                dests = db.execute(
-                    "SELECT destination, attempts, window_start FROM deliveries"
-                    " WHERE event_id = ? AND ((state IN ('waiting','failed')"
-                    " AND next_attempt_at <= ?) OR (state = 'executing' AND lease_until < ?))"
-                    " ORDER BY destination",
-                    (event_id, now, now),
-                ).fetchall()
-                envelope_row = db.execute(
-                    "SELECT envelope FROM events WHERE event_id = ?", (event_id,)
-                ).fetchone()
-                names = tuple(d[0] for d in dests)
-                db.executemany(
-                    "UPDATE deliveries SET state = 'executing', lease_until = ?"
-                    " WHERE event_id = ? AND destination = ?",
-                    [(now + lease_s, event_id, name) for name in names],
-                )
-                envelope = json.loads(envelope_row[0]) if envelope_row else {}
-                claims.append(
-                    Claim(
-                        event_id=event_id,
-                        envelope=narrow(envelope, names),
-                        destinations=names,
-                        attempts={d[0]: d[1] for d in dests},
-                        window_start={d[0]: d[2] for d in dests},
-                    )
-                )
-        return claims
+            claims = [_claim_one(db, event_id, now, lease_s) for (event_id,) in rows]
+        return [c for c in claims if c is not None]
+
+    def claim_event(self, event_id: str, now: float, lease_s: float) -> Claim | None:
+        with self._tx() as db:
+            return _claim_one(db, event_id, now, lease_s)
 
     def record(self, event_id: str, outcomes: list[Outcome], now: float) -> None:
         with self._tx() as db:
             sent = False
             for o in outcomes:
                 a = o.attempt
-                counted = a.outcome != "not_sent"
+                counted = a.outcome != NOT_SENT
                 sent = sent or counted
                 db.execute(
                     "INSERT INTO attempts(event_id, destination, at, outcome, reason, http_status)"
@@ -504,6 +479,45 @@ class SqliteStore:
 
 
 # -- helpers ---------------------------------------------------------------------------------
+
+# A destination is due when it waits or failed and its time has come, or when it is executing
+# under a lease that ran out (its worker died without requeue_executing running).
+_CLAIM_EVENTS = (
+    "SELECT event_id FROM deliveries"
+    " WHERE (state IN ('waiting','failed') AND next_attempt_at <= ?)"
+    "    OR (state = 'executing' AND lease_until < ?)"
+    " GROUP BY event_id ORDER BY MIN(next_attempt_at), event_id LIMIT ?"
+)
+_CLAIM_DESTINATIONS = (
+    "SELECT destination, attempts, window_start FROM deliveries WHERE event_id = ?"
+    " AND ((state IN ('waiting','failed') AND next_attempt_at <= ?)"
+    "      OR (state = 'executing' AND lease_until < ?))"
+    " ORDER BY destination"
+)
+
+
+def _claim_one(db: sqlite3.Connection, event_id: str, now: float, lease_s: float) -> Claim | None:
+    dests = db.execute(
+        _CLAIM_DESTINATIONS,
+        (event_id, now, now),
+    ).fetchall()
+    if not dests:
+        return None
+    names = tuple(d[0] for d in dests)
+    db.executemany(
+        "UPDATE deliveries SET state = 'executing', lease_until = ?"
+        " WHERE event_id = ? AND destination = ?",
+        [(now + lease_s, event_id, name) for name in names],
+    )
+    row = db.execute("SELECT envelope FROM events WHERE event_id = ?", (event_id,)).fetchone()
+    envelope = json.loads(row[0]) if row else {}
+    return Claim(
+        event_id=event_id,
+        envelope=narrow(envelope, names),
+        destinations=names,
+        attempts={d[0]: d[1] for d in dests},
+        window_start={d[0]: d[2] for d in dests},
+    )
 
 
 def narrow(envelope: dict[str, Any], destinations: tuple[str, ...]) -> dict[str, Any]:

@@ -1,0 +1,1 @@
+"""Durable delivery from the outbox to the generated sGTM client; see docs/delivery.md."""

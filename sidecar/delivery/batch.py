@@ -1,0 +1,95 @@
+"""The forwarded batch and the sGTM client's answer (docs/architecture.md, "Sidecar -> sGTM").
+
+``read_answer`` turns the client's 200 body into one verdict per claimed event and destination.
+Anything the answer leaves out is a failure to retry, never a silent success: a destination is
+done only when the client said ``success`` (or skipped it for lack of consent).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from sidecar.store.base import Claim
+
+OUTCOMES = ("success", "failure", "skipped_no_consent", "skipped_not_requested")
+
+
+@dataclass(frozen=True)
+class Verdict:
+    outcome: str  # one of OUTCOMES, or "rejected" (the client refused the event as invalid)
+    reason: str
+
+
+class AnswerError(ValueError):
+    """The answer is not the documented shape; the message names the JSON pointer."""
+
+
+def batch_body(claims: list[Claim], sent_at_ms: int) -> bytes:
+    doc = {"schema": 1, "sent_at": sent_at_ms, "events": [c.envelope for c in claims]}
+    return json.dumps(doc, separators=(",", ":"), sort_keys=True).encode("utf-8")
+
+
+def read_answer(body: bytes, claims: list[Claim]) -> dict[str, dict[str, Verdict]]:
+    try:
+        doc = json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise AnswerError(f"answer is not JSON: {exc}") from None
+    if not isinstance(doc, dict):
+        raise AnswerError("/: expected an object with results and errors")
+    results = doc.get("results", [])
+    errors = doc.get("errors", [])
+    if not isinstance(results, list):
+        raise AnswerError("/results: expected an array")
+    if not isinstance(errors, list):
+        raise AnswerError("/errors: expected an array")
+
+    wanted = {c.event_id: c for c in claims}
+    said: dict[str, dict[str, Verdict]] = {}
+    for i, item in enumerate(results):
+        event_id, dests = _result_item(item, f"/results/{i}")
+        if event_id not in wanted:
+            continue  # an id we did not send this time: nothing to record
+        for dest, outcome in dests.items():
+            if outcome not in OUTCOMES:
+                said.setdefault(event_id, {})[dest] = Verdict(
+                    "failure", f"sGTM answered an unknown outcome {outcome!r} at /results/{i}"
+                )
+            else:
+                said.setdefault(event_id, {})[dest] = Verdict(outcome, "")
+    for i, item in enumerate(errors):
+        if not isinstance(item, dict):
+            raise AnswerError(f"/errors/{i}: expected an object")
+        event_id = item.get("event_id")
+        index = item.get("index")
+        if not isinstance(event_id, str) and isinstance(index, int) and 0 <= index < len(claims):
+            event_id = claims[index].event_id
+        if not isinstance(event_id, str) or event_id not in wanted:
+            continue
+        where = item.get("field") or f"events[{index}]"
+        why = f"sGTM client rejected the event: {where}: {item.get('message', 'invalid')}"
+        for dest in wanted[event_id].destinations:
+            said.setdefault(event_id, {})[dest] = Verdict("rejected", why)
+
+    verdicts: dict[str, dict[str, Verdict]] = {}
+    for claim in claims:
+        got = said.get(claim.event_id, {})
+        verdicts[claim.event_id] = {
+            dest: got.get(dest)
+            or Verdict("failure", "sGTM answered 200 without a result for this destination")
+            for dest in claim.destinations
+        }
+    return verdicts
+
+
+def _result_item(item: Any, pointer: str) -> tuple[str, dict[str, Any]]:
+    if not isinstance(item, dict):
+        raise AnswerError(f"{pointer}: expected an object")
+    event_id = item.get("event_id")
+    if not isinstance(event_id, str):
+        raise AnswerError(f"{pointer}/event_id: expected a string")
+    dests = item.get("destinations")
+    if not isinstance(dests, dict):
+        raise AnswerError(f"{pointer}/destinations: expected an object")
+    return event_id, dests

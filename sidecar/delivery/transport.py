@@ -1,0 +1,83 @@
+"""POST to sGTM over one kept-alive HTTP(S) connection; failures become values, not tracebacks."""
+
+from __future__ import annotations
+
+import http.client
+import ssl
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+
+@dataclass(frozen=True)
+class Response:
+    status: int
+    headers: dict[str, str]  # lower-cased names
+    body: bytes
+
+
+class TransportError(Exception):
+    """sGTM could not be reached or did not answer in time (the breaker counts these)."""
+
+
+class HttpTransport:
+    def __init__(self, url: str, timeout_s: float = 10.0) -> None:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(
+                f"SGTM_COLLECT_URL: {url!r} is not an http(s) URL "
+                "(e.g. https://collect.example.com/s2s/events)"
+            )
+        self.url = url
+        self._https = parts.scheme == "https"
+        self._host = parts.hostname
+        self._port = parts.port
+        self._path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        self._timeout = timeout_s
+        self._conn: http.client.HTTPConnection | None = None
+
+    def _connection(self) -> http.client.HTTPConnection:
+        if self._conn is None:
+            if self._https:
+                self._conn = http.client.HTTPSConnection(
+                    self._host,
+                    self._port,
+                    timeout=self._timeout,
+                    context=ssl.create_default_context(),
+                )
+            else:
+                self._conn = http.client.HTTPConnection(
+                    self._host, self._port, timeout=self._timeout
+                )
+        return self._conn
+
+    def post(self, body: bytes, headers: dict[str, str]) -> Response:
+        # One retry on a stale kept-alive connection (the server closed it while idle); a second
+        # failure is the server's.
+        for fresh in (False, True):
+            conn = self._connection()
+            try:
+                conn.request("POST", self._path, body=body, headers=headers)
+                resp = conn.getresponse()
+                data = resp.read()
+                out = Response(resp.status, {k.lower(): v for k, v in resp.getheaders()}, data)
+                if (resp.getheader("connection") or "").lower() == "close":
+                    self.close()
+                return out
+            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError) as exc:
+                self.close()
+                if fresh:
+                    raise TransportError(f"connection to {self._host} dropped: {exc}") from exc
+            except TimeoutError as exc:
+                self.close()
+                raise TransportError(
+                    f"no answer from {self._host} within {self._timeout:g} s"
+                ) from exc
+            except (OSError, http.client.HTTPException) as exc:
+                self.close()
+                raise TransportError(f"cannot reach {self._host}: {exc}") from exc
+        raise TransportError(f"cannot reach {self._host}")  # pragma: no cover
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None

@@ -1,0 +1,145 @@
+"""A stand-in for the generated sGTM client that follows docs/architecture.md exactly.
+
+It checks X-Sgtm-Signature with the real verifier, answers 401/400/200 as the contract says,
+and records which destination received which event id, so tests can assert "each acknowledged
+event reached each allowed destination once". Behaviour is scripted per destination.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from collections import Counter
+from collections.abc import Callable
+
+import pytest
+from werkzeug import Request, Response
+
+from sidecar.delivery.policy import Limits, RetryPolicy
+from sidecar.delivery.transport import HttpTransport
+from sidecar.delivery.worker import Worker
+from sidecar.signing import generate_keyset, parse_keyset, verify_request
+from sidecar.store.sqlite import SqliteStore
+from tests.store.conftest import FakeClock, make_record  # noqa: F401 - re-exported to tests
+
+
+class FakeSgtm:
+    def __init__(self, keyset, clock: Callable[[], float]) -> None:
+        self.keyset = keyset
+        self.clock = clock
+        # destination -> callable(event_id, call_no) returning an outcome string
+        self.script: dict[str, Callable[[str, int], str]] = {}
+        self.http_status: list[tuple[int, dict[str, str]]] = []  # batch-level answers, in order
+        self.delivered: Counter[tuple[str, str]] = Counter()  # (destination, event_id) acked
+        self.seen: Counter[tuple[str, str]] = Counter()  # (destination, event_id) requested
+        self.calls: Counter[tuple[str, str]] = Counter()
+        self.batches: list[dict] = []
+        self.rejected_signatures = 0
+        self.bad_events: set[str] = set()
+
+    def handler(self, request: Request) -> Response:
+        body = request.get_data()
+        check = verify_request(
+            self.keyset, request.headers.get("X-Sgtm-Signature"), body, now=int(self.clock())
+        )
+        if not check.ok:
+            self.rejected_signatures += 1
+            return Response(json.dumps({"error": check.reason}), 401)
+        if self.http_status:
+            status, headers = self.http_status.pop(0)
+            return Response("temporarily unavailable", status, headers=headers)
+        try:
+            batch = json.loads(body)
+            events = batch["events"]
+        except (ValueError, KeyError, TypeError):
+            return Response("not a batch", 400)
+        self.batches.append(batch)
+        results, errors = [], []
+        for i, event in enumerate(events):
+            eid = event["event_id"]
+            if eid in self.bad_events:
+                errors.append(
+                    {
+                        "index": i,
+                        "event_id": eid,
+                        "field": f"events[{i}].params.value",
+                        "message": "expected a number",
+                    }
+                )
+                continue
+            outcome = {}
+            for dest in sorted(event["destinations"]):
+                self.seen[(dest, eid)] += 1
+                self.calls[(dest, eid)] += 1
+                fn = self.script.get(dest, lambda _e, _n: "success")
+                verdict = fn(eid, self.calls[(dest, eid)])
+                if verdict == "success":
+                    self.delivered[(dest, eid)] += 1
+                outcome[dest] = verdict
+            results.append({"event_id": eid, "destinations": outcome})
+        return Response(
+            json.dumps({"results": results, "errors": errors}), 200, content_type="application/json"
+        )
+
+
+@pytest.fixture
+def keyset_json() -> str:
+    return generate_keyset("k1")
+
+
+@pytest.fixture
+def keyset(keyset_json):
+    return parse_keyset(keyset_json, source="test")
+
+
+@pytest.fixture
+def fake_clock() -> FakeClock:
+    return FakeClock(float(int(time.time())))
+
+
+@pytest.fixture
+def sgtm(httpserver, keyset, fake_clock) -> FakeSgtm:
+    fake = FakeSgtm(keyset, fake_clock)
+    httpserver.expect_request("/s2s/events", method="POST").respond_with_handler(fake.handler)
+    return fake
+
+
+@pytest.fixture
+def policy() -> RetryPolicy:
+    return RetryPolicy(
+        base_s=1.0,
+        max_s=60.0,
+        limits={"ga4": Limits(72 * 3600, 20), "meta": Limits(168 * 3600, 5)},
+    )
+
+
+@pytest.fixture
+def outbox(tmp_path, fake_clock):
+    store = SqliteStore(tmp_path / "outbox.sqlite", clock=fake_clock)
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def make_worker(outbox, keyset, policy, httpserver, fake_clock):
+    made = []
+
+    def build(url: str | None = None, timeout_s: float = 5.0, **kw) -> Worker:
+        transport = HttpTransport(url or httpserver.url_for("/s2s/events"), timeout_s=timeout_s)
+        w = Worker(
+            outbox,
+            keyset,
+            policy,
+            transport,
+            clock=fake_clock,
+            sleep=fake_clock.advance,
+            rng=random.Random(7),
+            **kw,
+        )
+        made.append(transport)
+        return w
+
+    yield build
+    for t in made:
+        t.close()
