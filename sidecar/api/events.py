@@ -1,0 +1,158 @@
+"""``POST /v1/events``: the first-party Event API (and its CORS preflight).
+
+Checks run cheapest first and nothing is parsed before the caller is authenticated: size
+(413), content type (415), credentials (401/403), JSON syntax (400 with the position), batch
+bounds, then the ingest pipeline. Rate limits (429) are applied by flask-limiter before all of
+them. A single envelope that fails validation answers 400 listing every error; a batch always
+answers 200 with one result per event (accepted, duplicate or rejected with its errors).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from flask import Blueprint, Response, jsonify, request
+
+from generator.plan.compile import CONTEXT_MAX
+from sidecar.api import services
+from sidecar.auth import BROWSER, Caller
+from sidecar.errors import SidecarError, UnavailableError
+from sidecar.ingest import REJECTED
+from sidecar.store.base import StoreUnavailable
+
+bp = Blueprint("events", __name__)
+
+CORS_MAX_AGE = "600"
+
+
+@bp.after_request
+def _cors(response: Response) -> Response:
+    """Browsers may read every answer (errors too) when their origin is allow-listed."""
+    auth = services().web_auth
+    origin = request.headers.get("Origin")
+    if auth is not None and auth.origin_allowed(origin) and origin:
+        response.headers["Access-Control-Allow-Origin"] = origin
+        response.headers["Access-Control-Expose-Headers"] = "Retry-After, X-Request-Id"
+    response.headers.add("Vary", "Origin")
+    return response
+
+
+@bp.route("/v1/events", methods=["OPTIONS"], provide_automatic_options=False)
+def preflight() -> Response:
+    auth = services().web_auth
+    if auth is None or not auth.origin_allowed(request.headers.get("Origin")):
+        raise SidecarError(
+            "this Origin is not on the web source's allow-list", status=403, code="forbidden"
+        )
+    response = Response(status=204)
+    response.headers["Access-Control-Allow-Methods"] = "POST, OPTIONS"
+    response.headers["Access-Control-Allow-Headers"] = "Authorization, Content-Type"
+    response.headers["Access-Control-Max-Age"] = CORS_MAX_AGE
+    return response
+
+
+@bp.post("/v1/events")
+def post_events() -> tuple[Response, int]:
+    svc = services()
+    if svc.web_auth is None:
+        raise SidecarError(
+            "the tracking plan declares no web source, so the Event API is off",
+            status=404,
+            code="not_found",
+        )
+    length = request.content_length
+    if length is not None and length > svc.max_body_bytes:
+        raise SidecarError(
+            f"body of {length} bytes; at most {svc.max_body_bytes} are accepted",
+            status=413,
+            code="too_large",
+        )
+    if request.mimetype != "application/json":
+        raise SidecarError(
+            "Content-Type must be application/json",
+            status=415,
+            code="unsupported_media_type",
+        )
+    charset = request.mimetype_params.get("charset", "utf-8").lower()
+    if charset not in ("utf-8", "utf8"):
+        raise SidecarError(
+            "Content-Type charset must be utf-8", status=415, code="unsupported_media_type"
+        )
+    body = request.get_data(cache=True)  # MAX_CONTENT_LENGTH bounds chunked bodies too
+    caller = svc.web_auth.authenticate(request.headers, body)
+    document = _parse(body)
+    envelopes, single = _envelopes(document, svc.max_batch)
+    if caller.kind == BROWSER:
+        for envelope in envelopes:
+            _add_browser_context(envelope, caller)
+    try:
+        results = svc.pipeline.ingest(envelopes, svc.web_auth.source)
+    except StoreUnavailable:
+        raise UnavailableError(
+            "the outbox cannot take events right now; retry", headers={"Retry-After": "5"}
+        ) from None
+    payload: dict[str, Any] = {"results": [r.as_dict() for r in results]}
+    if single and results[0].status == REJECTED:
+        errors = [e.as_dict() for e in results[0].errors]
+        count = len(errors)
+        raise SidecarError(
+            f"the event is invalid: {count} error(s)", code="invalid_event", errors=errors
+        )
+    return jsonify(payload), 200
+
+
+def _parse(body: bytes) -> Any:
+    if not body.strip():
+        raise SidecarError("empty body; expected a JSON envelope or array", code="malformed_json")
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SidecarError(
+            f"body is not valid UTF-8 at byte {exc.start}", code="malformed_json"
+        ) from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise SidecarError(
+            f"malformed JSON at line {exc.lineno} column {exc.colno} (char {exc.pos}): {exc.msg}",
+            code="malformed_json",
+        ) from None
+    except RecursionError:
+        raise SidecarError("JSON nested too deeply", code="malformed_json") from None
+
+
+def _envelopes(document: Any, max_batch: int) -> tuple[list[Any], bool]:
+    if isinstance(document, dict):
+        return [document], True
+    if isinstance(document, list):
+        if not document:
+            raise SidecarError("empty batch; send at least one envelope", code="empty_batch")
+        if len(document) > max_batch:
+            raise SidecarError(
+                f"batch of {len(document)} events; at most {max_batch} per request",
+                status=413,
+                code="batch_too_large",
+            )
+        return document, False
+    raise SidecarError(
+        "expected a JSON object (one envelope) or an array of envelopes (a batch)",
+        code="invalid_body",
+    )
+
+
+def _add_browser_context(envelope: Any, caller: Caller) -> None:
+    """A browser cannot be trusted to say its own IP: the connection's address is used. The
+    User-Agent header fills in when the event does not carry one."""
+    if not isinstance(envelope, dict):
+        return
+    context = envelope.setdefault("context", {})
+    if not isinstance(context, dict):
+        return
+    if request.remote_addr:
+        context["ip"] = request.remote_addr
+    else:
+        context.pop("ip", None)
+    agent = request.headers.get("User-Agent")
+    if agent and "user_agent" not in context:
+        context["user_agent"] = agent[:CONTEXT_MAX]

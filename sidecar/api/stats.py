@@ -1,0 +1,47 @@
+"""``GET /v1/stats``: the figures ``sgtm rollout --gate`` reads.
+
+Request and event counters are process-local: each gunicorn worker counts what it served since
+it started, so a gate should compare error ratios, not absolute totals. Delivery figures come
+from the store (shared by every worker) when the backend can count them.
+"""
+
+from __future__ import annotations
+
+import os
+
+from flask import Blueprint, jsonify
+
+from sidecar.api import services
+from sidecar.store.base import StoreUnavailable
+
+bp = Blueprint("stats", __name__)
+
+
+@bp.get("/v1/stats")
+def stats():  # type: ignore[no-untyped-def]
+    svc = services()
+    counts = svc.counters.snapshot()
+    body = {
+        "revision": os.environ.get("K_REVISION", svc.config.revision),
+        "requests": counts["requests"],
+        "errors_5xx": counts["errors_5xx"],
+        "accepted": counts["accepted"],
+        "duplicates": counts["duplicates"],
+        "rejected": counts["rejected"],
+        "skipped": counts["skipped"],
+        "delivery_failures": 0,
+        "delivered": 0,
+        "scope": {"counters": "process", "delivery": "store"},
+    }
+    counter = getattr(svc.store, "counts", None)
+    if callable(counter):
+        try:
+            states = counter()
+        except StoreUnavailable:
+            body["scope"]["delivery"] = "unavailable"
+        else:
+            body["delivered"] = int(states.get("succeeded", 0))
+            body["delivery_failures"] = int(states.get("failed", 0)) + int(states.get("aborted", 0))
+    else:
+        body["scope"]["delivery"] = "not counted by this backend"
+    return jsonify(body)

@@ -1,0 +1,144 @@
+"""The sidecar's Flask app factory.
+
+``create_app()`` reads ``Config.from_env()``; tests pass a ``Config`` (flaskr's test-config
+argument). Start-up loads and compiles the plan in-process, resolves the secrets it names and
+opens the outbox; any problem raises one ``StartupError`` naming all of them, so the service
+never runs half-configured.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+
+from flask import Flask, Response, g, request
+from flask_limiter import Limiter
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from sidecar import logs
+from sidecar.api import Services, events, health, openapi, stats
+from sidecar.auth import load_web_auth, request_kid, web_source
+from sidecar.config import Config, load
+from sidecar.errors import StartupError, register_error_handlers
+from sidecar.ingest import Counters, Pipeline
+from sidecar.store.base import StoreUnavailable
+
+DEFAULT_MAX_BATCH = 100
+DEFAULT_MAX_BODY = 1_048_576
+DEFAULT_PER_KEY = "1200/minute"
+DEFAULT_PER_IP = "300/minute"
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{8,64}")
+
+log = logging.getLogger("sidecar.app")
+
+
+def create_app(config: Config | None = None) -> Flask:
+    config = config or Config.from_env()
+    loaded = load(config)
+    plan = loaded.plan
+    logs.configure(
+        stream=config.log_stream,
+        project_id=config.project_id,
+        secrets=loaded.secrets.values(),
+        level=config.log_level,
+    )
+    web_auth = load_web_auth(plan, loaded.secrets)
+    source = web_source(plan)
+    settings = source.settings if source is not None else {}
+    max_batch = int(settings.get("max_batch", DEFAULT_MAX_BATCH))
+    max_body = int(settings.get("max_body_bytes", DEFAULT_MAX_BODY))
+    store = config.store if config.store is not None else _open_store(config)
+
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = max_body
+    if config.trusted_proxies:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=config.trusted_proxies)  # type: ignore[method-assign]
+    counters = Counters()
+    app.extensions["sgtm"] = Services(
+        config=config,
+        plan=plan,
+        pipeline=Pipeline(plan, store, counters=counters),
+        web_auth=web_auth,
+        counters=counters,
+        store=store,
+        max_batch=max_batch,
+        max_body_bytes=max_body,
+        rate_limit_per_key=str(settings.get("rate_limit_per_key", DEFAULT_PER_KEY)),
+        rate_limit_per_ip=str(settings.get("rate_limit_per_ip", DEFAULT_PER_IP)),
+    )
+    app.extensions["sgtm_openapi"] = openapi.build_openapi(plan, max_batch, max_body)
+
+    @app.before_request
+    def _start() -> None:
+        supplied = request.headers.get("X-Request-Id", "")
+        g.request_id = supplied if _REQUEST_ID.fullmatch(supplied) else uuid.uuid4().hex
+        counters.add("requests")
+
+    @app.after_request
+    def _finish(response: Response) -> Response:
+        response.headers["X-Request-Id"] = getattr(g, "request_id", "")
+        if response.status_code >= 500:
+            counters.add("errors_5xx")
+        return response
+
+    register_error_handlers(app)
+    _limit(app, config, app.extensions["sgtm"])
+    for blueprint in (events.bp, health.bp, openapi.bp, stats.bp):
+        app.register_blueprint(blueprint)
+    log.info(
+        "sidecar ready",
+        extra={
+            "json_fields": {
+                "type": "startup",
+                "plan": plan.name,
+                "plan_version": str(plan.version),
+                "backend": config.backend,
+                "event_api": web_auth is not None,
+            }
+        },
+    )
+    return app
+
+
+def _open_store(config: Config):  # type: ignore[no-untyped-def]
+    from sidecar.store.factory import open_store
+
+    settings = {"path": config.outbox} if config.backend == "sqlite" else {}
+    if config.backend == "gcp":
+        env = config.environ
+        if not env.get("GOOGLE_CLOUD_PROJECT"):
+            raise StartupError("SGTM_BACKEND=gcp needs GOOGLE_CLOUD_PROJECT")
+        settings = {
+            "project": env["GOOGLE_CLOUD_PROJECT"],
+            "topic": env.get("SGTM_PUBSUB_TOPIC", "sgtm-outbox"),
+            "subscription": env.get("SGTM_PUBSUB_SUBSCRIPTION", "sgtm-outbox-push"),
+            "database": env.get("SGTM_FIRESTORE_DATABASE", "(default)"),
+        }
+    try:
+        return open_store(config.backend, **settings)
+    except (ValueError, StoreUnavailable, ImportError) as exc:
+        raise StartupError(f"cannot open the {config.backend} outbox: {exc}") from None
+
+
+def _client_ip() -> str:
+    return request.remote_addr or "unknown"
+
+
+def _limit(app: Flask, config: Config, svc: Services) -> None:
+    """Per-IP and per-key limits on the Event API (in memory unless configured otherwise)."""
+    limiter = Limiter(
+        key_func=_client_ip,
+        app=app,
+        storage_uri=config.rate_limit_storage,
+        headers_enabled=True,
+        enabled=config.rate_limits,
+    )
+    limiter.limit(svc.rate_limit_per_ip, key_func=lambda: "ip:" + _client_ip(), methods=["POST"])(
+        events.bp
+    )
+    limiter.limit(
+        svc.rate_limit_per_key,
+        key_func=lambda: request_kid(request.headers) or "anonymous:" + _client_ip(),
+        methods=["POST"],
+    )(events.bp)

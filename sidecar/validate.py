@@ -1,0 +1,196 @@
+"""Envelope validation: strip what the plan does not declare, then check the plan's JSON Schema.
+
+The stripping rule (data minimisation; docs/sidecar.md "Unknown fields"):
+
+    Wherever the compiled envelope schema declares an object's fields exhaustively (the
+    envelope itself, ``consent``, ``user_data``, ``context``, the event's ``params`` and each
+    item), a member it does not declare is removed and counted before validation, so it is
+    neither stored nor forwarded. Only names are looked at; a member whose value has the wrong
+    type is kept and reported by validation. Nothing else is ever removed.
+
+Validation then reports every error, each with the JSON pointer of the offending member (RFC
+6901) and a message that never repeats the submitted value (it may be personal data).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError
+
+from generator.plan.model import ENVELOPE_SCHEMA_MAJOR
+
+
+@dataclass(frozen=True)
+class FieldError:
+    pointer: str
+    message: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"pointer": self.pointer, "message": self.message}
+
+
+@dataclass(frozen=True)
+class Validated:
+    envelope: dict[str, Any] | None  # None when there are errors
+    stripped: tuple[str, ...] = ()  # pointers of the removed members
+    errors: tuple[FieldError, ...] = field(default=())
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+def pointer_escape(token: Any) -> str:
+    return str(token).replace("~", "~0").replace("/", "~1")
+
+
+def join(pointer: str, token: Any) -> str:
+    return f"{pointer}/{pointer_escape(token)}"
+
+
+class EnvelopeValidator:
+    """Holds the compiled envelope schema; ``check`` is safe to call from many threads."""
+
+    def __init__(self, schema: dict[str, Any]) -> None:
+        Draft202012Validator.check_schema(schema)
+        self.schema = schema
+        self._defs = schema.get("$defs", {})
+        self._validator = Draft202012Validator(schema)
+
+    def check(self, envelope: Any) -> Validated:
+        if not isinstance(envelope, dict):
+            return Validated(
+                None, (), (FieldError("", f"must be an object, not {_kind(envelope)}"),)
+            )
+        major = envelope.get("schema")
+        if (
+            isinstance(major, int)
+            and not isinstance(major, bool)
+            and major != ENVELOPE_SCHEMA_MAJOR
+        ):
+            when = "no longer supported" if major < ENVELOPE_SCHEMA_MAJOR else "not supported yet"
+            return Validated(
+                None,
+                (),
+                (
+                    FieldError(
+                        "/schema",
+                        f"envelope schema {major} is {when}; this sidecar accepts schema "
+                        f"{ENVELOPE_SCHEMA_MAJOR} (docs/architecture.md)",
+                    ),
+                ),
+            )
+        stripped: list[str] = []
+        clean = self._strip(envelope, self.schema, "", stripped, root=envelope)
+        errors = sorted(
+            {fe for e in self._validator.iter_errors(clean) for fe in _field_errors(e)},
+            key=lambda e: (e.pointer, e.message),
+        )
+        if errors:
+            return Validated(None, tuple(stripped), tuple(errors))
+        return Validated(clean, tuple(stripped), ())
+
+    def _resolve(self, schema: dict[str, Any]) -> dict[str, Any]:
+        ref = schema.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/$defs/"):
+            return self._defs.get(ref[len("#/$defs/") :], {})
+        return schema
+
+    def _strip(
+        self,
+        value: Any,
+        schema: dict[str, Any],
+        pointer: str,
+        stripped: list[str],
+        root: dict[str, Any],
+    ) -> Any:
+        schema = self._resolve(schema)
+        if isinstance(value, list):
+            items = schema.get("items")
+            if isinstance(items, dict):
+                return [
+                    self._strip(v, items, join(pointer, i), stripped, root)
+                    for i, v in enumerate(value)
+                ]
+            return list(value)
+        if not isinstance(value, dict):
+            return value
+        properties = dict(schema.get("properties", {}))
+        # The event's own params schema applies through allOf/if/then on event_name.
+        for branch in schema.get("allOf", ()):
+            const = branch.get("if", {}).get("properties", {}).get("event_name", {}).get("const")
+            if const is not None and const == root.get("event_name"):
+                properties.update(branch.get("then", {}).get("properties", {}))
+        known: Iterable[str] | None = None
+        if schema.get("additionalProperties") is False:
+            known = properties
+        names = schema.get("propertyNames", {}).get("enum")
+        if isinstance(names, list):
+            known = names
+        out: dict[str, Any] = {}
+        allowed = set(known) if known is not None else None
+        for key, member in value.items():
+            if allowed is not None and key not in allowed:
+                stripped.append(join(pointer, key))
+                continue
+            sub = properties.get(key)
+            if isinstance(sub, dict):
+                out[key] = self._strip(member, sub, join(pointer, key), stripped, root)
+            else:
+                out[key] = member
+        return out
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    return "an object"
+
+
+def _field_errors(error: ValidationError) -> list[FieldError]:
+    pointer = "".join(f"/{pointer_escape(p)}" for p in error.absolute_path)
+    v, expected = error.validator, error.validator_value
+    if v == "required":
+        # One error per missing member, pointing where it should be.
+        instance = error.instance if isinstance(error.instance, dict) else {}
+        return [
+            FieldError(join(pointer, name), "required member missing")
+            for name in expected
+            if name not in instance
+        ]
+    messages = {
+        "type": lambda: f"must be of type {_types(expected)}, not {_kind(error.instance)}",
+        "const": lambda: f"must be {expected!r}",
+        "enum": lambda: "must be one of: " + ", ".join(repr(x) for x in expected),
+        "maxLength": lambda: f"must be at most {expected} characters long",
+        "minLength": lambda: f"must be at least {expected} characters long",
+        "pattern": lambda: f"must match the pattern {expected}",
+        "minimum": lambda: f"must be >= {expected}",
+        "maximum": lambda: f"must be <= {expected}",
+        "exclusiveMinimum": lambda: f"must be > {expected}",
+        "exclusiveMaximum": lambda: f"must be < {expected}",
+        "minItems": lambda: f"must have at least {expected} item(s)",
+        "maxItems": lambda: f"must have at most {expected} item(s)",
+        "additionalProperties": lambda: "has members the plan does not declare",
+        "propertyNames": lambda: "has a member name the plan does not declare",
+    }
+    make = messages.get(v)
+    return [FieldError(pointer, make() if make else f"fails the {v} rule of the plan's schema")]
+
+
+def _types(expected: Any) -> str:
+    if isinstance(expected, list):
+        return " or ".join(expected)
+    return str(expected)
