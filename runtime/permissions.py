@@ -163,7 +163,9 @@ class Permissions:
             return
         patterns = [str(p) for p in params.get("urls") or []]
         if not any(url_matches(url, p) for p in patterns):
-            raise PermissionDenied(api, public_id, f"URL {url!r} does not match {patterns}")
+            # The query string is left out: it can carry access tokens.
+            shown = url.split("?", 1)[0]
+            raise PermissionDenied(api, public_id, f"URL {shown!r} does not match {patterns}")
 
     # -- logging: GTM drops logs silently outside debug when only 'debug' is granted -----------
     def logging(self, api: str, debug: bool) -> bool:
