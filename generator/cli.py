@@ -22,6 +22,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "generator.plan.cli",
     "ops.cli",
     "generator.validate.cli",
+    "runtime.cli",
 )
 
 EPILOG = """\
