@@ -189,7 +189,7 @@ def prepare_user_data(
     out: dict[str, Any] = {}
     address: dict[str, str] = {}
     dropped: dict[str, DropReason] = {}
-    for name in sorted(user_data, key=_field_order):
+    for name in sorted(user_data, key=_field_order):  # fixed order: deterministic output
         if name not in PII_FIELDS:
             dropped[name] = "unknown_field"
             continue
@@ -214,8 +214,8 @@ def prepare_user_data(
     return PreparedUserData(fields=out, dropped=dropped)
 
 
-def _field_order(name: str) -> tuple[int, str]:
-    return (PII_FIELDS.index(name) if name in PII_FIELDS else len(PII_FIELDS), name)
+def _field_order(name: object) -> tuple[int, str]:
+    return (PII_FIELDS.index(name) if name in PII_FIELDS else len(PII_FIELDS), str(name))
 
 
 def _address_country(value: object) -> str | None:

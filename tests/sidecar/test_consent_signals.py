@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sidecar import consent_signals as cs
@@ -85,6 +85,7 @@ def test_gcd_ads_needs_ad_storage_and_ad_user_data() -> None:
     assert cs.purposes_from_gcd("13v3q3v3q5") == {"analytics": False, "ads": True}
 
 
+@settings(deadline=None)
 @given(st.sampled_from(sorted(GCD_LETTERS)), st.sampled_from(sorted(GCD_LETTERS)),
        st.sampled_from(sorted(GCD_LETTERS)), st.sampled_from(sorted(GCD_LETTERS)),
        st.from_regex(r"[0-9a-zA-Z_-]{0,6}", fullmatch=True))  # fmt: skip
@@ -254,6 +255,7 @@ def test_range_encoding_is_not_expanded() -> None:
     assert 755 in tc.vendor_consents and 65535 in tc.vendor_consents and 0 not in tc.vendor_consents
 
 
+@settings(deadline=None)
 @given(
     st.sets(st.integers(min_value=1, max_value=24)),
     st.sets(st.integers(min_value=1, max_value=2000), max_size=40),
@@ -336,6 +338,7 @@ def test_stricter_denies_what_no_source_grants() -> None:
     assert cs.stricter({"crm": True, "ads": "yes"})["ads"] is False
 
 
+@settings(deadline=None)
 @given(
     st.lists(
         st.dictionaries(st.sampled_from(["analytics", "ads", "functional", "x"]), st.booleans()),

@@ -8,7 +8,7 @@ import unicodedata
 from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sidecar import pii
@@ -100,6 +100,7 @@ _RULES_FIELDS = st.sampled_from(
 )
 
 
+@settings(deadline=None)
 @given(_RULES_FIELDS, _HEX)
 def test_prehashed_values_pass_through_and_are_never_hashed_twice(rf, digest) -> None:
     rules, field = rf
@@ -114,6 +115,7 @@ _NAME_FIELDS = st.sampled_from(
 )
 
 
+@settings(deadline=None)
 @given(_NAME_FIELDS, st.text(max_size=40))
 def test_text_normalisation_is_idempotent(rf, text) -> None:
     rules, field = rf
@@ -128,6 +130,7 @@ def test_text_normalisation_is_idempotent(rf, text) -> None:
     assert unicodedata.is_normalized("NFC", first.value)
 
 
+@settings(deadline=None)
 @given(st.sampled_from(["meta", "google"]), st.from_regex(r"[a-z0-9._+]{1,20}@example\.com"))
 def test_email_normalisation_is_idempotent(rules, email) -> None:
     first = pii.normalize_field(rules, "email", email.upper())
@@ -136,6 +139,7 @@ def test_email_normalisation_is_idempotent(rules, email) -> None:
     assert pii.normalize_field(rules, "email", first.value) == first
 
 
+@settings(deadline=None)
 @given(st.integers(min_value=100_000_000, max_value=999_999_999))
 def test_meta_and_google_phones_differ_only_by_plus(national) -> None:
     raw = f"+34 {national}"

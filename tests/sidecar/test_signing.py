@@ -8,7 +8,7 @@ import hmac
 import json
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sidecar import signing
@@ -146,12 +146,14 @@ def test_forged_old_request_is_bad_signature_not_stale() -> None:
     assert signing.verify_request(KEYSET, header, b"{}", now=NOW).reason == "bad_signature"
 
 
+@settings(deadline=None)
 @given(st.binary(max_size=512), st.integers(min_value=0, max_value=10**12 - 1))
 def test_sign_verify_round_trip(body: bytes, now: int) -> None:
     header = signing.sign_request(KEYSET, body, now=now)
     assert signing.verify_request(KEYSET, header, body, now=now).ok
 
 
+@settings(deadline=None)
 @given(st.binary(min_size=1, max_size=256), st.data())
 def test_a_flipped_body_byte_never_verifies(body: bytes, data: st.DataObject) -> None:
     header = signing.sign_request(KEYSET, body, now=NOW)
@@ -240,6 +242,7 @@ def test_issuing_refuses_bad_arguments(origin: str, ttl: int) -> None:
         signing.issue_token(KEYSET, origin, ttl=ttl, now=NOW)
 
 
+@settings(deadline=None)
 @given(st.integers(min_value=1, max_value=10**7), st.integers(min_value=0, max_value=10**12 - 1))
 def test_token_round_trip(ttl: int, now: int) -> None:
     token = signing.issue_token(KEYSET, ORIGIN, ttl=ttl, now=now)
@@ -247,6 +250,7 @@ def test_token_round_trip(ttl: int, now: int) -> None:
     assert signing.verify_token(KEYSET, token, ORIGIN, now=now + ttl).reason == "expired"
 
 
+@settings(deadline=None)
 @given(st.data())
 def test_a_flipped_token_character_never_verifies(data: st.DataObject) -> None:
     token = signing.issue_token(KEYSET, ORIGIN, ttl=60, now=NOW)
