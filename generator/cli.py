@@ -23,6 +23,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "ops.cli",
     "generator.validate.cli",
     "runtime.cli",
+    "sidecar.cli",
 )
 
 EPILOG = """\

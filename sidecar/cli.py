@@ -1,0 +1,74 @@
+"""`sgtm serve` (the sidecar under gunicorn) and `sgtm token` (a browser token for tests)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from sidecar import signing
+from sidecar.config import Config, load
+from sidecar.errors import StartupError
+
+GUNICORN_CONF = Path(__file__).with_name("gunicorn_conf.py")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    serve = subparsers.add_parser(
+        "serve",
+        help="run the sidecar (Event API) under gunicorn",
+        description="Run the sidecar for PLAN. Secrets come from the environment variables the "
+        "plan names; the outbox from SGTM_OUTBOX (default ./sgtm-outbox.sqlite).",
+    )
+    serve.add_argument("plan", help="path of the tracking plan YAML file")
+    serve.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8080")))
+    serve.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
+    serve.add_argument("--workers", type=int, default=None, help="gunicorn workers (WORKERS)")
+    serve.add_argument("--threads", type=int, default=None, help="threads per worker (THREADS)")
+    serve.set_defaults(func=cmd_serve)
+
+    token = subparsers.add_parser(
+        "token",
+        help="issue a browser token for the Event API (what the shop's backend does)",
+        description="Print a token for Authorization: Bearer, signed with the active key of "
+        "the keyset in --key-env (SGTM_ACTIVE_KEY_ID picks another key).",
+    )
+    token.add_argument("--origin", required=True, help="e.g. https://shop.example.com")
+    token.add_argument("--ttl", type=int, default=900, help="lifetime in seconds (default 900)")
+    token.add_argument(
+        "--key-env", default="WEB_TOKEN_KEYS", help="variable holding the keyset JSON"
+    )
+    token.set_defaults(func=cmd_token)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    env = dict(os.environ)
+    env["SGTM_PLAN"] = str(args.plan)
+    env["PORT"] = str(args.port)
+    env["HOST"] = args.host
+    if args.workers is not None:
+        env["WORKERS"] = str(args.workers)
+    if args.threads is not None:
+        env["THREADS"] = str(args.threads)
+    try:
+        load(Config.from_env(env))
+    except StartupError as exc:
+        print(f"sgtm serve: refusing to start: {exc.message}", file=sys.stderr)
+        return 1
+    argv = [sys.executable, "-m", "gunicorn", "-c", str(GUNICORN_CONF)]
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # exec: gunicorn becomes this process, so SIGTERM reaches its arbiter directly.
+    os.execve(sys.executable, argv, env)  # noqa: S606
+    return 0  # pragma: no cover - execve does not return
+
+
+def cmd_token(args: argparse.Namespace) -> int:
+    try:
+        keyset = signing.keyset_from_env(args.key_env)
+        print(signing.issue_token(keyset, args.origin, args.ttl))
+    except (signing.KeysetError, ValueError) as exc:
+        print(f"sgtm token: {exc}", file=sys.stderr)
+        return 1
+    return 0
