@@ -275,7 +275,9 @@ class SchemaChecker:
         params = value.get("parameter")
         if not isinstance(params, list):
             return
-        keys = {p.get("key") for p in params if isinstance(p, dict)}
+        keys = {
+            p.get("key") for p in params if isinstance(p, dict) and isinstance(p.get("key"), str)
+        }
         for arg in ("arg0", "arg1"):
             if arg not in keys:
                 self.out.add(
