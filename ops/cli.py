@@ -13,6 +13,7 @@ from ops.tagmanager import DEFAULT_QPS, ENDPOINT_ENV
 
 def register(subparsers: Any) -> None:
     _register_push(subparsers)
+    _register_rollout(subparsers)
 
 
 def _register_push(subparsers: Any) -> None:
@@ -144,3 +145,212 @@ def _tagmanager_service(args: argparse.Namespace) -> Any:
             "no Google credentials found: run `gcloud auth application-default login`, "
             "set GOOGLE_APPLICATION_CREDENTIALS, or pass --key-file"
         ) from None
+
+
+# -- sgtm rollout ------------------------------------------------------------------------------
+
+
+def _register_rollout(subparsers: Any) -> None:
+    from ops.rollout import MAX_ERROR_RATE_INCREASE, MAX_FAILURE_RATE_INCREASE, MIN_REQUESTS
+
+    p = subparsers.add_parser(
+        "rollout",
+        help="phased rollout: per-destination split from the plan, Cloud Run revision traffic",
+        description="Show the plan's per-destination rollout, and move Cloud Run traffic "
+        "between the stable revision and a canary.",
+    )
+    sub = p.add_subparsers(dest="rollout_command", metavar="STEP", required=True)
+
+    def cloud_run_options(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument(
+            "--project", help="Google Cloud project (default: $GOOGLE_CLOUD_PROJECT)"
+        )
+        parser.add_argument("--region", help="Cloud Run region (default: europe-west1)")
+        parser.add_argument("--key-file", help="service-account JSON key (default: ADC)")
+        parser.add_argument(
+            "--endpoint",
+            help="Cloud Run Admin API root instead of Google's (testing aid; also "
+            "$SGTM_CLOUDRUN_ENDPOINT)",
+        )
+
+    status = sub.add_parser("status", help="each destination's rollout %% and mode from the plan")
+    status.add_argument("plan", metavar="PLAN", help="the tracking plan YAML")
+    status.add_argument("--service", help="also show this Cloud Run service's traffic split")
+    cloud_run_options(status)
+    status.set_defaults(func=run_rollout_status)
+
+    canary = sub.add_parser("canary", help="send N%% of traffic to the newest ready revision")
+    canary.add_argument("service", metavar="SERVICE", help="Cloud Run service name or full name")
+    canary.add_argument(
+        "--percent", type=_percent, required=True, help="share for the canary, 1-99"
+    )
+    cloud_run_options(canary)
+    canary.set_defaults(func=run_rollout_step, step="canary")
+
+    promote = sub.add_parser("promote", help="send 100%% to the canary revision")
+    promote.add_argument("service", metavar="SERVICE")
+    promote.add_argument(
+        "--gate",
+        action="store_true",
+        help="first compare the canary's and stable's /v1/stats and refuse when worse",
+    )
+    promote.add_argument("--canary-url", help="base URL of the canary's sidecar (default: tag URL)")
+    promote.add_argument("--stable-url", help="base URL of the stable sidecar (default: tag URL)")
+    promote.add_argument(
+        "--min-requests",
+        type=int,
+        default=MIN_REQUESTS,
+        help="canary requests needed to judge (default: %(default)s)",
+    )
+    promote.add_argument(
+        "--max-error-increase",
+        type=float,
+        default=MAX_ERROR_RATE_INCREASE,
+        help="allowed 5xx-rate excess over stable, as a fraction (default: %(default)s)",
+    )
+    promote.add_argument(
+        "--max-failure-increase",
+        type=float,
+        default=MAX_FAILURE_RATE_INCREASE,
+        help="allowed delivery-failure-rate excess over stable (default: %(default)s)",
+    )
+    cloud_run_options(promote)
+    promote.set_defaults(func=run_rollout_step, step="promote")
+
+    rollback = sub.add_parser("rollback", help="send 100%% back to the previous revision")
+    rollback.add_argument("service", metavar="SERVICE")
+    cloud_run_options(rollback)
+    rollback.set_defaults(func=run_rollout_step, step="rollback")
+
+
+def _percent(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if not 1 <= value <= 99:
+        raise argparse.ArgumentTypeError(f"must be between 1 and 99, got {value}")
+    return value
+
+
+def run_rollout_status(args: argparse.Namespace) -> int:
+    from generator.plan.errors import PlanError
+    from generator.plan.loader import load_plan
+
+    try:
+        plan = load_plan(args.plan)
+    except PlanError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        return 1
+    print(f"plan {plan.name} {plan.version}: server-side rollout per destination")
+    print(f"  {'destination':<16} {'mode':<7} {'rollout':>7}  server sends / browser tag fires")
+    for name in sorted(plan.destinations):
+        dest = plan.destinations[name]
+        if dest.rollout == 0:
+            split = "nobody / everybody"
+        elif dest.rollout == 100:
+            split = "everybody / nobody"
+        else:
+            split = f"buckets 0-{dest.rollout - 1} / buckets {dest.rollout}-99"
+        print(f"  {name:<16} {dest.mode:<7} {dest.rollout:>6}%  {split}")
+    if any(d.mode == "shadow" for d in plan.destinations.values()):
+        print("  (shadow: the server sends to the destination's test surface, not production)")
+    if not args.service:
+        return 0
+    return _with_cloud_run(args, lambda client, name: _print_traffic(client, name))
+
+
+def _print_traffic(client: Any, name: str) -> int:
+    from ops.cloudrun import get_service, traffic_of
+    from ops.rollout import describe
+
+    traffic = traffic_of(get_service(client, name))
+    print(f"Cloud Run {name}: latest ready revision {traffic.latest_ready or '(none)'}")
+    for line in describe(traffic.splits):
+        print(line)
+    return 0
+
+
+def _with_cloud_run(args: argparse.Namespace, step: Callable[[Any, str], int]) -> int:
+    from google.auth.exceptions import DefaultCredentialsError
+
+    from ops.cloudrun import CloudRunError, service_name, services_client
+
+    try:
+        name = service_name(args.service, args.project, args.region)
+        client = services_client(args.endpoint, args.key_file)
+        return step(client, name)
+    except CloudRunError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except DefaultCredentialsError:
+        print(
+            "error: no Google credentials found: run `gcloud auth application-default login`, "
+            "set GOOGLE_APPLICATION_CREDENTIALS, or pass --key-file",
+            file=sys.stderr,
+        )
+        return 1
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"error: {args.key_file}: cannot use the key file: {exc}", file=sys.stderr)
+        return 1
+
+
+def run_rollout_step(args: argparse.Namespace) -> int:
+    return _with_cloud_run(args, lambda client, name: _rollout_step(args, client, name))
+
+
+def _rollout_step(args: argparse.Namespace, client: Any, name: str) -> int:
+    from ops.cloudrun import get_service, set_traffic, traffic_of
+    from ops.rollout import (
+        CANARY,
+        STABLE,
+        GateRules,
+        canary_split,
+        describe,
+        fetch_stats,
+        judge,
+        promote_split,
+        rollback_split,
+    )
+
+    service = get_service(client, name)
+    current = traffic_of(service)
+    print(f"{name} now:")
+    for line in describe(current.splits):
+        print(line)
+    if args.step == "canary":
+        splits = canary_split(current, args.percent)
+    elif args.step == "promote":
+        splits = promote_split(current)
+        if args.gate:
+            canary, stable = current.by_tag(CANARY), current.by_tag(STABLE)
+            canary_url = args.canary_url or current.tag_url(CANARY)
+            stable_url = args.stable_url or current.tag_url(STABLE)
+            canary_stats = fetch_stats(canary_url)
+            stable_stats = fetch_stats(stable_url)
+            for role, stats in (("canary", canary_stats), ("stable", stable_stats)):
+                print(
+                    f"gate: {role} {stats.revision}: {stats.requests} requests, "
+                    f"5xx {stats.error_rate:.2%}, delivery failures {stats.failure_rate:.2%}"
+                )
+            rules = GateRules(args.min_requests, args.max_error_increase, args.max_failure_increase)
+            reasons = judge(
+                canary_stats,
+                stable_stats,
+                rules,
+                expect_canary=canary.revision if canary else "",
+                expect_stable=stable.revision if stable else "",
+            )
+            if reasons:
+                for reason in reasons:
+                    print(f"error: not promoting: {reason}", file=sys.stderr)
+                return 1
+            print("gate: canary is healthy enough, promoting")
+    else:
+        splits = rollback_split(current)
+    updated = traffic_of(set_traffic(client, service, splits))
+    print(f"{name} after {args.step}:")
+    for line in describe(updated.splits):
+        print(line)
+    return 0
