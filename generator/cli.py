@@ -24,6 +24,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "generator.validate.cli",
     "runtime.cli",
     "sidecar.cli",
+    "sidecar.dlq_cli",
 )
 
 EPILOG = """\

@@ -131,7 +131,10 @@ def test_consent_skip_is_final_and_client_rejection_dead_letters(
     assert outbox.ledger("ok").status == "delivered"
     letters = outbox.dead_letters()
     assert {(d.event_id, d.destination) for d in letters} == {("bad", "ga4"), ("bad", "meta")}
-    assert "sGTM client rejected the event: events[0].params.value: expected a number" == letters[0].reason
+    assert (
+        "sGTM client rejected the event: events[0].params.value: expected a number"
+        == letters[0].reason
+    )
 
 
 def test_bad_batch_is_split_so_good_events_go_through(

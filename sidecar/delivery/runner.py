@@ -1,0 +1,86 @@
+"""Build a delivery worker from the environment and the plan (shared by the CLI, the push
+endpoint, the demo and the bench), with every configuration problem reported by name."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from generator.plan import PlanError, load_plan
+from generator.plan.model import Plan
+from sidecar.delivery.policy import RetryPolicy
+from sidecar.delivery.transport import HttpTransport
+from sidecar.delivery.worker import Worker
+from sidecar.signing import KeysetError, keyset_from_env
+from sidecar.store.factory import open_store_from_env
+
+DEFAULT_KEYS_VAR = "SGTM_DELIVERY_KEYS"
+
+
+class DeliveryConfigError(ValueError):
+    """Configuration that stops the worker from starting; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class DeliverySettings:
+    plan: Plan
+    collect_url: str
+    keys_var: str
+    batch_size: int
+
+
+def load_settings(
+    env: Mapping[str, str], plan_path: str | None = None, collect_url: str | None = None
+) -> DeliverySettings:
+    plan_path = plan_path or env.get("SGTM_PLAN", "")
+    if not plan_path:
+        raise DeliveryConfigError(
+            "SGTM_PLAN is not set (or pass --plan): the plan gives retry "
+            "windows, attempts and the delivery keyset variable"
+        )
+    try:
+        plan = load_plan(plan_path)
+    except PlanError as exc:
+        raise DeliveryConfigError(f"the tracking plan is invalid:\n{exc.report()}") from None
+    except OSError as exc:
+        raise DeliveryConfigError(
+            f"cannot read the tracking plan {plan_path}: {exc.strerror or exc}"
+        ) from None
+    url = collect_url or env.get("SGTM_COLLECT_URL", "")
+    if not url:
+        raise DeliveryConfigError(
+            "SGTM_COLLECT_URL is not set (or pass --collect-url): where "
+            f"batches go, e.g. https://collect.example.com{plan.delivery.client_path}"
+        )
+    keys_var = plan.delivery.keys.env if plan.delivery.keys else DEFAULT_KEYS_VAR
+    return DeliverySettings(plan, url, keys_var, plan.delivery.batch_size)
+
+
+def build_worker(
+    env: Mapping[str, str] | None = None,
+    *,
+    store: Any = None,
+    plan_path: str | None = None,
+    collect_url: str | None = None,
+    timeout_s: float = 10.0,
+    **worker_kw: Any,
+) -> Worker:
+    env = os.environ if env is None else env
+    settings = load_settings(env, plan_path, collect_url)
+    try:
+        keyset = keyset_from_env(settings.keys_var, env)
+    except KeysetError as exc:
+        raise DeliveryConfigError(f"delivery keyset: {exc}") from None
+    try:
+        transport = HttpTransport(settings.collect_url, timeout_s=timeout_s)
+    except ValueError as exc:
+        raise DeliveryConfigError(str(exc)) from None
+    if store is None:
+        try:
+            store = open_store_from_env(env)
+        except ValueError as exc:
+            raise DeliveryConfigError(str(exc)) from None
+    worker_kw.setdefault("batch_size", settings.batch_size)
+    return Worker(store, keyset, RetryPolicy.from_plan(settings.plan), transport, **worker_kw)

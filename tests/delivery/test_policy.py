@@ -1,0 +1,110 @@
+"""Retry policy and circuit breaker, table-tested (rudder-server's habit)."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from generator.plan import load_plan
+from sidecar.delivery.breaker import CircuitBreaker
+from sidecar.delivery.policy import DEFAULT_LIMITS, Limits, RetryPolicy, parse_retry_after
+from sidecar.store.base import Attempt
+
+
+@pytest.mark.parametrize(
+    ("attempts", "low", "high"),
+    [
+        (1, 0.5, 1.0),
+        (2, 1.0, 2.0),
+        (3, 2.0, 4.0),
+        (6, 16.0, 32.0),
+        (10, 30.0, 60.0),
+        (50, 30.0, 60.0),
+    ],
+)
+def test_backoff_doubles_with_equal_jitter_up_to_the_cap(attempts, low, high):
+    policy = RetryPolicy(base_s=1.0, max_s=60.0)
+    rng = random.Random(1)
+    delays = [policy.backoff(attempts, rng) for _ in range(200)]
+    assert low <= min(delays) and max(delays) <= high
+    assert len(set(delays)) > 100  # jittered, not fixed
+
+
+def test_limits_come_from_the_plan():
+    plan = load_plan("examples/shop/plan.yaml")
+    policy = RetryPolicy.from_plan(plan)
+    assert policy.limits_for("meta") == Limits(168 * 3600, plan.destinations["meta"].max_attempts)
+    assert policy.limits_for("ga4").window_s == 72 * 3600
+    assert policy.limits_for("google_ads").window_s == 24 * 3600
+    assert policy.limits_for("gone-from-plan") == DEFAULT_LIMITS
+
+
+@pytest.mark.parametrize(
+    ("before", "window_used_s", "retry_after", "state", "why"),
+    [
+        (0, 0, None, "failed", ""),
+        (3, 0, None, "aborted", "gave up after 4 attempts"),
+        (0, 3600 - 0.2, None, "aborted", "outside its 1 h retry window"),
+        (0, 0, 7200, "aborted", "outside its 1 h retry window"),
+        (0, 0, 120, "failed", ""),
+    ],
+)
+def test_after_failure(before, window_used_s, retry_after, state, why):
+    policy = RetryPolicy(base_s=1.0, max_s=60.0, limits={"x": Limits(3600, 4)})
+    now = 10_000.0
+    attempt = Attempt(now, "failure", "HTTP 500", 500)
+    out = policy.after_failure(
+        "x", attempt, before, now - window_used_s, now, random.Random(0), retry_after
+    )
+    assert out.state == state
+    assert why in out.attempt.reason and out.attempt.reason.startswith("HTTP 500")
+    if state == "failed":
+        assert out.next_attempt_at >= now + (retry_after or 0.5)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("30", 30.0),
+        ("0", 0.0),
+        ("Sun, 29 Nov 2026 10:00:30 GMT", 30.0),
+        ("Sun, 29 Nov 2026 09:00:00 GMT", 0.0),
+        ("soon", None),
+        ("", None),
+        (None, None),
+        ("999999", 86400.0),
+    ],
+)
+def test_parse_retry_after(value, expected):
+    from datetime import UTC, datetime
+
+    now = datetime(2026, 11, 29, 10, 0, 0, tzinfo=UTC).timestamp()
+    assert parse_retry_after(value, now) == expected
+
+
+def test_breaker_opens_doubles_probes_and_closes():
+    b = CircuitBreaker(threshold=3, base_open_s=1.0, max_open_s=4.0)
+    for _ in range(2):
+        b.failure(0.0)
+    assert b.state == "closed" and b.allow(0.0)
+    b.failure(0.0)
+    assert b.state == "open" and not b.allow(0.5)
+    assert b.allow(1.0) and b.state == "half_open" and b.batch_limit(20) == 1
+    b.failure(1.0)  # the probe failed: open again, twice as long
+    assert not b.allow(2.9) and b.allow(3.0)
+    b.failure(3.0)
+    b.allow(7.0)
+    b.failure(7.0)
+    assert b.wait_s(7.0) == 4.0  # capped
+    b.allow(11.0)
+    b.success()
+    assert b.state == "closed" and b.batch_limit(20) == 20
+
+
+def test_breaker_pause_is_not_a_failure():
+    b = CircuitBreaker()
+    b.pause(100.0, 30.0)
+    assert not b.allow(129.0) and b.allow(130.0)
+    b.success()
+    assert b.failures == 0 and b.opened == 0
