@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from generator.tpl import TplError, parse_tpl
@@ -55,12 +56,11 @@ def _parse(
     if not isinstance(text, str):
         return None  # missing or mistyped: already reported by the schema check
     where = pointer_join(pointer, "templateData")
-    try:
-        tpl = parse_tpl(text, source=name)
-    except TplError as exc:
-        out.add(name, "templateData", where, f"line {exc.line}: {exc.message}")
+    result = _parse_text(text)
+    if isinstance(result, TplError):
+        out.add(name, "templateData", where, f"line {result.line}: {result.message}")
         return None
-    contexts = tpl.info.get("containerContexts")
+    info_type, contexts = result
     # A server template in a web container (or the reverse) imports but cannot be used:
     # "Invalid input in Template Preview" (gtm-container.md section 4).
     if usage_context and isinstance(contexts, list) and usage_context not in contexts:
@@ -71,4 +71,15 @@ def _parse(
             f"___INFO___ containerContexts {json.dumps(contexts)} does not include this container's "
             f"usageContext {usage_context}",
         )
-    return tpl.type
+    return info_type
+
+
+@lru_cache(maxsize=512)
+def _parse_text(text: str) -> tuple[str, Any] | TplError:
+    """What the checks need from one templateData, cached: the same template text recurs
+    across the containers a test suite or a `sgtm push` validates, and YAML parsing dominates."""
+    try:
+        tpl = parse_tpl(text, source="templateData")
+    except TplError as exc:
+        return exc
+    return tpl.type, tpl.info.get("containerContexts")
