@@ -35,6 +35,13 @@ MULTI_LABEL_SUFFIXES = frozenset(
 )
 
 
+class _Null:
+    """A host result that JS must see as ``null`` (plain ``None`` means ``undefined``)."""
+
+
+NULL = _Null()
+
+
 class ApiError(Exception):
     """A sandbox API failure; the message is what the template's caller sees."""
 
@@ -106,6 +113,8 @@ class Host:
             value = fn(*args) if isinstance(args, list) else fn(args)
             if value is None:
                 return "{}"
+            if value is NULL:
+                return '{"v": null}'
             return json.dumps({"v": value}, ensure_ascii=False, allow_nan=False)
         except (ApiError, PermissionDenied, LookupError) as exc:
             return json.dumps({"e": str(exc)})
@@ -177,6 +186,10 @@ class Host:
     def api_getRequestHeader(self, name: Any = None) -> Any:  # noqa: N802
         header = str(name or "")
         self.perms.read_request("getRequestHeader", "headers", header)
+        if self.state.request is None and self.state.testing:
+            # GTM's test sandbox answers a defined value here: stape tiktok-tag's scenarios
+            # assert that a logged TraceId (read from a header) is defined.
+            return ""
         return self._request().header(header)
 
     def api_getRequestQueryString(self) -> Any:  # noqa: N802
@@ -398,6 +411,19 @@ class Host:
     def api_queryPermission(self, public_id: Any, *args: Any) -> bool:  # noqa: N802
         return self.perms.query(str(public_id), list(args), debug=self.state.env.debug)
 
+    def api_getGoogleAuth(self, options: Any = None) -> dict[str, Any]:  # noqa: N802
+        params = self.perms.need("getGoogleAuth", "use_google_credentials")
+        scopes = options.get("scopes") if isinstance(options, dict) else None
+        if not isinstance(scopes, list) or not scopes:
+            raise ApiError("getGoogleAuth: options.scopes must be a non-empty array")
+        allowed = [str(s) for s in params.get("allowedScopes") or []]
+        denied = [s for s in scopes if str(s) not in allowed]
+        if denied:
+            raise PermissionDenied(
+                "getGoogleAuth", "use_google_credentials", f"scopes {denied} are not in {allowed}"
+            )
+        return {"scopes": scopes, "local": True}
+
     # -- crypto and encoding ------------------------------------------------------------------
     def api_sha256Sync(self, value: Any, options: Any = None) -> str:  # noqa: N802
         digest = hashlib.sha256(_str(value).encode("utf-8")).digest()
@@ -468,7 +494,8 @@ class Host:
         return self.state.env.storage.setdefault(self.state.template_id, {})
 
     def api_templateDataStorage__getItemCopy(self, key: Any) -> Any:  # noqa: N802
-        return copy.deepcopy(self._storage().get(_str(key)))
+        value = self._storage().get(_str(key))
+        return NULL if value is None else copy.deepcopy(value)
 
     def api_templateDataStorage__setItemCopy(self, key: Any, value: Any = None) -> None:  # noqa: N802
         store = self._storage()

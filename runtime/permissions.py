@@ -32,6 +32,7 @@ DISPLAY = {
     "access_firestore": "Accesses Google Cloud Firestore",
     "use_custom_private_keys": "Uses custom private keys",
     "send_pixel_from_browser": "Sends pixels from browsers",
+    "use_google_credentials": "Uses Google credentials",
 }
 
 GOOGLE_DOMAINS = (

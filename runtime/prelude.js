@@ -338,7 +338,20 @@
   var API = {
     addEventCallback: function () { return addEventCallback; },
     addMessageListener: function () { return unsupported('addMessageListener'); },
-    BigQuery: function () { return { insert: asyncHost('BigQuery.insert') }; },
+    BigQuery: function () {
+      var insert = asyncHost('BigQuery.insert');
+      return {
+        // The older form takes onSuccess/onFailure callbacks after the options.
+        insert: function (connection, rows, options, onSuccess, onFailure) {
+          var p = insert(connection, rows, options === undefined ? null : options);
+          if (typeof onSuccess === 'function' || typeof onFailure === 'function') {
+            p.then(function () { if (typeof onSuccess === 'function') onSuccess(); },
+                   function (e) { if (typeof onFailure === 'function') onFailure(e); });
+          }
+          return p;
+        },
+      };
+    },
     callLater: function () { return callLater; },
     claimRequest: function () { return hostFn('claimRequest'); },
     computeEffectiveTldPlusOne: function () { return hostFn('computeEffectiveTldPlusOne'); },
@@ -369,7 +382,7 @@
     getContainerVersion: function () { return hostFn('getContainerVersion'); },
     getCookieValues: function () { return hostFn('getCookieValues'); },
     getEventData: function () { return hostFn('getEventData'); },
-    getGoogleAuth: function () { return unsupported('getGoogleAuth'); },
+    getGoogleAuth: function () { return hostFn('getGoogleAuth'); },
     getGoogleScript: function () { return unsupported('getGoogleScript'); },
     getRemoteAddress: function () { return hostFn('getRemoteAddress'); },
     getRequestBody: function () { return hostFn('getRequestBody'); },
@@ -444,6 +457,13 @@
     if (typeof name !== 'string' || !known(name))
       throw SandboxError('require: unknown API ' + nativeJSON.stringify(name));
     if (nativeObject.prototype.hasOwnProperty.call(objectMocks, name)) return objectMocks[name];
+    if (OBJECT_APIS[name] && nativeObject.prototype.hasOwnProperty.call(mocks, name)) {
+      // mock('Firestore', () => ({read: ...})): for object APIs the mock is a factory (or the
+      // object itself); what it returns is what require() gives the template.
+      var m = mocks[name];
+      var made = typeof m === 'function' && name !== 'Promise' ? m() : m;
+      return wrapObject(name, made);
+    }
     var impl = API[name]();
     if (OBJECT_APIS[name]) {
       var out = typeof impl === 'function' ? recorded(name, impl) : {};
@@ -453,6 +473,15 @@
       return out;
     }
     return recorded(name, impl);
+  }
+
+  function wrapObject(name, obj) {
+    if (obj === null || typeof obj !== 'object') return obj;
+    var out = {};
+    nativeObject.keys(obj).forEach(function (k) {
+      out[k] = typeof obj[k] === 'function' ? recorded(name + '.' + k, obj[k]) : obj[k];
+    });
+    return out;
   }
 
   function plainRequire(name) {
