@@ -1,0 +1,172 @@
+"""The consent re-check, the minimised forwarded event and the stripping rule, as units."""
+
+from __future__ import annotations
+
+import pytest
+
+from generator.plan import load_plan, load_plan_text
+from generator.plan.compile import envelope_schema
+from sidecar.decide import decide
+from sidecar.minimise import minimise
+from sidecar.rollout import in_rollout
+from sidecar.validate import EnvelopeValidator
+from tests.conftest import EXAMPLE_PLAN
+from tests.sidecar.conftest import envelope
+
+IAB_SAMPLE = "COvFyGBOvFyGBAbAAAENAPCAAOAAAAAAAAAAAEEUACCKAAA"  # purposes {1,2,3} consented
+
+
+@pytest.fixture(scope="module")
+def plan():
+    return load_plan(EXAMPLE_PLAN)
+
+
+def _client_in(dest: str, percent: int, inside: bool) -> str:
+    for i in range(1000):
+        cid = f"{i}.1732860000"
+        if in_rollout(cid, dest, percent) == inside:
+            return cid
+    raise AssertionError("no client id found")
+
+
+def test_missing_purposes_are_denied(plan):
+    d = decide(envelope(consent={"ads": True}), plan, "web", 1.0)
+    assert d.purposes["analytics"].granted is False
+    assert d.purposes["analytics"].source == "missing"
+    assert d.purposes["functional"].source == "missing"
+    assert d.outcomes["crm"] == "blocked_no_consent"
+    assert d.outcomes["ga4"] == "anonymized"  # analytics_without_consent: anonymize
+
+
+def test_gcs_overrules_a_granted_claim_and_is_recorded_as_the_source(plan):
+    ev = envelope(client_id=_client_in("meta", 50, True))
+    ev["context"]["gcs"] = "G101"  # ad_storage denied, analytics granted
+    d = decide(ev, plan, "web", 1.0)
+    assert d.purposes["ads"].granted is False and d.purposes["ads"].source == "gcs"
+    assert d.purposes["analytics"].granted is True and d.purposes["analytics"].source == "event"
+    assert d.outcomes["meta"] == "blocked_no_consent"
+    assert d.outcomes["google_ads"] == "blocked_no_consent"
+    assert d.outcomes["ga4"] == "queued"
+
+
+def test_cmp_signal_never_grants_what_the_event_denies(plan):
+    ev = envelope(consent={"analytics": False, "ads": False})
+    ev["context"]["gcs"] = "G111"
+    d = decide(ev, plan, "web", 1.0)
+    assert d.purposes["ads"].granted is False and d.purposes["ads"].source == "event"
+
+
+def test_tcf_string_narrows_per_purpose(plan):
+    ev = envelope()
+    ev["context"]["tcf"] = IAB_SAMPLE
+    d = decide(ev, plan, "web", 1.0)
+    assert d.signals == ("tcf",)
+    assert (d.purposes["ads"].granted, d.purposes["ads"].source) == (False, "tcf")
+    assert (d.purposes["analytics"].granted, d.purposes["analytics"].source) == (False, "tcf")
+    assert (d.purposes["functional"].granted, d.purposes["functional"].source) == (True, "event")
+
+
+def test_undecodable_signal_denies_everything_and_is_reported_without_its_text(plan):
+    ev = envelope()
+    ev["context"]["gcs"] = "Gsecret-ish"
+    d = decide(ev, plan, "web", 1.0)
+    assert not any(s.granted for s in d.purposes.values())
+    assert d.signal_errors and "secret-ish" not in d.signal_errors[0]
+    assert d.audit()["signal_errors"] == list(d.signal_errors)
+
+
+def test_legitimate_interest_counts_when_missing_only_under_by_basis():
+    text = EXAMPLE_PLAN.read_text().replace("missing: strict", "missing: by_basis")
+    plan = load_plan_text(text, "p.yaml")
+    d = decide(envelope(consent={}), plan, "web", 1.0)
+    assert (d.purposes["functional"].granted, d.purposes["functional"].source) == (True, "basis")
+    assert d.purposes["ads"].granted is False
+    assert d.outcomes["crm"] == "queued"
+    d = decide(envelope(consent={"functional": False}), plan, "web", 1.0)
+    assert d.outcomes["crm"] == "blocked_no_consent"
+
+
+def test_rollout_excludes_clients_outside_the_split(plan):
+    ev = envelope(client_id=_client_in("meta", 50, False))
+    d = decide(ev, plan, "web", 1.0)
+    assert d.outcomes["meta"] == "not_in_rollout"
+    assert d.outcomes["google_ads"] == "queued"
+
+
+def test_audit_record_has_what_an_auditor_needs(plan):
+    d = decide(envelope("a-1"), plan, "web", 1234.5)
+    record = d.audit()
+    assert record["event_id"] == "a-1"
+    assert record["plan_version"] == "1.0.0"
+    assert record["decided_at"] == 1234.5
+    assert record["purposes"]["ads"] == {"granted": True, "source": "event"}
+    assert set(record["destinations"]) == {"ga4", "meta", "google_ads", "warehouse", "crm"}
+
+
+def test_minimised_event_per_destination_policies(plan):
+    ev = envelope(client_id=_client_in("meta", 50, True))
+    ev["context"].update({"gclid": "gclid-1", "ip": "2001:db8:85a3:8d3:1319:8a2e:370:7348"})
+    d = decide(ev, plan, "web", 1.0)
+    item = minimise(ev, d, plan).item
+    assert "user_data" not in item
+    assert "user_agent" not in item["context"]
+    assert item["context"]["ip"] == "2001:db8:85a3::"
+    meta = item["destinations"]["meta"]
+    assert meta["ip"] == "2001:db8:85a3:8d3:1319:8a2e:370:7348"  # plan: ip full
+    assert meta["user_agent"] == "Mozilla/5.0 test"  # plan: user_agent true
+    assert set(meta["user_data"]) == {"em", "ph"}
+    assert item["destinations"]["ga4"]["ip"] is None  # plan: ip none
+    assert item["destinations"]["ga4"]["user_agent"] is None
+    crm = item["destinations"]["crm"]["user_data"]
+    assert set(crm) == {"sha256_email_address"}  # crm may have email and external_id only
+    assert item["context"]["gclid"] == "gclid-1" and item["context"]["fbp"]
+
+
+def test_click_ids_follow_their_platforms(plan):
+    ev = envelope(consent={"analytics": True})
+    ev["context"].update({"gclid": "g", "fbc": "fb.1.2.3"})
+    item = minimise(ev, decide(ev, plan, "web", 1.0), plan).item
+    assert "fbp" not in item["context"] and "fbc" not in item["context"]
+    assert item["context"]["gclid"] == "g"  # GA4 is allowed
+    assert item["client_id"] == ev["client_id"]
+
+
+def test_only_anonymized_destinations_lose_identifiers_ip_and_click_ids(plan):
+    ev = envelope(consent={})
+    item = minimise(ev, decide(ev, plan, "web", 1.0), plan).item
+    assert set(item["destinations"]) == {"ga4", "warehouse"}
+    for name in ("client_id", "session_id", "user_id"):
+        assert name not in item
+    assert set(item["context"]) == {"page_location"}
+    assert item["consent"] == {"ads": False, "analytics": False, "functional": False}
+
+
+def test_stripping_rule_covers_every_declared_object(plan):
+    validator = EnvelopeValidator(envelope_schema(plan))
+    ev = envelope(extra=1)
+    ev["consent"]["marketing"] = True
+    ev["params"]["secret_note"] = "x"
+    ev["params"]["items"][0]["colour"] = "red"
+    ev["user_data"]["ssn"] = "123"
+    ev["context"]["referrer_email"] = "x@y.z"
+    checked = validator.check(ev)
+    assert checked.ok
+    assert sorted(checked.stripped) == [
+        "/consent/marketing",
+        "/context/referrer_email",
+        "/extra",
+        "/params/items/0/colour",
+        "/params/secret_note",
+        "/user_data/ssn",
+    ]
+    assert "marketing" not in checked.envelope["consent"]
+    assert ev["extra"] == 1  # the caller's object is not modified
+
+
+def test_a_wrongly_typed_member_is_reported_not_stripped(plan):
+    validator = EnvelopeValidator(envelope_schema(plan))
+    checked = validator.check(envelope(user_data="ana@example.com"))
+    assert not checked.ok
+    assert [(e.pointer, e.message) for e in checked.errors] == [
+        ("/user_data", "must be of type object, not a string")
+    ]
