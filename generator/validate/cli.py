@@ -52,8 +52,9 @@ def run(args: argparse.Namespace) -> int:
             f"sgtm validate: error: cannot read {args.file}: {exc.strerror or exc}", file=sys.stderr
         )
         return 2
-    if not findings:
-        findings = validate_container(data, args.file, allowed_types=frozenset(args.allow_type))
+    if data is not None:
+        allowed = frozenset(args.allow_type)
+        findings += validate_container(data, args.file, allowed_types=allowed)
     failed = errors(findings)
     if args.format == "json":
         _print_json(args.file, findings, failed)

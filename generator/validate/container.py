@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import Any
@@ -14,6 +13,7 @@ from typing import Any
 from generator.validate.discovery import load_schemas
 from generator.validate.entities import BY_KEY, label
 from generator.validate.findings import ERROR, Collector, Finding, pointer_join
+from generator.validate.jsonfile import parse_export_text
 from generator.validate.references import check_references
 from generator.validate.schema import SchemaChecker, describe
 from generator.validate.templates import check_templates
@@ -69,7 +69,7 @@ def errors(findings: list[Finding]) -> list[Finding]:
 
 
 def load_export(path: Path, source: str | None = None) -> tuple[Any, list[Finding]]:
-    """Read and parse a file; a file that is not JSON gives one finding with its line:column.
+    """Read and parse a file; JSON syntax errors and duplicate keys are findings with line:column.
 
     Raises OSError when the file cannot be read at all (a usage problem, not an invalid export).
     """
@@ -79,12 +79,7 @@ def load_export(path: Path, source: str | None = None) -> tuple[Any, list[Findin
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         return None, [Finding(name, "", "", f"not UTF-8 text (byte {exc.start})", "", ERROR, 1, 1)]
-    try:
-        return json.loads(text), []
-    except json.JSONDecodeError as exc:
-        # The importer is a strict JSON parser that reads the first token (gtm-container.md 4).
-        message = f"not valid JSON: {exc.msg}"
-        return None, [Finding(name, "", "", message, "", ERROR, exc.lineno, exc.colno)]
+    return parse_export_text(text, name)
 
 
 def _check_wrapper(data: dict[str, Any], out: Collector) -> None:

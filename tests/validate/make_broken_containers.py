@@ -407,6 +407,11 @@ def main() -> None:
     # A file the importer's strict JSON parser rejects at the first bad token.
     text = json.dumps(base(), indent=4) + "\n"
     (FIXTURES / "not_json.json").write_text(text.replace('"tag": [', '"tag": [,', 1), "utf-8")
+    # Python keeps the last of two equal keys silently; the validator must not.
+    doubled = text.replace(
+        '"tagId": "11",', '"tagId": "11",\n                    "tagId": "12",', 1
+    )
+    (FIXTURES / "duplicate_json_key.json").write_text(doubled, "utf-8")
 
 
 if __name__ == "__main__":
