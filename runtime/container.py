@@ -74,6 +74,8 @@ class Entity:
     blocking: tuple[str, ...] = ()
     paused: bool = False
     id: str = ""
+    metadata: tuple[dict[str, Any], ...] = ()  # "Additional tag metadata" (MAP entries)
+    metadata_name_key: str = ""
 
 
 @dataclass(frozen=True)
@@ -162,6 +164,8 @@ def build_container(doc: Any, source: str) -> Container:
             blocking=tuple(str(t) for t in raw.get("blockingTriggerId") or []),
             paused=bool(raw.get("paused", False)),
             id=str(raw.get("tagId") or raw.get("clientId") or raw.get("variableId") or ""),
+            metadata=tuple((raw.get("monitoringMetadata") or {}).get("map") or []),
+            metadata_name_key=str(raw.get("monitoringMetadataTagNameKey") or ""),
         )
 
     clients = [
@@ -599,6 +603,21 @@ class ContainerRuntime:
                 )
                 sandbox.settle()
         return {"containerId": self.container.public_id, "eventData": summary}
+
+    @staticmethod
+    def _tag_entry(tag: Entity, run: TagRun, resolver: Resolver) -> dict[str, Any]:
+        # What addEventCallback sees per tag: id, status, executionTime, plus the tag's
+        # additional metadata (and its name under monitoringMetadataTagNameKey when set).
+        entry: dict[str, Any] = {}
+        for item in tag.metadata:
+            try:
+                entry[str(item.get("key"))] = resolver.value(item)
+            except ValueError:
+                entry[str(item.get("key"))] = None
+        if tag.metadata_name_key:
+            entry[tag.metadata_name_key] = tag.name
+        entry.update({"id": tag.id, "status": run.status, "executionTime": round(run.duration_ms)})
+        return entry
 
     def _tags_for(self, resolver: Resolver, handled: HandledRequest) -> list[Entity]:
         matched: dict[str, bool] = {}

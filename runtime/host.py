@@ -430,7 +430,7 @@ class Host:
         return _encode_digest(digest, options, "base64")
 
     def api_hmacSha256(self, value: Any, key_id: Any, options: Any = None) -> str:  # noqa: N802
-        self.perms.need("hmacSha256", "use_custom_private_keys")
+        self.perms.private_key("hmacSha256", str(key_id))
         key = self.state.env.hmac_key(str(key_id))
         digest = hmac.new(key, _str(value).encode("utf-8"), hashlib.sha256).digest()
         return _encode_digest(digest, options, "base64url")

@@ -231,6 +231,23 @@ class Permissions:
             f"{operation} of {path!r} in project {project!r} is not allowed",
         )
 
+    def private_key(self, api: str, key_id: str) -> None:
+        params = self.need(api, "use_custom_private_keys")
+        # The editor's param name for the key list is not documented; any list of ids
+        # (plain strings or rows naming keyId) restricts, no list allows every key.
+        lists = [v for v in params.values() if isinstance(v, list)]
+        if not lists:
+            return
+        ids = {
+            str(x.get("keyId", x.get("key_id", ""))) if isinstance(x, dict) else str(x)
+            for lst in lists
+            for x in lst
+        }
+        if key_id not in ids:
+            raise PermissionDenied(
+                api, "use_custom_private_keys", f"key id {key_id!r} is not allowed"
+            )
+
     def query(self, public_id: str, args: list[Any], *, debug: bool = False) -> bool:
         """``queryPermission``: the same checks, answered as a boolean."""
         try:
@@ -244,6 +261,8 @@ class Permissions:
             elif public_id == "set_cookies":
                 opts = args[1] if len(args) > 1 and isinstance(args[1], dict) else {}
                 self.set_cookies("queryPermission", str(first or ""), opts)
+            elif public_id == "use_custom_private_keys":
+                self.private_key("queryPermission", str(first or ""))
             elif public_id == "logging":
                 return self.logging("queryPermission", debug)
             elif public_id == "access_bigquery" and len(args) > 1 and isinstance(args[1], dict):

@@ -295,11 +295,12 @@
       };
     }
     if (typeof onStart === 'function') onStart(bindToEvent);
-    call('runContainer:run', [eventId]);
-    if (typeof onComplete === 'function')
-      later(function () {
-        onComplete(bindToEvent);
-      });
+    var summary = call('runContainer:run', [eventId]);
+    // Event callbacks bound to this event run once its tags are done, then onComplete.
+    later(function () {
+      fireEventCallbacks(eventId, summary.containerId, summary.eventData);
+      if (typeof onComplete === 'function') onComplete(bindToEvent);
+    });
   }
 
   var eventCallbacks = [];
@@ -307,15 +308,19 @@
     var target = call('addEventCallback', [bound]);
     eventCallbacks.push({ target: target, cb: cb });
   }
-  G.__sgtm_fire_event_callbacks = function (target, containerId, eventDataJson) {
+  function fireEventCallbacks(target, containerId, eventData) {
     var fired = 0;
-    for (var i = 0; i < eventCallbacks.length; i++) {
-      if (eventCallbacks[i].target === target) {
-        eventCallbacks[i].cb(containerId, nativeJSON.parse(eventDataJson));
-        fired++;
-      }
+    var mine = eventCallbacks.filter(function (e) { return e.target === target; });
+    eventCallbacks = eventCallbacks.filter(function (e) { return e.target !== target; });
+    for (var i = 0; i < mine.length; i++) {
+      // Each callback gets its own copy, as each would from GTM.
+      mine[i].cb(containerId, nativeJSON.parse(nativeJSON.stringify(eventData)));
+      fired++;
     }
     return fired;
+  }
+  G.__sgtm_fire_event_callbacks = function (target, containerId, eventDataJson) {
+    return fireEventCallbacks(target, containerId, nativeJSON.parse(eventDataJson));
   };
 
   function storage() {
