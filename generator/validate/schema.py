@@ -172,6 +172,8 @@ class SchemaChecker:
                     f"must be {want} (a {spec.name} Parameter is a {want}), "
                     f"not {describe(value['type'])}",
                 )
+            elif want:
+                self._entries(value, want, spec.name, entity, path, pointer)
             return
         if spec.kind == "array":
             if not isinstance(value, list):
@@ -245,6 +247,43 @@ class SchemaChecker:
                 f"an INTEGER value is a base-10 integer string, not {describe(raw)}",
             )
 
+    def _entries(
+        self,
+        value: dict[str, Any],
+        container: str,
+        field: str,
+        entity: str,
+        path: str,
+        pointer: str,
+    ) -> None:
+        """The API docs fix the entries too: monitoringMetadata map values are TEMPLATE
+        without variable references, consentType list items are strings (TEMPLATE in exports)."""
+        member = container.lower()
+        entries = value.get(member)
+        if not isinstance(entries, list):
+            return
+        for index, entry in enumerate(entries):
+            if not isinstance(entry, dict) or not isinstance(entry.get("type"), str):
+                continue
+            sub_path = path_join(path_join(path, member), index)
+            sub_pointer = pointer_join(pointer, member, index)
+            if entry["type"] != "TEMPLATE":
+                self.out.add(
+                    entity,
+                    path_join(sub_path, "type"),
+                    pointer_join(sub_pointer, "type"),
+                    f"{field} entries are TEMPLATE parameters, not {describe(entry['type'])}",
+                )
+            elif field == "monitoringMetadata" and HAS_REFERENCE.search(
+                str(entry.get("value", ""))
+            ):
+                self.out.add(
+                    entity,
+                    path_join(sub_path, "value"),
+                    pointer_join(sub_pointer, "value"),
+                    "monitoringMetadata values cannot contain variable references",
+                )
+
     def _keyed(self, params: list[Any], entity: str, path: str, pointer: str) -> None:
         """Top-level parameters and MAP entries need a key, unique within the list."""
         seen: dict[str, int] = {}
@@ -287,6 +326,19 @@ class SchemaChecker:
                     f"missing operand '{arg}' (conditions compare arg0 with arg1)",
                 )
         for index, param in enumerate(params):
+            if (
+                isinstance(param, dict)
+                and param.get("key") in ("negate", "ignore_case")
+                and isinstance(param.get("type"), str)
+                and param["type"] != "BOOLEAN"
+            ):
+                self.out.add(
+                    entity,
+                    path_join(path_join(path_join(path, "parameter"), index), "type"),
+                    pointer_join(pointer, "parameter", index, "type"),
+                    f"the {param['key']} option is a BOOLEAN parameter, not "
+                    f"{describe(param['type'])}",
+                )
             if isinstance(param, dict) and param.get("key") == "arg0":
                 arg0 = param.get("value")
                 if isinstance(arg0, str) and not re.fullmatch(r"\{\{[^{}]+\}\}", arg0):

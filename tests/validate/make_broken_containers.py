@@ -384,6 +384,8 @@ CASES: dict[str, Mutation] = {
     "condition_arg0_not_variable": _set(C + ["trigger", 1, "filter", 0, "parameter", 0, "value"], "Client Name"),
     "dangling_setup_tag": _set(C + ["tag", 1, "setupTag"], [{"tagName": "Webhook - purchse"}]),
     "builtin_variable_misnamed": _set(C + ["builtInVariable", 0, "name"], "event_name"),
+    "consent_type_item_not_template": _set(C + ["tag", 1, "consentSettings", "consentType", "list", 0, "type"], "BOOLEAN"),
+    "condition_negate_not_boolean": _set(C + ["trigger", 1, "filter", 0, "parameter", 2, "type"], "TEMPLATE"),
     "client_priority_string": _set(C + ["client", 0, "priority"], "10"),
     "list_on_template_parameter": _set(C + ["variable", 2, "parameter", 0, "list"], []),
 }  # fmt: skip

@@ -176,3 +176,18 @@ def test_corpus_web_export_with_server_only_entity(corpus: Path) -> None:
         }
     ]
     assert [f.path for f in errors(validate_container(data, path.name))] == ["client"]
+
+
+def test_monitoring_metadata_values_are_plain_templates() -> None:
+    data = _base()
+    data["containerVersion"]["tag"][0]["monitoringMetadata"] = {
+        "type": "MAP",
+        "map": [
+            {"type": "TEMPLATE", "key": "team", "value": "growth"},
+            {"type": "TEMPLATE", "key": "event", "value": "{{Event Name}}"},
+        ],
+    }
+    assert _lines(data) == [
+        'c.json: tag "Webhook - purchase" (tagId 10): monitoringMetadata.map[1].value: '
+        "monitoringMetadata values cannot contain variable references"
+    ]
