@@ -7,6 +7,7 @@ the layouts `terraform fmt` produces (one attribute or block header per line).
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -92,7 +93,18 @@ class Block:
 
 
 def parse(path: Path, text: str | None = None) -> TfFile:
-    text = path.read_text(encoding="utf-8") if text is None else text
+    if text is None:
+        return _parse_file(path, path.stat().st_mtime_ns)
+    return _parse_text(path, text)
+
+
+@functools.lru_cache(maxsize=256)
+def _parse_file(path: Path, mtime_ns: int) -> TfFile:
+    # Keyed by mtime so a test that rewrites a file never sees a stale parse.
+    return _parse_text(path, path.read_text(encoding="utf-8"))
+
+
+def _parse_text(path: Path, text: str) -> TfFile:
     try:
         doc = hcl2.loads(text, serialization_options=_OPTIONS)
     except Exception as exc:  # lark raises many types; all mean "not HCL we can read"
