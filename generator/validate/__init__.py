@@ -4,7 +4,7 @@ Other parts call ``validate_container(data, source)`` and keep the findings whos
 ``severity`` is ``"error"`` (``errors(findings)``).
 """
 
-from generator.validate.container import errors, load_export, validate_container
+from generator.validate.container import errors, load_export, validate_container, validate_file
 from generator.validate.findings import Finding
 
-__all__ = ["Finding", "errors", "load_export", "validate_container"]
+__all__ = ["Finding", "errors", "load_export", "validate_container", "validate_file"]

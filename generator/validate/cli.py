@@ -11,7 +11,7 @@ import json
 import sys
 from pathlib import Path
 
-from generator.validate.container import errors, load_export, validate_container
+from generator.validate.container import errors, validate_file
 from generator.validate.discovery import load_schemas
 from generator.validate.findings import Finding
 
@@ -44,17 +44,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    path = Path(args.file)
     try:
-        data, findings = load_export(path, args.file)
+        findings = validate_file(
+            Path(args.file), args.file, allowed_types=frozenset(args.allow_type)
+        )
     except OSError as exc:
         print(
             f"sgtm validate: error: cannot read {args.file}: {exc.strerror or exc}", file=sys.stderr
         )
         return 2
-    if data is not None:
-        allowed = frozenset(args.allow_type)
-        findings += validate_container(data, args.file, allowed_types=allowed)
     failed = errors(findings)
     if args.format == "json":
         _print_json(args.file, findings, failed)

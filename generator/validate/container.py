@@ -68,6 +68,19 @@ def errors(findings: list[Finding]) -> list[Finding]:
     return [f for f in findings if f.severity == ERROR]
 
 
+def validate_file(
+    path: Path, source: str | None = None, *, allowed_types: frozenset[str] = frozenset()
+) -> list[Finding]:
+    """``load_export`` then ``validate_container``: every finding for one file.
+
+    Raises OSError when the file cannot be read at all.
+    """
+    data, findings = load_export(path, source)
+    if data is not None:
+        findings += validate_container(data, source or str(path), allowed_types=allowed_types)
+    return findings
+
+
 def load_export(path: Path, source: str | None = None) -> tuple[Any, list[Finding]]:
     """Read and parse a file; JSON syntax errors and duplicate keys are findings with line:column.
 

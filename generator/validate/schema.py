@@ -15,6 +15,7 @@ import re
 from typing import Any
 
 from generator.validate.discovery import Field, Schemas
+from generator.validate.entities import KINDS
 from generator.validate.findings import Collector, path_join, pointer_join
 
 # Fields without which an entity cannot be imported or referred to (gtm-container.md 1.4).
@@ -39,20 +40,7 @@ REQUIRED: dict[str, tuple[str, ...]] = {
 # Every entity in every public export carries these, but whether the importer needs them is
 # unconfirmed (gtm-container.md section 5): a warning, not an error.
 EXPECTED = ("accountId", "containerId")
-ENTITY_SCHEMAS = frozenset(
-    {
-        "Tag",
-        "Trigger",
-        "Variable",
-        "Client",
-        "Transformation",
-        "Folder",
-        "CustomTemplate",
-        "BuiltInVariable",
-        "Zone",
-        "GtagConfig",
-    }
-)
+ENTITY_SCHEMAS = frozenset(kind.schema for kind in KINDS)
 
 # API resources carry these; exports leave them out on entities (gtm-container.md 3.7).
 API_ONLY = ("path", "workspaceId", "tagManagerUrl")

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from generator.validate import errors, load_export, validate_container
+from generator.validate import errors, load_export, validate_container, validate_file
 from tests.validate import make_broken_containers
 from tests.validate.conftest import BASE, BROKEN
 
@@ -38,8 +38,7 @@ REQUIRED_KINDS = {
 
 def _findings(case: str) -> list[Any]:
     path = BROKEN / f"{case}.json"
-    data, unreadable = load_export(path, path.name)
-    return unreadable + (validate_container(data, path.name) if data is not None else [])
+    return validate_file(path, path.name)
 
 
 def test_base_is_valid_and_clean() -> None:
