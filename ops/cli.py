@@ -334,6 +334,12 @@ def _rollout_step(args: argparse.Namespace, client: Any, name: str) -> int:
                     f"gate: {role} {stats.revision}: {stats.requests} requests, "
                     f"5xx {stats.error_rate:.2%}, delivery failures {stats.failure_rate:.2%}"
                 )
+            for role, stats in (("canary", canary_stats), ("stable", stable_stats)):
+                if not stats.delivery_counted and stats.delivery_scope != "unavailable":
+                    print(
+                        f"gate: {role} reports no delivery figures ({stats.delivery_scope}); "
+                        "the delivery-failure check is skipped"
+                    )
             rules = GateRules(args.min_requests, args.max_error_increase, args.max_failure_increase)
             reasons = judge(
                 canary_stats,

@@ -112,6 +112,13 @@ class Stats:
     errors_5xx: int
     delivery_failures: int
     delivered: int
+    # The sidecar says where its delivery figures come from: "store", "unavailable", or that
+    # its backend does not count them; "" when it does not say.
+    delivery_scope: str = ""
+
+    @property
+    def delivery_counted(self) -> bool:
+        return self.delivery_scope in ("", "store")
 
     @property
     def error_rate(self) -> float:
@@ -135,7 +142,9 @@ def parse_stats(doc: object, url: str) -> Stats:
     revision = doc.get("revision")
     if not isinstance(revision, str) or not revision:
         raise CloudRunError(f"{url}: field 'revision' must be a non-empty string")
-    return Stats(revision=revision, **values)
+    scope = doc.get("scope")
+    delivery_scope = scope.get("delivery") if isinstance(scope, dict) else ""
+    return Stats(revision=revision, delivery_scope=str(delivery_scope or ""), **values)
 
 
 def fetch_stats(base_url: str, timeout: float = 10.0) -> Stats:
@@ -189,7 +198,11 @@ def judge(
             f"canary 5xx rate {canary.error_rate:.2%} is worse than stable's "
             f"{stable.error_rate:.2%} by more than {rules.max_error_rate_increase:.2%}"
         )
-    if canary.failure_rate > stable.failure_rate + rules.max_failure_rate_increase:
+    if canary.delivery_scope == "unavailable":
+        reasons.append("the canary could not read its delivery figures (store unavailable)")
+    elif not (canary.delivery_counted and stable.delivery_counted):
+        pass  # nothing to compare; the caller reports that the check was skipped
+    elif canary.failure_rate > stable.failure_rate + rules.max_failure_rate_increase:
         reasons.append(
             f"canary delivery-failure rate {canary.failure_rate:.2%} is worse than stable's "
             f"{stable.failure_rate:.2%} by more than {rules.max_failure_rate_increase:.2%}"

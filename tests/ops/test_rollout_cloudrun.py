@@ -190,3 +190,17 @@ def test_judge_margins():
     assert len(judge(Stats("b", 1000, 21, 45, 955), stable, rules)) == 2
     # a canary with no deliveries yet has no failure rate to hold against it
     assert judge(Stats("b", 100, 0, 0, 0), stable, rules) == []
+
+
+def test_the_gate_reads_the_sidecars_delivery_scope(run, capsys):
+    run.deploy("sgtm-00002-bbb")
+    assert sgtm(run, "canary", SERVICE, "--percent", "10") == 0
+    stable = stats("sgtm-00001-aaa", 9000, 9, 45, 9000)
+    canary = stats("sgtm-00002-bbb", 1000, 1, 0, 0)
+    run.stats = {"canary": {**canary, "scope": {"delivery": "unavailable"}}, "stable": stable}
+    assert sgtm(run, "promote", SERVICE, *gate_args(run)) == 1
+    assert "could not read its delivery figures" in capsys.readouterr().err
+
+    run.stats["canary"] = {**canary, "scope": {"delivery": "not counted by this backend"}}
+    assert sgtm(run, "promote", SERVICE, *gate_args(run)) == 0
+    assert "the delivery-failure check is skipped" in capsys.readouterr().out
