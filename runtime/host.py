@@ -522,13 +522,16 @@ class Host:
         self.state.env.bigquery.setdefault(key, []).extend(copy.deepcopy(rows))
         return self._async_ok(None)
 
-    def _fs_path(self, api: str, path: Any, options: Any, operation: str) -> tuple[str, str]:
+    def _fs_path(
+        self, api: str, path: Any, options: Any, operation: str, query: bool = False
+    ) -> tuple[str, str]:
         text = _str(path)
         if not text or text.startswith("/") or text.endswith("/"):
             raise ApiError(f"{api}: path {text!r} must not be empty or start/end with '/'")
         opts = options if isinstance(options, dict) else {}
         project = str(opts.get("projectId") or _default_project())
-        self.perms.access_firestore(api, project, text, operation)
+        # A query reads the documents of a collection: check it as "<collection>/*".
+        self.perms.access_firestore(api, project, text + "/*" if query else text, operation)
         return project, text
 
     def api_Firestore__read(self, path: Any, options: Any = None) -> str:  # noqa: N802
@@ -557,7 +560,7 @@ class Host:
         return self._async_ok(doc.split("/")[-1])
 
     def api_Firestore__query(self, collection: Any, queries: Any, options: Any = None) -> str:  # noqa: N802
-        project, coll = self._fs_path("Firestore.query", collection, options, "read")
+        project, coll = self._fs_path("Firestore.query", collection, options, "read", query=True)
         opts = options if isinstance(options, dict) else {}
         limit = int(opts.get("limit", 5))
         prefix = f"{project}/{coll}/"

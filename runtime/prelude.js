@@ -273,6 +273,17 @@
     };
   }
 
+  function logToConsole() {
+    var parts = nativeArray.prototype.slice.call(arguments).map(function (a) {
+      if (typeof a === 'string') return a;
+      if (a === undefined) return 'undefined';
+      if (typeof a === 'function') return 'function';
+      var s = sandboxJSON.stringify(a);
+      return s === undefined ? '' + a : s;
+    });
+    return call('logToConsole', parts);
+  }
+
   function sha256(input, onSuccess, options) {
     var digest = call('sha256Sync', [input, options]);
     later(function () {
@@ -405,7 +416,7 @@
     isRequestMpv1: function () { return hostFn('isRequestMpv1'); },
     isRequestMpv2: function () { return hostFn('isRequestMpv2'); },
     JSON: function () { return { parse: sandboxJSON.parse, stringify: sandboxJSON.stringify }; },
-    logToConsole: function () { return hostFn('logToConsole'); },
+    logToConsole: function () { return logToConsole; },
     makeInteger: function () { return makeInteger; },
     makeNumber: function () { return makeNumber; },
     makeString: function () { return makeString; },
