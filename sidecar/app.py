@@ -17,7 +17,7 @@ from flask_limiter import Limiter
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from sidecar import logs
-from sidecar.api import Services, events, health, openapi, stats
+from sidecar.api import Services, deliver, events, health, openapi, stats
 from sidecar.auth import load_web_auth, request_kid, web_source
 from sidecar.config import Config, load
 from sidecar.errors import StartupError, register_error_handlers
@@ -84,7 +84,7 @@ def create_app(config: Config | None = None) -> Flask:
 
     register_error_handlers(app)
     _limit(app, config, app.extensions["sgtm"])
-    for blueprint in (events.bp, health.bp, openapi.bp, stats.bp):
+    for blueprint in (events.bp, health.bp, openapi.bp, stats.bp, deliver.bp):
         app.register_blueprint(blueprint)
     log.info(
         "sidecar ready",
