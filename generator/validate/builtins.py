@@ -34,6 +34,9 @@ TRANSFORMATION_TYPES = frozenset({"tf_augment_event", "tf_exclude_params"})
 # unknown web code is reported as a warning, not an error, for that reason.
 WEB_TAG_TYPES = frozenset(
     {"html", "img", "awct", "sp", "gclidw", "fls", "flc", "gaawc", "gaawe", "googtag", "ua"}
+    # Seen in the reference's "other public exports" (sperciky GTM-MHKFW34_workspace473.json,
+    # yanjumper gtm-web.json): Microsoft UET, Hotjar, Google Ads user-provided data.
+    | {"baut", "hjtc", "awud"}
 )
 WEB_VARIABLE_TYPES = frozenset(
     {
