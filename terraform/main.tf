@@ -143,7 +143,8 @@ module "observability" {
   ]
 
   uptime_checks = {
-    sgtm = { host = module.topology.collect_host, path = "/healthz" }
+    # The tagging server answers "ok" on /healthy (Google's manual setup guide).
+    sgtm = { host = module.topology.collect_host, path = "/healthy" }
     # Behind the load balancer /v1/readyz is rewritten to the sidecar's /readyz.
     sidecar = module.topology.behind_load_balancer ? {
       host = module.topology.collect_host, path = "/v1/readyz"

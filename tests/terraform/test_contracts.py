@@ -285,7 +285,7 @@ def test_alert_policies_cover_the_four_signals_and_uptime() -> None:
     assert uptime["http_check"][0]["use_ssl"] is True
     calls = hcl.module_calls()
     checks = calls["observability"]["uptime_checks"]
-    assert checks["sgtm"]["path"] == "/healthz"
+    assert checks["sgtm"]["path"] == "/healthy"
     assert "/v1/readyz" in str(checks["sidecar"]) and "/readyz" in str(checks["sidecar"])
 
 

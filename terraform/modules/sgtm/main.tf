@@ -82,9 +82,11 @@ resource "google_cloud_run_v2_service" "preview" {
         }
       }
 
+      # Google documents /healthy for manual checks but no probe contract, so the probe
+      # only waits for the port (Cloud Run's own default, made explicit).
       startup_probe {
-        http_get {
-          path = "/healthz"
+        tcp_socket {
+          port = 8080
         }
       }
     }
@@ -147,13 +149,8 @@ resource "google_cloud_run_v2_service" "tagging" {
       }
 
       startup_probe {
-        http_get {
-          path = "/healthz"
-        }
-      }
-      liveness_probe {
-        http_get {
-          path = "/healthz"
+        tcp_socket {
+          port = 8080
         }
       }
     }
