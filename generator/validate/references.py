@@ -60,7 +60,7 @@ def check_references(
     index = _index(version)
     _check_unique(version, index, out)
     for kind in KINDS:
-        for _, entity, name, pointer in _entities(version, kind):
+        for entity, name, pointer in _entities(version, kind):
             if kind.key in TYPED_KINDS:
                 _check_type(
                     kind, entity, name, pointer, usage_context, templates, allowed_types, out
@@ -77,33 +77,31 @@ def check_references(
                 _check_parameter(param, name, path, ptr, index, out)
 
 
-def _entities(
-    version: dict[str, Any], kind: Kind
-) -> Iterator[tuple[int, dict[str, Any], str, str]]:
+def _entities(version: dict[str, Any], kind: Kind) -> Iterator[tuple[dict[str, Any], str, str]]:
     items = version.get(kind.key)
     if not isinstance(items, list):
         return
     for position, entity in enumerate(items):
         if isinstance(entity, dict):
             pointer = pointer_join("/containerVersion", kind.key, position)
-            yield position, entity, label(kind, entity, position), pointer
+            yield entity, label(kind, entity, position), pointer
 
 
 def _index(version: dict[str, Any]) -> Index:
     index = Index()
-    for _, entity, _, _ in _entities(version, BY_KEY["trigger"]):
+    for entity, _, _ in _entities(version, BY_KEY["trigger"]):
         if isinstance(entity.get("triggerId"), str):
             index.trigger_ids.add(entity["triggerId"])
-    for _, entity, _, _ in _entities(version, BY_KEY["folder"]):
+    for entity, _, _ in _entities(version, BY_KEY["folder"]):
         if isinstance(entity.get("folderId"), str):
             index.folder_ids.add(entity["folderId"])
-    for _, entity, _, _ in _entities(version, BY_KEY["tag"]):
+    for entity, _, _ in _entities(version, BY_KEY["tag"]):
         if isinstance(entity.get("name"), str):
             index.tag_names.add(entity["name"])
-    for _, entity, _, _ in _entities(version, BY_KEY["variable"]):
+    for entity, _, _ in _entities(version, BY_KEY["variable"]):
         if isinstance(entity.get("name"), str):
             index.variable_names.add(entity["name"])
-    for _, entity, _, _ in _entities(version, BY_KEY["builtInVariable"]):
+    for entity, _, _ in _entities(version, BY_KEY["builtInVariable"]):
         if isinstance(entity.get("name"), str):
             index.builtin_names.add(entity["name"])
         if isinstance(entity.get("type"), str):
@@ -115,7 +113,7 @@ def _check_unique(version: dict[str, Any], index: Index, out: Collector) -> None
     for kind in KINDS:
         first_id: dict[str, str] = {}
         first_name: dict[str, str] = {}
-        for _, entity, name, pointer in _entities(version, kind):
+        for entity, name, pointer in _entities(version, kind):
             ident = entity.get(kind.id_field) if kind.id_field else entity.get("type")
             id_field = kind.id_field or "type"
             if isinstance(ident, str):
