@@ -1,0 +1,298 @@
+"""`sgtm templates test`: GTM's test API, and each semantic learned from real templates' tests
+(Meta's CAPI tag, stape data-client / facebook-tag / tiktok-tag, Snowplow client, Google's
+gps_soteria and pantheon), re-expressed with small templates of our own."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from generator.cli import main as sgtm
+from runtime.testing import run_tests
+from tests.runtime.helpers import FIXTURES, perm, template, tpl_text
+
+TAG = """const sendHttpRequest = require('sendHttpRequest');
+const getAllEventData = require('getAllEventData');
+const JSON = require('JSON');
+const ev = getAllEventData();
+sendHttpRequest('https://api.example.com/e', (status) => {
+  if (status === 200) data.gtmOnSuccess(); else data.gtmOnFailure();
+}, {method: 'POST'}, JSON.stringify({name: ev.event_name, id: data.id}));
+"""
+TAG_PERMS = [
+    perm("read_event_data", eventDataAccess="any"),
+    perm("send_http", allowedUrls="specific", urls=["https://api.example.com/"]),
+]
+
+
+def scenarios(*items: tuple[str, str], setup: str = "") -> str:
+    out = "scenarios:\n"
+    for name, code in items:
+        out += f"- name: {name}\n  code: |-\n" + textwrap.indent(textwrap.dedent(code), "    ")
+        out += "\n"
+    if setup:
+        out += "setup: |-\n" + textwrap.indent(textwrap.dedent(setup), "  ") + "\n"
+    return out
+
+
+def results(code: str, tests: str, permissions=None, kind: str = "TAG"):
+    return {r.name: r for r in run_tests(template(code, permissions, kind, tests), timeout=2.0)}
+
+
+def test_setup_and_scenario_share_one_scope_and_mocks_change_between_runs():
+    # Meta's tests reassign setup's `let` in a scenario and re-mock between runCode calls.
+    tests = scenarios(
+        (
+            "two runs",
+            """
+            runCode({id: 1});
+            assertThat(JSON.parse(body).name).isEqualTo('purchase');
+            model = {event_name: 'refund'};
+            mock('getAllEventData', () => model);
+            runCode({id: 2});
+            assertThat(JSON.parse(body)).isEqualTo({name: 'refund', id: 2});
+            assertApi('sendHttpRequest').wasCalledWith('https://api.example.com/e', callback,
+              {method: 'POST'}, JSON.stringify({name: 'refund', id: 2}));
+            assertApi('gtmOnSuccess').wasCalled();
+            """,
+        ),
+        setup="""
+        const JSON = require('JSON');
+        let model = {event_name: 'purchase'};
+        let callback, body;
+        mock('getAllEventData', model);
+        mock('sendHttpRequest', (url, cb, options, b) => { callback = cb; body = b; cb(200); });
+        """,
+    )
+    result = results(TAG, tests, TAG_PERMS)["two runs"]
+    assert result.passed, result.messages
+
+
+def test_failing_assertion_shows_the_assertion_and_values():
+    tests = scenarios(
+        ("wrong name", "runCode({id: 1});\nassertThat(JSON.parse(body).name).isEqualTo('refund');"),
+        ("not called", "assertApi('gtmOnFailure').wasCalled();"),
+        ("args differ", "runCode({id: 3});\nassertApi('gtmOnSuccess').wasCalledWith('x');"),
+        setup="""
+        const JSON = require('JSON');
+        let body;
+        mock('getAllEventData', {event_name: 'purchase'});
+        mock('sendHttpRequest', (url, cb, options, b) => { body = b; cb(200); });
+        """,
+    )
+    got = results(TAG, tests, TAG_PERMS)
+    assert got["wrong name"].messages == ['assertThat("purchase").isEqualTo("refund") failed']
+    assert got["not called"].messages == [
+        "assertApi('gtmOnFailure').wasCalled(): it was not called"
+    ]
+    assert got["args differ"].messages == [
+        "assertApi('gtmOnSuccess').wasCalledWith(\"x\"): actual calls: ()"
+    ]
+
+
+def test_mocking_an_unknown_name_is_allowed_and_unmocked_apis_are_recorded():
+    # stape data-client mocks 'requestMethod' (no such API) and asserts on the real,
+    # permission-checked setResponseStatus.
+    code = """require('claimRequest')();
+    require('setResponseStatus')(require('getRequestPath')() === '/data' ? 200 : 404);
+    require('returnResponse')();"""
+    perms = [
+        perm("read_request", requestAccess="any"),
+        perm("access_response", writeResponseAccess="any"),
+        perm("return_response"),
+    ]
+    tests = scenarios(
+        (
+            "client",
+            """
+            mock('requestMethod', 'POST');
+            mock('getRequestPath', '/data');
+            runCode({});
+            assertApi('setResponseStatus').wasCalledWith(200);
+            assertApi('returnResponse').wasCalled();
+            assertApi('getRequestPath').wasNotCalledWith('/x');
+            """,
+        )
+    )
+    assert results(code, tests, perms, "CLIENT")["client"].passed
+    denied = results(code, tests, perms[:1], "CLIENT")["client"]
+    assert not denied.passed
+    assert "setResponseStatus: permission denied by 'Accesses response'" in denied.messages[0]
+
+
+def test_assertions_inside_mocks_and_callbacks_fail_the_scenario():
+    code = "require('runContainer')({event_name: 'x'}, () => {});"
+    tests = scenarios(
+        (
+            "inside a mock",
+            """
+            mock('runContainer', (event, done) => { assertThat(event.event_name).isEqualTo('y'); });
+            runCode({});
+            """,
+        ),
+        (
+            "inside callLater",
+            """
+            mock('runContainer', (event, done) => done());
+            runCode({});
+            require('callLater')(() => fail('from later'));
+            """,
+        ),
+    )
+    got = results(code, tests, [perm("run_container")], "CLIENT")
+    assert got["inside a mock"].messages == ['assertThat("x").isEqualTo("y") failed']
+    assert got["inside callLater"].messages == ['fail("from later")']
+
+
+def test_mock_object_and_object_api_factories():
+    # stape facebook-tag uses mockObject('Promise', {all}); Google's gps_soteria and pantheon
+    # mock('Firestore' / 'BigQuery', () => ({...})) as a factory of the object.
+    code = """const Promise = require('Promise');
+    const Firestore = require('Firestore');
+    const BigQuery = require('BigQuery');
+    BigQuery.insert({datasetId: 'd', tableId: 't'}, [{a: 1}], {}, () => {}, () => {});
+    return Promise.all([Firestore.read('c/doc1')]).then((docs) => docs[0].data.v);"""
+    tests = scenarios(
+        (
+            "factories",
+            """
+            const P = require('Promise');
+            let rows;
+            mock('Firestore', () => ({read: (path) => P.create((r) => r({data: {v: path}}))}));
+            mock('BigQuery', () => ({insert: (info, r) => { rows = r; }}));
+            runCode({}).then((value) => {
+              assertThat(value).isEqualTo('c/doc1');
+              assertThat(rows).hasLength(1);
+            });
+            """,
+        ),
+        (
+            "mockObject",
+            """
+            const P = require('Promise');
+            mock('Firestore', () => ({read: () => P.create((r) => r({data: {v: 1}}))}));
+            mock('BigQuery', () => ({insert: () => {}}));
+            mockObject('Promise', {all: () => P.create((r) => r([{data: {v: 'mocked'}}]))});
+            runCode({}).then((value) => assertThat(value).isEqualTo('mocked'));
+            assertApi('Promise.all').wasCalled();
+            """,
+        ),
+    )
+    got = results(code, tests, [], "MACRO")
+    assert got["factories"].passed, got["factories"].messages
+    assert got["mockObject"].passed, got["mockObject"].messages
+
+
+def test_unmocked_test_environment_values():
+    # Snowplow: a storage miss is null. tiktok-tag: a request header is defined in tests.
+    code = """return [require('templateDataStorage').getItemCopy('k'),
+                     require('getRequestHeader')('trace-id')];"""
+    tests = scenarios(
+        (
+            "values",
+            "const v = runCode({});\nassertThat(v[0]).isNull();\nassertThat(v[1]).isDefined();",
+        )
+    )
+    perms = [perm("access_template_storage"), perm("read_request", requestAccess="any")]
+    assert results(code, tests, perms, "MACRO")["values"].passed
+
+
+def test_matchers():
+    tests = scenarios(
+        (
+            "all pass",
+            """
+            assertThat({a: [1, {b: 2}]}).isEqualTo({a: [1, {b: 2}]});
+            assertThat({a: 1}).isNotEqualTo({a: 2});
+            const o = {}; assertThat(o).isStrictlyEqualTo(o);
+            assertThat({}).isNotStrictlyEqualTo({});
+            assertThat(0).isDefined(); assertThat(undefined).isUndefined();
+            assertThat(null).isNull(); assertThat(0).isNotNull();
+            assertThat(true).isTrue(); assertThat(false).isFalse();
+            assertThat('x').isTruthy(); assertThat('').isFalsy();
+            assertThat(0/0).isNaN(); assertThat(1).isNotNaN();
+            assertThat(1/0).isInfinity(); assertThat(1).isNotInfinity();
+            assertThat('s').isString(); assertThat(1).isNumber(); assertThat(false).isBoolean();
+            assertThat([]).isArray(); assertThat({}).isObject(); assertThat(() => 1).isFunction();
+            assertThat(2).isGreaterThan(1); assertThat(2).isGreaterThanOrEqualTo(2);
+            assertThat(1).isLessThan(2); assertThat(2).isLessThanOrEqualTo(2);
+            assertThat([1, 2]).hasLength(2); assertThat([]).isEmpty(); assertThat('a').isNotEmpty();
+            assertThat([1, {a: 1}]).contains({a: 1}); assertThat('abc').contains('b');
+            assertThat([1]).doesNotContain(2);
+            assertThat([2, 1]).containsExactly(1, 2); assertThat([1]).doesNotContainExactly(1, 2);
+            """,
+        ),
+        ("one fails", "assertThat(3, 'the count').isLessThan(2);"),
+    )
+    got = results("return 1;", tests, [], "MACRO")
+    assert got["all pass"].passed, got["all pass"].messages
+    assert got["one fails"].messages == ["the count: assertThat(3).isLessThan(2) failed"]
+
+
+def test_errors_in_test_code_name_the_scenario_line():
+    tests = scenarios(
+        ("syntax", "const a = 1;\nconst b = new Thing();"),
+        ("runtime", "const a = 1;\nconst b = null;\nb.x = 1;"),
+        ("runaway", "while (true) { }"),
+        setup="const s = 1;",
+    )
+    got = results("return 1;", tests, [], "MACRO")
+    assert (
+        got["syntax"]
+        .messages[0]
+        .endswith(
+            "(tests): scenario 'syntax' line 2:11: 'new' is not supported in sandboxed JavaScript"
+        )
+    )
+    assert got["runtime"].messages == [
+        "t.tpl: scenario 'runtime' line 3: TypeError: cannot set property 'x' of null"
+    ]
+    assert "stopped runaway code" in got["runaway"].messages[0]
+    assert "scenario 'runaway' line 1" in got["runaway"].messages[0]
+
+
+def test_cli_prints_one_line_per_scenario_and_the_totals(tmp_path: Path, capsys):
+    bad = tmp_path / "bad.tpl"
+    bad.write_text(
+        tpl_text(
+            "return 1;",
+            [],
+            "MACRO",
+            scenarios(
+                ("ok", "assertThat(runCode({})).isEqualTo(1);"),
+                ("no", "assertThat(runCode({})).isEqualTo(2);"),
+            ),
+        ),
+        encoding="utf-8",
+    )
+    code = sgtm(["templates", "test", str(FIXTURES / "macro.tpl"), str(bad)])
+    out = capsys.readouterr().out.splitlines()
+    assert code == 1
+    assert out[0] == f"PASS {FIXTURES / 'macro.tpl'} :: prefixes the value"
+    assert out[1] == f"PASS {bad} :: ok"
+    assert out[2] == f"FAIL {bad} :: no"
+    assert out[3] == "    assertThat(1).isEqualTo(2) failed"
+    assert out[-1] == "2 passed, 1 failed"
+    assert sgtm(["templates", "test", *map(str, sorted(FIXTURES.glob("*.tpl")))]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == "6 passed, 0 failed"
+
+
+def test_cli_reports_unreadable_templates_precisely(tmp_path: Path, capsys):
+    broken = tmp_path / "broken.tpl"
+    broken.write_text(tpl_text("const x = `t`;"), encoding="utf-8")
+    missing = tmp_path / "missing.tpl"
+    assert sgtm(["templates", "test", str(broken), str(missing)]) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith(f"ERROR {broken}:") and "template literals" in out[0]
+    assert out[1] == f"ERROR {missing}:1: cannot read: No such file or directory"
+    assert out[-1] == "0 passed, 2 failed"
+
+
+@pytest.mark.parametrize("name", ["client.tpl", "http_tag.tpl", "macro.tpl"])
+def test_fixture_templates_pass_their_own_scenarios(name: str):
+    from runtime.engine import load_template
+
+    got = run_tests(load_template(FIXTURES / name))
+    assert got and all(r.passed for r in got), [(r.name, r.messages) for r in got]
