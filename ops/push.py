@@ -238,7 +238,7 @@ def plan_changes(
             missing = [t for t, _ in export.built_ins if t not in state.built_ins]
             for api_type in sorted(set(missing)):
                 changes.append(Change("enable", "built-in variable", api_type))
-        for entity in export.entities[kind.key]:
+        for entity in _write_order(export.entities[kind.key]):
             actual = state.entities[kind.key].get(entity.name)
             if actual is None:
                 changes.append(Change("create", kind.label, entity.name, entity))
@@ -254,6 +254,12 @@ def plan_changes(
             if name not in wanted[kind.key] and is_managed(actual, template=kind is TEMPLATE):
                 changes.append(Change("delete", kind.label, name, None, actual))
     return changes, conflicts, unchanged
+
+
+def _write_order(entities: list[Entity]) -> list[Entity]:
+    """Export order, except that tags naming setup/teardown tags come after the others, so
+    the tags they name exist first (GTM allows one setup and one teardown tag per tag)."""
+    return sorted(entities, key=lambda e: bool(e.body.get("setupTag") or e.body.get("teardownTag")))
 
 
 # -- the command -------------------------------------------------------------------------------

@@ -406,6 +406,11 @@ class FakeTagManager:
             for tid in body.get(field_name, []):
                 if tid not in triggers and int(tid) < 2147479552:
                     raise _ApiFail(400, f"Unknown trigger id {tid} in {field_name}")
+        tag_names = {t["name"] for t in ws["entities"]["tags"].values()}
+        for field_name in ("setupTag", "teardownTag"):
+            for ref in body.get(field_name, []):
+                if ref.get("tagName") not in tag_names:
+                    raise _ApiFail(400, f"{field_name} names unknown tag {ref.get('tagName')!r}")
         folder = body.get("parentFolderId")
         if folder is not None and folder not in ws["entities"]["folders"]:
             raise _ApiFail(400, f"Unknown folder id {folder}")

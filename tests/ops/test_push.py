@@ -414,6 +414,15 @@ def test_publish_without_a_plan_version_is_refused_before_writing(fake_tm, tmp_p
     assert "pass --message" in capsys.readouterr().err
 
 
+def test_tags_with_setup_tags_are_written_after_the_tags_they_name(fake_tm, tmp_path):
+    doc = small_export()
+    # The first tag in the file sets up with the last one.
+    doc["containerVersion"]["tag"][0]["setupTag"] = [{"tagName": "Conversion Linker"}]
+    assert main(push_args(fake_tm, write(tmp_path, doc))) == 0
+    tags = fake_tm.entities("sgtm-companion", "tags")
+    assert tags["Meta - purchase"]["setupTag"] == [{"tagName": "Conversion Linker"}]
+
+
 def test_container_can_be_named_by_public_id(fake_tm, tmp_path):
     args = push_args(fake_tm, write(tmp_path, small_export()))
     args[args.index("--container") + 1] = "GTM-FAKE1"
