@@ -201,8 +201,12 @@ def _check_version(version: dict[str, Any], checker: SchemaChecker, out: Collect
 
 
 def _usage_context(version: dict[str, Any]) -> str | None:
+    """SERVER, WEB, ...; None when missing or misspelled (reported already), which turns off
+    the checks that depend on it rather than stacking findings on a wrong guess."""
     container = version.get("container")
     contexts = container.get("usageContext") if isinstance(container, dict) else None
-    if isinstance(contexts, list) and contexts and isinstance(contexts[0], str):
-        return contexts[0]
+    valid = load_schemas().fields("Container")["usageContext"].items
+    assert valid is not None
+    if isinstance(contexts, list) and contexts and contexts[0] in valid.enum:
+        return str(contexts[0])
     return None

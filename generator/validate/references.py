@@ -184,7 +184,9 @@ def _check_type(
                 f"needs a {want} template",
             )
         return
-    context = usage_context or "WEB"
+    if usage_context is None:
+        return  # which catalogue applies is unknown; the usageContext finding says why
+    context = usage_context
     known_codes = builtins.known_types(kind.key, context)
     if code in known_codes:
         return

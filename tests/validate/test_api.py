@@ -191,3 +191,11 @@ def test_monitoring_metadata_values_are_plain_templates() -> None:
         'c.json: tag "Webhook - purchase" (tagId 10): monitoringMetadata.map[1].value: '
         "monitoringMetadata values cannot contain variable references"
     ]
+
+
+def test_misspelled_usage_context_is_reported_once() -> None:
+    data = _base()
+    data["containerVersion"]["container"]["usageContext"] = ["server"]
+    (line,) = _lines(data)
+    assert line.startswith("c.json: container: usageContext[0]: 'server' is not one of ")
+    assert line.endswith("(that is the API spelling; exports write 'SERVER')")
