@@ -76,6 +76,7 @@ module "sgtm" {
   preview_ingress         = module.topology.preview_ingress
   labels                  = local.labels
   deletion_protection     = var.deletion_protection
+  secrets_revision        = var.secrets_revision
 }
 
 module "sidecar" {
@@ -103,6 +104,7 @@ module "sidecar" {
   ingress               = module.topology.sidecar_ingress
   labels                = local.labels
   deletion_protection   = var.deletion_protection
+  secrets_revision      = var.secrets_revision
 
   depends_on = [google_project_service.apis]
 }

@@ -93,6 +93,12 @@ variable "deletion_protection" {
   default     = true
 }
 
+variable "secrets_revision" {
+  description = "Any string. Secrets reach the services at instance start; after adding secret versions (key rotation, new CONTAINER_CONFIG), change this value and apply to roll new revisions of sGTM and the sidecar."
+  type        = string
+  default     = "1"
+}
+
 # --- sGTM -------------------------------------------------------------------------------------
 
 variable "sgtm_image" {

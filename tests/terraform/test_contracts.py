@@ -355,3 +355,17 @@ def test_example_sets_only_root_variables_and_matches_the_plan_retention(example
     assert example["region"].startswith("europe-")
     for image in ("sgtm_image", "sidecar_image"):
         assert re.fullmatch(r".+@sha256:[0-9a-f]{64}", example[image]), image
+
+
+@pytest.mark.parametrize(
+    ("module", "name"),
+    [("sgtm", "tagging"), ("sgtm", "preview"), ("sidecar", "sidecar")],
+)
+def test_services_roll_on_secret_rotation_and_leave_traffic_to_sgtm_rollout(module, name) -> None:
+    service = _resource(module, "google_cloud_run_v2_service", name)
+    (template,) = service["template"]
+    assert "sgtm-companion/secrets-revision" in str(template["annotations"])
+    assert "var.secrets_revision" in str(template["annotations"])
+    (lifecycle,) = service["lifecycle"]
+    assert "${traffic}" in lifecycle["ignore_changes"] or "traffic" in lifecycle["ignore_changes"]
+    assert hcl.module_calls()[module]["secrets_revision"] == "${var.secrets_revision}"

@@ -1,5 +1,8 @@
 locals {
   credentials_file = "${var.credentials_mount_dir}/keys.json"
+  # Secrets are read at instance start; changing this value rolls a new revision so the
+  # services pick up new secret versions (docs/deploy.md, rotating keys).
+  revision_annotations = { "sgtm-companion/secrets-revision" = var.secrets_revision }
 }
 
 # One identity per server: the preview server never needs the delivery keyset.
@@ -51,6 +54,7 @@ resource "google_cloud_run_v2_service" "preview" {
   template {
     service_account = google_service_account.preview.email
     labels          = merge(var.labels, { component = "sgtm-preview" })
+    annotations     = local.revision_annotations
 
     # Preview state lives in memory: a second instance would split sessions.
     scaling {
@@ -93,6 +97,12 @@ resource "google_cloud_run_v2_service" "preview" {
   }
 
   depends_on = [google_secret_manager_secret_iam_member.preview_config]
+
+  # `sgtm rollout` moves traffic between revisions and gcloud stamps client fields; neither is
+  # Terraform's to undo.
+  lifecycle {
+    ignore_changes = [traffic, client, client_version]
+  }
 }
 
 resource "google_cloud_run_v2_service" "tagging" {
@@ -109,6 +119,7 @@ resource "google_cloud_run_v2_service" "tagging" {
   template {
     service_account = google_service_account.tagging.email
     labels          = merge(var.labels, { component = "sgtm-tagging" })
+    annotations     = local.revision_annotations
 
     scaling {
       min_instance_count = var.min_instances
@@ -173,4 +184,10 @@ resource "google_cloud_run_v2_service" "tagging" {
     google_secret_manager_secret_iam_member.tagging_config,
     google_secret_manager_secret_iam_member.tagging_credentials,
   ]
+
+  # `sgtm rollout` moves traffic between revisions and gcloud stamps client fields; neither is
+  # Terraform's to undo.
+  lifecycle {
+    ignore_changes = [traffic, client, client_version]
+  }
 }

@@ -103,3 +103,9 @@ variable "deletion_protection" {
   type        = bool
   default     = true
 }
+
+variable "secrets_revision" {
+  description = "Any string; change it to roll new revisions that read the latest secret versions."
+  type        = string
+  default     = "1"
+}

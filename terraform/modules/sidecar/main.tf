@@ -236,6 +236,7 @@ resource "google_cloud_run_v2_service" "sidecar" {
   template {
     service_account = google_service_account.sidecar.email
     labels          = merge(var.labels, { component = "sidecar" })
+    annotations     = { "sgtm-companion/secrets-revision" = var.secrets_revision }
 
     scaling {
       min_instance_count = var.min_instances
@@ -293,4 +294,10 @@ resource "google_cloud_run_v2_service" "sidecar" {
   }
 
   depends_on = [google_secret_manager_secret_iam_member.sidecar_reads]
+
+  # `sgtm rollout` moves traffic between revisions and gcloud stamps client fields; neither is
+  # Terraform's to undo.
+  lifecycle {
+    ignore_changes = [traffic, client, client_version]
+  }
 }

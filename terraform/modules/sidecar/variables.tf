@@ -171,3 +171,9 @@ variable "deletion_protection" {
   type        = bool
   default     = true
 }
+
+variable "secrets_revision" {
+  description = "Any string; change it to roll a new revision that reads the latest secret versions."
+  type        = string
+  default     = "1"
+}
