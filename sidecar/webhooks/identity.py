@@ -1,0 +1,222 @@
+"""The identity join: the browser's ids and consent, stored at checkout, meet the order webhook.
+
+``POST /v1/context`` stores a ``BrowserContext`` under ``cart:<token>`` (the cart/checkout
+token, WooCommerce order key or Stripe client_reference_id). A webhook's order looks it up by
+its tokens; when none matches, the ids the order carries itself (cart/note attributes,
+meta_data, metadata) are used. Once a purchase has joined, its context is also kept under
+``order:<source>:<order id>`` so the order's later refunds join the same way. The two key
+prefixes keep browser-chosen tokens from ever naming an order's entry.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from generator.plan.compile import CONTEXT_MAX, ID_MAX
+from generator.plan.model import CONTEXT_FIELDS, ITEM_FIELDS, Plan
+from sidecar.webhooks.model import normalise_token
+from sidecar.webhooks.payload import PayloadError
+
+# A context is only useful until its order is paid; bank transfers and vouchers can take a
+# couple of weeks. Kept shorter than the plan's retention when that is longer (minimisation).
+CONTEXT_TTL_MAX_S = 30 * 86400
+TOKEN = re.compile(r"[\x21-\x7e]{8,256}")
+ID_FIELDS = ("client_id", "session_id")
+CONTEXT_STRINGS = (
+    "fbp",
+    "fbc",
+    "gclid",
+    "gcs",
+    "gcd",
+    "tcf",
+    "page_location",
+    "page_referrer",
+    "language",
+    "user_agent",
+)
+# How an order found its browser identity; the join-rate counters use these names.
+JOINED_TOKEN = "token"  # noqa: S105 - a label, not a secret
+JOINED_ORDER = "order"
+JOINED_ATTRIBUTES = "attributes"
+NOT_JOINED = "none"
+HOWS = (JOINED_TOKEN, JOINED_ORDER, JOINED_ATTRIBUTES, NOT_JOINED)
+
+
+def context_ttl(plan: Plan) -> int:
+    return min(plan.retention_days * 86400, CONTEXT_TTL_MAX_S)
+
+
+def cart_key(token: str) -> str:
+    return "cart:" + normalise_token(token)
+
+
+def order_key(source: str, order_id: str) -> str:
+    return f"order:{source}:{order_id}"
+
+
+def parse_context(document: Any, plan: Plan) -> tuple[str, dict[str, Any]]:
+    """Validate a ``POST /v1/context`` body: (token, context) or ``ContextErrors`` listing all."""
+    errors: list[PayloadError] = []
+    if not isinstance(document, dict):
+        raise ContextErrors([PayloadError("/", "expected a JSON object")])
+    allowed = {"token", "consent", *ID_FIELDS, *CONTEXT_STRINGS}
+    for name in sorted(set(document) - allowed):
+        errors.append(PayloadError(f"/{name}", "unknown field"))
+    token = document.get("token")
+    if not isinstance(token, str) or not TOKEN.fullmatch(token.strip()):
+        errors.append(
+            PayloadError("/token", "required: the cart/checkout token, 8-256 printable characters")
+        )
+    context: dict[str, Any] = {}
+    for name in (*ID_FIELDS, *CONTEXT_STRINGS):
+        value = document.get(name)
+        if value is None or value == "":
+            continue
+        limit = ID_MAX if name in ID_FIELDS else CONTEXT_MAX
+        if not isinstance(value, str):
+            errors.append(PayloadError(f"/{name}", "expected a string"))
+        elif len(value) > limit:
+            errors.append(PayloadError(f"/{name}", f"longer than {limit} characters"))
+        else:
+            context[name] = value
+    consent = document.get("consent")
+    if consent is not None:
+        if not isinstance(consent, dict):
+            errors.append(PayloadError("/consent", "expected an object of purpose: true|false"))
+        else:
+            for purpose, granted in consent.items():
+                if purpose not in plan.purposes:
+                    errors.append(
+                        PayloadError(
+                            f"/consent/{purpose}",
+                            f"unknown purpose; the plan has {', '.join(plan.purposes)}",
+                        )
+                    )
+                elif not isinstance(granted, bool):
+                    errors.append(PayloadError(f"/consent/{purpose}", "expected true or false"))
+            if not errors:
+                context["consent"] = dict(consent)
+    if errors:
+        raise ContextErrors(errors)
+    return normalise_token(str(token)), context
+
+
+class ContextErrors(ValueError):
+    def __init__(self, errors: list[PayloadError]) -> None:
+        super().__init__(f"{len(errors)} error(s)")
+        self.errors = errors
+
+
+@dataclass(frozen=True)
+class Joined:
+    how: str  # one of HOWS
+    context: dict[str, Any]
+
+
+def find(store: Any, keys: Iterable[tuple[str, str]], carried: dict[str, Any]) -> Joined:
+    """The first stored context among ``(how, key)`` candidates, filled in from ``carried``."""
+    for how, key in keys:
+        found = store.get_context(key)
+        if found:
+            merged = {**_from_carried(carried), **found}
+            return Joined(how, merged)
+    if carried:
+        return Joined(JOINED_ATTRIBUTES, _from_carried(carried))
+    return Joined(NOT_JOINED, {})
+
+
+def _from_carried(carried: dict[str, Any]) -> dict[str, Any]:
+    out = {k: v for k, v in carried.items() if k != "consent"}
+    if "consent" in carried:
+        out["consent"] = dict.fromkeys(carried["consent"], True)
+    return out
+
+
+def enrich(envelope: dict[str, Any], joined: Joined, plan: Plan) -> dict[str, Any]:
+    """The envelope with the browser's ids, click ids, page and consent from the join.
+
+    Without a context the envelope keeps ``consent: {}``, so the plan's policy for missing
+    consent decides (strict: every consent-based purpose denied, ads destinations get nothing).
+    """
+    out = dict(envelope)
+    context = dict(out.get("context", {}))
+    found = joined.context
+    for name in ID_FIELDS:
+        value = found.get(name)
+        if isinstance(value, str) and value:
+            out[name] = value[:ID_MAX]
+    for name in CONTEXT_STRINGS:
+        value = found.get(name)
+        if not isinstance(value, str) or not value:
+            continue
+        if name in ("user_agent", "language") and context.get(name):
+            continue  # the order's own request is the better witness of these
+        context[name] = value[:CONTEXT_MAX]
+    if context:
+        out["context"] = context
+    consent = found.get("consent")
+    if isinstance(consent, dict):
+        out["consent"] = {
+            p: v for p, v in consent.items() if p in plan.purposes and isinstance(v, bool)
+        }
+    return out
+
+
+def fit_to_plan(envelope: dict[str, Any], plan: Plan) -> dict[str, Any]:
+    """Keep only what the plan declares: the event's params, its item fields, its PII fields.
+
+    What a platform sends beyond the plan is not collected (minimisation), not an error.
+    """
+    event = plan.events[envelope["event_name"]]
+    out = dict(envelope)
+    params = {k: v for k, v in envelope["params"].items() if k in event.params}
+    item_fields = set(ITEM_FIELDS) | set(plan.item_fields)
+    if "items" in params:
+        params["items"] = [
+            {k: v for k, v in item.items() if k in item_fields} for item in params["items"]
+        ][: plan.max_items]
+    out["params"] = params
+    if "user_data" in envelope:
+        pii = {k: v for k, v in envelope["user_data"].items() if k in plan.user_data}
+        if pii:
+            out["user_data"] = pii
+        else:
+            del out["user_data"]
+    if "context" in envelope:
+        out["context"] = {k: v for k, v in envelope["context"].items() if k in CONTEXT_FIELDS}
+    return out
+
+
+class JoinCounters:
+    """Process-local join counts (like the app's counters): orders per way they joined."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._values = dict.fromkeys(HOWS, 0)
+        self._ignored = 0
+
+    def add(self, how: str) -> None:
+        with self._lock:
+            self._values[how] += 1
+
+    def add_ignored(self) -> None:
+        with self._lock:
+            self._ignored += 1
+
+    def snapshot(self) -> dict[str, Any]:
+        with self._lock:
+            values = dict(self._values)
+            ignored = self._ignored
+        total = sum(values.values())
+        joined = total - values[NOT_JOINED]
+        return {
+            "orders": total,
+            "joined": {k: values[k] for k in HOWS if k != NOT_JOINED},
+            "not_joined": values[NOT_JOINED],
+            "join_rate": round(joined / total, 4) if total else None,
+            "ignored_deliveries": ignored,
+        }
