@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from generator import __doc__ as _summary
 
 COMMAND_MODULES: tuple[str, ...] = (
+    "generator.generate_cli",
     "generator.plan.cli",
     "ops.cli",
     "generator.validate.cli",
