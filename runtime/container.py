@@ -584,17 +584,7 @@ class ContainerRuntime:
                 status = result.outcome
             fired.append((tag, sandbox, TagRun(tag.name, status, elapsed, result.error)))
         handled.tags.extend(run for _, _, run in fired)
-        summary = {
-            "tags": [
-                {
-                    "id": tag.id,
-                    "name": tag.name,
-                    "status": run.status,
-                    "executionTime": round(run.duration_ms),
-                }
-                for tag, _, run in fired
-            ]
-        }
+        summary = {"tags": [self._tag_entry(tag, run, resolver) for tag, _, run in fired]}
         payload = json.dumps(summary)
         for _, sandbox, _ in fired:
             if sandbox is not None:

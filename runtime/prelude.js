@@ -294,8 +294,10 @@
   var bound = null; // the event a client callback is bound to (runContainer's bindToEvent)
   function runContainer(event, onComplete, onStart) {
     var eventId = call('runContainer:start', [event]);
+    // A bound function carries its event (addEventCallback(bindToEvent(cb)) registers cb for
+    // this event), and anything called while it runs is bound to the event too.
     function bindToEvent(fn) {
-      return function () {
+      var wrapper = function () {
         var prev = bound;
         bound = eventId;
         try {
@@ -304,6 +306,8 @@
           bound = prev;
         }
       };
+      wrapper.__sgtm_event = eventId;
+      return wrapper;
     }
     if (typeof onStart === 'function') onStart(bindToEvent);
     var summary = call('runContainer:run', [eventId]);
@@ -316,7 +320,9 @@
 
   var eventCallbacks = [];
   function addEventCallback(cb) {
-    var target = call('addEventCallback', [bound]);
+    if (typeof cb !== 'function') throw SandboxError('addEventCallback: the callback must be a function');
+    var own = cb.__sgtm_event !== undefined ? cb.__sgtm_event : bound;
+    var target = call('addEventCallback', [own === undefined ? null : own]);
     eventCallbacks.push({ target: target, cb: cb });
   }
   function fireEventCallbacks(target, containerId, eventData) {
