@@ -13,6 +13,7 @@ through unchanged in both directions.
 
 from __future__ import annotations
 
+import difflib
 import functools
 import json
 import re
@@ -132,8 +133,13 @@ def _enum(
         return table[value]
     if value in table.values():  # already API spelling: accept it as it is
         return value
-    allowed = ", ".join(sorted(k for k in table if not k.endswith("UNSPECIFIED")))
-    problems.append(
-        (where, f"{value!r} is not a {schema}.{field} value; expected one of {allowed}")
-    )
+    allowed = sorted(k for k in table if not k.endswith("UNSPECIFIED"))
+    close = difflib.get_close_matches(value.upper(), allowed, n=3)
+    if len(allowed) <= 12:
+        hint = f"expected one of {', '.join(allowed)}"
+    else:
+        hint = f"not among the {len(allowed)} values the API knows"
+    if close:
+        hint += f"; did you mean {' or '.join(close)}?"
+    problems.append((where, f"{value!r} is not a {schema}.{field} value; {hint}"))
     return value
