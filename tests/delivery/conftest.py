@@ -37,8 +37,20 @@ class FakeSgtm:
         self.batches: list[dict] = []
         self.rejected_signatures = 0
         self.bad_events: set[str] = set()
+        self.receipts: list[tuple[str, str, float]] = []  # (destination, event_id, wall time)
+        self.delay_s: list[float] = []  # per batch, in order: answer this late
+        self.in_flight = 0
 
     def handler(self, request: Request) -> Response:
+        self.in_flight += 1
+        try:
+            if self.delay_s:
+                time.sleep(self.delay_s.pop(0))
+            return self._answer(request)
+        finally:
+            self.in_flight -= 1
+
+    def _answer(self, request: Request) -> Response:
         body = request.get_data()
         check = verify_request(
             self.keyset, request.headers.get("X-Sgtm-Signature"), body, now=int(self.clock())
@@ -71,6 +83,7 @@ class FakeSgtm:
             outcome = {}
             for dest in sorted(event["destinations"]):
                 self.seen[(dest, eid)] += 1
+                self.receipts.append((dest, eid, time.time()))
                 self.calls[(dest, eid)] += 1
                 fn = self.script.get(dest, lambda _e, _n: "success")
                 verdict = fn(eid, self.calls[(dest, eid)])
