@@ -82,14 +82,18 @@ module "sgtm" {
 module "sidecar" {
   source = "./modules/sidecar"
 
-  project_id            = var.project_id
-  region                = module.topology.region
-  name_prefix           = var.name_prefix
-  image                 = var.sidecar_image
-  plan_path             = var.sidecar_plan_path
-  collect_url           = module.topology.collect_url
-  secret_env            = { for env, id in local.secret_env : env => module.secrets.names[id] }
-  env                   = var.sidecar_env
+  project_id  = var.project_id
+  region      = module.topology.region
+  name_prefix = var.name_prefix
+  image       = var.sidecar_image
+  plan_path   = var.sidecar_plan_path
+  collect_url = module.topology.collect_url
+  secret_env  = { for env, id in local.secret_env : env => module.secrets.names[id] }
+  # Defaults first so sidecar_env can override them.
+  env = merge(
+    { SGTM_TRUSTED_PROXIES = tostring(module.topology.trusted_proxies) },
+    var.sidecar_env,
+  )
   delivery_mode         = var.delivery_mode
   max_delivery_attempts = var.max_delivery_attempts
   retention_days        = var.retention_days

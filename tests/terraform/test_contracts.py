@@ -371,3 +371,11 @@ def test_services_roll_on_secret_rotation_and_leave_traffic_to_sgtm_rollout(modu
     (lifecycle,) = service["lifecycle"]
     assert "${traffic}" in lifecycle["ignore_changes"] or "traffic" in lifecycle["ignore_changes"]
     assert hcl.module_calls()[module]["secrets_revision"] == "${var.secrets_revision}"
+
+
+def test_sidecar_trusts_exactly_googles_forwarding_entries() -> None:
+    env = hcl.module_calls()["sidecar"]["env"]
+    assert env.startswith(
+        "${merge({SGTM_TRUSTED_PROXIES = tostring(module.topology.trusted_proxies)}"
+    )
+    assert env.rstrip("}").rstrip(")").endswith("var.sidecar_env")

@@ -15,4 +15,9 @@ locals {
   # The tagging server calls the preview server at its run.app URL from outside any VPC, so
   # the preview server must accept public traffic; it serves only GTM preview sessions.
   preview_ingress = local.ingress_public
+
+  # Google's load balancer documents X-Forwarded-For as "<supplied>,<client-ip>,<lb-ip>", so the
+  # client is the second entry from the right; served directly, Cloud Run appends only the
+  # client. The sidecar picks the client address by counting trusted entries from the right.
+  trusted_proxies = local.behind_lb ? 2 : 1
 }

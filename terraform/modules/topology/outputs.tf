@@ -52,3 +52,8 @@ output "storage_regions" {
   description = "Regions allowed to persist Pub/Sub messages and Secret Manager replicas."
   value       = [var.region]
 }
+
+output "trusted_proxies" {
+  description = "SGTM_TRUSTED_PROXIES for the sidecar: X-Forwarded-For entries appended by Google's front ends."
+  value       = local.trusted_proxies
+}

@@ -22,6 +22,10 @@ run "defaults_keep_data_in_the_eu_behind_the_load_balancer" {
     condition     = output.storage_regions == ["europe-west1"]
     error_message = "Pub/Sub and Secret Manager must persist only in the service region"
   }
+  assert {
+    condition     = output.trusted_proxies == 2
+    error_message = "behind the load balancer the client is the second X-Forwarded-For entry from the right"
+  }
 }
 
 run "domain_mapping_makes_services_public" {
@@ -34,6 +38,10 @@ run "domain_mapping_makes_services_public" {
   assert {
     condition     = output.sidecar_ingress == "INGRESS_TRAFFIC_ALL" && !output.behind_load_balancer
     error_message = "without a load balancer the services must accept public traffic"
+  }
+  assert {
+    condition     = output.trusted_proxies == 1
+    error_message = "served directly, Cloud Run appends only the client address"
   }
 }
 
