@@ -23,6 +23,7 @@ from sidecar.config import Config, load
 from sidecar.errors import StartupError, register_error_handlers
 from sidecar.ingest import Counters, Pipeline
 from sidecar.store.base import StoreUnavailable
+from sidecar.webhooks import api as webhooks_api
 
 DEFAULT_MAX_BATCH = 100
 DEFAULT_MAX_BODY = 1_048_576
@@ -86,6 +87,7 @@ def create_app(config: Config | None = None) -> Flask:
     _limit(app, config, app.extensions["sgtm"])
     for blueprint in (events.bp, health.bp, openapi.bp, stats.bp, deliver.bp):
         app.register_blueprint(blueprint)
+    app.register_blueprint(webhooks_api.bp)
     log.info(
         "sidecar ready",
         extra={
