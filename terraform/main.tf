@@ -15,6 +15,7 @@ locals {
 
   apis = [
     "bigquery.googleapis.com",
+    "cloudresourcemanager.googleapis.com",
     "compute.googleapis.com",
     "firestore.googleapis.com",
     "iam.googleapis.com",
@@ -77,6 +78,8 @@ module "sgtm" {
   labels                  = local.labels
   deletion_protection     = var.deletion_protection
   secrets_revision        = var.secrets_revision
+
+  depends_on = [google_project_service.apis]
 }
 
 module "sidecar" {
@@ -125,6 +128,8 @@ module "edge" {
   sidecar_service = module.sidecar.service_name
   rate_limit      = var.rate_limit
   labels          = local.labels
+
+  depends_on = [google_project_service.apis]
 }
 
 module "observability" {

@@ -313,10 +313,14 @@ def retention(files: list[TfFile], ttl_collections: Iterable[str]) -> list[Findi
                 msg = "retention_days must be var.retention_days (the plan's retention)"
                 out.append(res.finding(("retention_days",), msg))
         if kind == "google_bigquery_dataset":
-            for attr in ("default_table_expiration_ms", "default_partition_expiration_ms"):
-                if "var.retention_days" not in str(res.body.get(attr, "")):
-                    msg = f"{attr} must derive from var.retention_days"
-                    out.append(res.finding((attr,), msg))
+            attr = "default_partition_expiration_ms"
+            if "var.retention_days" not in str(res.body.get(attr, "")):
+                msg = f"{attr} must derive from var.retention_days"
+                out.append(res.finding((attr,), msg))
+            if "default_table_expiration_ms" in res.body:
+                # Sink tables are date-partitioned; a table expiry deletes recent days too.
+                msg = "default_table_expiration_ms drops whole tables; expire partitions instead"
+                out.append(res.finding(("default_table_expiration_ms",), msg))
         if kind == "google_pubsub_subscription" and "message_retention_duration" not in res.body:
             msg = "message_retention_duration is not set"
             out.append(res.finding(("message_retention_duration",), msg))

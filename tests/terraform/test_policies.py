@@ -354,10 +354,18 @@ VIOLATIONS = {
           field      = "created_at"
           ttl_config {}
         }
+        resource "google_bigquery_dataset" "d" {
+          dataset_id                  = "d"
+          default_table_expiration_ms = var.retention_days * 86400000
+        }
         """,
         [
             "5: google_logging_project_bucket_config.b: retention_days must be var.retention_days"
             " (the plan's retention)",
+            "12: google_bigquery_dataset.d: default_partition_expiration_ms must derive from"
+            " var.retention_days",
+            "14: google_bigquery_dataset.d: default_table_expiration_ms drops whole tables;"
+            " expire partitions instead",
             "9: google_firestore_field.f: the TTL field must be expire_at",
         ],
     ),

@@ -57,12 +57,13 @@ resource "google_logging_project_exclusion" "default_bucket" {
 # --- Consent audit trail in BigQuery (EU) ------------------------------------------------
 
 resource "google_bigquery_dataset" "audit" {
-  project                         = var.project_id
-  dataset_id                      = replace("${var.name_prefix}_consent_audit", "-", "_")
-  location                        = var.bigquery_location
-  description                     = "Consent decision records routed from Cloud Logging."
-  labels                          = var.labels
-  default_table_expiration_ms     = var.retention_days * 86400000
+  project     = var.project_id
+  dataset_id  = replace("${var.name_prefix}_consent_audit", "-", "_")
+  location    = var.bigquery_location
+  description = "Consent decision records routed from Cloud Logging."
+  labels      = var.labels
+  # The sink writes date-partitioned tables, so retention is per partition: a table expiry
+  # would drop a whole table, recent days included, retention_days after it was created.
   default_partition_expiration_ms = var.retention_days * 86400000
   delete_contents_on_destroy      = false
 }
