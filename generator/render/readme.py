@@ -1,0 +1,51 @@
+"""``OUT/README.md``: how to import the container and what to fill in afterwards."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from generator.plan import model as m
+from generator.render.env import render
+from generator.render.templates import TemplateFile
+
+
+def credentials(plan: m.Plan) -> list[tuple[str, list[str]]]:
+    users: dict[str, list[str]] = {}
+    for dest in plan.destinations.values():
+        for role, ref in dest.credentials.items():
+            users.setdefault(ref.env, []).append(f"`{dest.name}` ({role})")
+    return sorted(users.items())
+
+
+def notes(plan: m.Plan) -> list[str]:
+    out = []
+    for dest in plan.destinations.values():
+        if dest.kind == "google_ads":
+            out.append(
+                f"`{dest.name}` (Google Ads API): fill the tag's Customer ID, and a developer "
+                "token unless the plan names one; the plan's event mapping must give numeric "
+                "conversion action ids."
+            )
+        if dest.kind == "bigquery":
+            out.append(
+                f"`{dest.name}` (BigQuery): the tagging server's service account needs "
+                f"BigQuery Data Editor on `{dest.settings['project']}.{dest.settings['dataset']}`; "
+                "the table schema is in docs/generator.md."
+            )
+    return out
+
+
+def readme(
+    plan: m.Plan, templates: list[TemplateFile], export: dict[str, Any], key_ids: tuple[str, ...]
+) -> str:
+    version = export["containerVersion"]
+    return render(
+        "container/README.md.jinja",
+        plan=plan,
+        templates=templates,
+        triggers=version.get("trigger", []),
+        variables=version.get("variable", []),
+        credentials=credentials(plan),
+        key_ids=key_ids,
+        notes=notes(plan),
+    )

@@ -1,0 +1,32 @@
+"""Rewrite the golden output of `sgtm generate examples/shop/plan.yaml` in tests/golden/shop/.
+
+The only writer of golden files: `python -m tests.regen_golden` (or `make regen`). Run it after
+an intended change to the generator, then read the diff before committing it.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+PLAN = REPO / "examples" / "shop" / "plan.yaml"
+GOLDEN = REPO / "tests" / "golden" / "shop"
+
+
+def main() -> int:
+    from generator.generate_cli import write_tree
+    from generator.plan import load_plan
+    from generator.render import generate
+
+    files = generate(load_plan(str(PLAN)))
+    if GOLDEN.exists():
+        shutil.rmtree(GOLDEN)
+    for path in write_tree(files, GOLDEN):
+        print(path.relative_to(REPO))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
