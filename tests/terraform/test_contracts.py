@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from ruamel.yaml import YAML
 
-from tests.terraform import hcl
+from tests.terraform import hcl, readme_tables
 
 MODULES = hcl.TERRAFORM / "modules"
 ALL_FILES = hcl.tf_files(hcl.TERRAFORM)
@@ -379,3 +379,10 @@ def test_sidecar_trusts_exactly_googles_forwarding_entries() -> None:
         "${merge({SGTM_TRUSTED_PROXIES = tostring(module.topology.trusted_proxies)}"
     )
     assert env.rstrip("}").rstrip(")").endswith("var.sidecar_env")
+
+
+@pytest.mark.parametrize("directory", readme_tables.module_dirs(), ids=lambda p: p.name)
+def test_readme_tables_match_the_module(directory) -> None:
+    assert readme_tables.current(directory / "README.md") == readme_tables.render(directory), (
+        f"{directory.name}/README.md is stale: run .venv/bin/python -m tests.terraform.readme_tables"
+    )
