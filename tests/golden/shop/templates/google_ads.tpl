@@ -214,7 +214,6 @@ ___TEMPLATE_PARAMETERS___
 
 ___SANDBOXED_JS_FOR_SERVER___
 
-const encodeUriComponent = require('encodeUriComponent');
 const getContainerVersion = require('getContainerVersion');
 const getEventData = require('getEventData');
 const getGoogleAuth = require('getGoogleAuth');

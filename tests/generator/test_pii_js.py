@@ -1,0 +1,106 @@
+"""The sandboxed PII normaliser the tags carry, against the shared conformance vectors that
+sidecar/pii.py is tested against too (tests/vectors/pii_vectors.json).
+
+Where the sandbox cannot do what Python does, the JS must drop the value with reason
+'sandbox_unsupported', never send a different hash; the cases where that happens are listed
+here one by one with the reason, so a new one fails until someone looks at it.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from generator.render import pii_tables
+from generator.render.env import render
+from tests.conftest import REPO
+from tests.generator import jsharness
+
+VECTORS = json.loads((REPO / "tests" / "vectors" / "pii_vectors.json").read_text(encoding="utf-8"))
+FIELD_CASES = VECTORS["field_cases"]
+PREPARE_CASES = VECTORS["prepare_cases"]
+SANDBOX_UNSUPPORTED = {
+    "meta-fn-valery-nfd-input": "NFD input: the sandbox has no Unicode NFC composition",
+    "meta-ln-nfd-umlaut": "NFD input: the sandbox has no Unicode NFC composition",
+    "google-phone-jp": "Japan's national prefix rule is a regex with a transform",
+    "google-phone-br": "Brazil's national prefix and carrier codes need a regex with a transform",
+}
+
+
+def partial() -> str:
+    return render(
+        "tpl/_pii.js.jinja",
+        iso_countries=pii_tables.iso_countries(),
+        phone_regions=pii_tables.phone_regions(),
+        calling_code_lengths=pii_tables.calling_code_lengths(),
+    )
+
+
+@pytest.fixture(scope="module")
+def ctx():
+    return jsharness.context(partial())
+
+
+def test_every_tag_carries_this_exact_normaliser(tpls) -> None:
+    code = partial().strip("\n")
+    for kind, tpl in tpls.items():
+        if kind != "client":
+            assert code in tpl.code, kind
+
+
+def test_the_unsupported_list_names_real_vectors() -> None:
+    ids = {c["id"] for c in FIELD_CASES}
+    assert set(SANDBOX_UNSUPPORTED) <= ids
+    assert all("normalized" in c for c in FIELD_CASES if c["id"] in SANDBOX_UNSUPPORTED), (
+        "a listed case is a drop in Python: the JS should agree exactly instead"
+    )
+
+
+@pytest.mark.parametrize("case", FIELD_CASES, ids=[c["id"] for c in FIELD_CASES])
+def test_field_vector(ctx, case: dict) -> None:
+    result = jsharness.call(
+        ctx,
+        "piiNormalize",
+        case["rules"],
+        case["field"],
+        case["input"],
+        case["default_region"] or "",
+        None,
+    )
+    if case["id"] in SANDBOX_UNSUPPORTED:
+        assert result == {"dropped": "sandbox_unsupported"}
+    elif "dropped" in case:
+        assert result == {"dropped": case["dropped"]}
+    else:
+        expected = {"value": case["normalized"]}
+        if case["sha256"] is not None:
+            expected["sha256"] = case["sha256"]
+        assert result == expected
+
+
+@pytest.mark.parametrize("case", PREPARE_CASES, ids=[c["id"] for c in PREPARE_CASES])
+def test_prepare_vector(ctx, case: dict) -> None:
+    result = jsharness.call(
+        ctx,
+        "piiPrepare",
+        case["rules"],
+        case["user_data"],
+        case["allowed_fields"],
+        case["default_region"] or "",
+    )
+    assert result == {"fields": case["fields"], "dropped": case["dropped"]}
+
+
+@pytest.mark.parametrize(
+    ("rules", "field", "value"),
+    [
+        ("meta", "first_name", "Ana\u00b2"),  # a superscript digit: category No
+        ("google", "city", "K\u00f8benhavn \u2603"),  # a snowman: category So, not in the table
+        ("meta", "email", "ana\u0301@example.com"),  # a combining mark
+        ("google", "phone", "+1 800 FLOWERS"),  # a vanity number
+    ],
+)
+def test_what_the_sandbox_cannot_classify_is_dropped_not_guessed(ctx, rules, field, value) -> None:
+    result = jsharness.call(ctx, "piiNormalize", rules, field, value, "US", None)
+    assert result == {"dropped": "sandbox_unsupported"}
