@@ -386,3 +386,53 @@ def test_readme_tables_match_the_module(directory) -> None:
     assert readme_tables.current(directory / "README.md") == readme_tables.render(directory), (
         f"{directory.name}/README.md is stale: run .venv/bin/python -m tests.terraform.readme_tables"
     )
+
+
+# --- What `terraform validate` would check, without the provider -----------------------------
+
+
+def _module_variables(name: str) -> dict[str, dict[str, Any]]:
+    return _variables(_module_files(name))
+
+
+@pytest.mark.parametrize("name", sorted(hcl.module_calls()))
+def test_module_call_passes_declared_and_required_inputs(name) -> None:
+    body = hcl.module_calls()[name]
+    declared = _module_variables(name)
+    passed = {k for k in body if k not in ("source", "depends_on", hcl.BLOCK)}
+    assert passed <= set(declared), f"module.{name}: unknown inputs {passed - set(declared)}"
+    required = {k for k, v in declared.items() if "default" not in v}
+    assert required <= passed, f"module.{name}: missing inputs {required - passed}"
+
+
+def test_root_references_only_existing_module_outputs() -> None:
+    outputs = {
+        name: {o.labels[0] for o in hcl.blocks(_module_files(name), "output")}
+        for name in hcl.module_calls()
+    }
+    text = "\n".join(f.text for f in hcl.tf_files_in(hcl.TERRAFORM))
+    refs = set(re.findall(r"module\.([a-z_]+)\.([a-z_]+)", text))
+    assert refs, "the root must use module outputs"
+    missing = sorted(f"module.{m}.{o}" for m, o in refs if o not in outputs.get(m, set()))
+    assert missing == []
+
+
+@pytest.mark.parametrize("directory", readme_tables.module_dirs(), ids=lambda p: p.name)
+def test_every_variable_is_used(directory) -> None:
+    files = hcl.tf_files_in(directory)
+    text = "\n".join(f.text for f in files)
+    unused = [
+        v.labels[0]
+        for v in hcl.blocks(files, "variable")
+        if not re.search(rf"var\.{v.labels[0]}\b", text)
+    ]
+    assert unused == []
+
+
+def test_blocked_filter_matches_the_sidecar_outcome_name() -> None:
+    # The consent-blocked metric finds records by this outcome string; if the sidecar renames
+    # it, the alert would silently stop counting.
+    decide = (hcl.REPO / "sidecar" / "decide.py").read_text(encoding="utf-8")
+    assert 'BLOCKED = "blocked_no_consent"' in decide
+    blocked = _locals("observability")["metrics"]["consent_blocked"]["filter"]
+    assert blocked.endswith('AND "blocked_no_consent"')
