@@ -68,7 +68,6 @@ def create_app(config: Config | None = None) -> Flask:
         rate_limit_per_key=str(settings.get("rate_limit_per_key", DEFAULT_PER_KEY)),
         rate_limit_per_ip=str(settings.get("rate_limit_per_ip", DEFAULT_PER_IP)),
     )
-    app.extensions["sgtm_openapi"] = openapi.build_openapi(plan, max_batch, max_body)
 
     @app.before_request
     def _start() -> None:
@@ -88,6 +87,8 @@ def create_app(config: Config | None = None) -> Flask:
     for blueprint in (events.bp, health.bp, openapi.bp, stats.bp, deliver.bp):
         app.register_blueprint(blueprint)
     app.register_blueprint(webhooks_api.bp)
+    # Built last, from the final url_map, so every registered endpoint is listed.
+    app.extensions["sgtm_openapi"] = openapi.build_openapi(plan, max_batch, max_body, app)
     log.info(
         "sidecar ready",
         extra={

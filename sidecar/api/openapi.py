@@ -8,9 +8,10 @@ document is self-contained and tools resolve every ``$ref`` from the document ro
 from __future__ import annotations
 
 import copy
+import re
 from typing import Any
 
-from flask import Blueprint, current_app, jsonify
+from flask import Blueprint, Flask, current_app, jsonify
 
 from generator.plan.compile import envelope_schema
 from generator.plan.model import Plan
@@ -47,7 +48,36 @@ def _error_response(description: str) -> dict[str, Any]:
     }
 
 
-def build_openapi(plan: Plan, max_batch: int, max_body_bytes: int) -> dict[str, Any]:
+def other_routes(app: Flask, described: dict[str, Any]) -> dict[str, Any]:
+    """Minimal entries for endpoints other parts register (webhooks, delivery push), so the
+    document lists every endpoint; their owners may describe them in more detail."""
+    paths: dict[str, Any] = {}
+    for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):
+        if rule.endpoint == "static" or rule.rule in described:
+            continue
+        path = re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", rule.rule)
+        view = app.view_functions.get(rule.endpoint)
+        doc = (view.__doc__ or "").strip().splitlines() if view is not None else []
+        summary = doc[0] if doc else rule.endpoint
+        params = [
+            {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+            for name in sorted(rule.arguments)
+        ]
+        for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
+            operation: dict[str, Any] = {
+                "operationId": f"{rule.endpoint}.{method.lower()}",
+                "summary": summary,
+                "responses": {"default": _error_response("see docs/sidecar.md")},
+            }
+            if params:
+                operation["parameters"] = params
+            paths.setdefault(path, {})[method.lower()] = operation
+    return paths
+
+
+def build_openapi(
+    plan: Plan, max_batch: int, max_body_bytes: int, app: Flask | None = None
+) -> dict[str, Any]:
     schema = copy.deepcopy(envelope_schema(plan))
     defs = schema.pop("$defs", {})
     for key in ("$schema", "$id"):
@@ -132,7 +162,7 @@ def build_openapi(plan: Plan, max_batch: int, max_body_bytes: int) -> dict[str, 
         "required": ["status"],
     }
     json_ok = {"application/json": {"schema": {"type": "object"}}}
-    return {
+    doc: dict[str, Any] = {
         "openapi": OPENAPI_VERSION,
         "info": {
             "title": f"sgtm-companion sidecar for plan {plan.name}",
@@ -268,3 +298,6 @@ def build_openapi(plan: Plan, max_batch: int, max_body_bytes: int) -> dict[str, 
             },
         },
     }
+    if app is not None:
+        doc["paths"].update(other_routes(app, doc["paths"]))
+    return doc

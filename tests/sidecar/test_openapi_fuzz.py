@@ -62,6 +62,13 @@ def fuzzed_app(tmp_path_factory):
     store.close()
 
 
+OWN = {
+    "GET /healthz",
+    "GET /readyz",
+    "GET /v1/stats",
+    "OPTIONS /v1/events",
+    "POST /v1/events",
+}
 CHECKS = [
     not_a_server_error,
     status_code_conformance,
@@ -74,7 +81,10 @@ def test_no_server_errors_and_conforming_answers(fuzzed_app):
     # The plain hypothesis API: schemathesis' pytest fixture loader does not run under this
     # pytest version ('Function' object has no attribute '_nodeid').
     api_schema = schemathesis.openapi.from_wsgi("/openapi.json", fuzzed_app)
-    operations = [result.ok() for result in api_schema.get_all_operations()]
+    # The ingest path's own endpoints; webhook and delivery endpoints have their owners' tests.
+    operations = [
+        op for op in (result.ok() for result in api_schema.get_all_operations()) if op.label in OWN
+    ]
     labels = sorted(op.label for op in operations)
     # schemathesis leaves out the operation that serves the schema itself.
     assert labels == [
