@@ -13,8 +13,10 @@ The process is pinned to one core where the OS allows it.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
+import io
 import json
 import os
 import statistics
@@ -71,7 +73,8 @@ def _generate() -> Path | None:
         return None
     out = Path(tempfile.mkdtemp(prefix="sgtm-bench-"))
     try:
-        code = sgtm(["generate", str(PLAN), "-o", str(out)])
+        with contextlib.redirect_stdout(io.StringIO()):
+            code = sgtm(["generate", str(PLAN), "-o", str(out)])
     except SystemExit:
         return None
     return out if code == 0 and (out / "container.json").exists() else None

@@ -31,6 +31,7 @@ from runtime.host import Host, RunState
 from runtime.permissions import Permissions
 
 PRELUDE = resources.files("runtime").joinpath("prelude.js").read_text(encoding="utf-8")
+PRELUDE_TEST = resources.files("runtime").joinpath("prelude_test.js").read_text(encoding="utf-8")
 
 # Template code is evaluated starting at this engine line and test code at TEST_BASE, so a
 # stack frame's line tells which of the two (or the prelude, below both) it belongs to.

@@ -16,7 +16,7 @@ from typing import Any
 import quickjs
 
 from runtime import syntax
-from runtime.engine import TEST_BASE, Sandbox, Template, wrap_test
+from runtime.engine import PRELUDE_TEST, TEST_BASE, Sandbox, Template, wrap_test
 from runtime.environment import Environment
 from runtime.host import RunState
 
@@ -102,6 +102,7 @@ def run_scenario(
     sandbox.setup_lines = setup_lines
     sandbox.scenario = name
     try:
+        sandbox.ctx.eval(PRELUDE_TEST)
         sandbox.ctx.eval(wrap_test(instrumented))
         sandbox.ctx.eval("__sgtm_scenario(__sgtm_test_api)")
     except quickjs.JSException as exc:
