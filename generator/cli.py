@@ -26,6 +26,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "runtime.cli",
     "sidecar.cli",
     "sidecar.dlq_cli",
+    "sidecar.webhooks.snippet",
     "sidecar.demo",
 )
 
