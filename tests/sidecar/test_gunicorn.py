@@ -151,7 +151,8 @@ def test_gunicorn_refuses_to_start_on_an_invalid_plan(tmp_path):
     env = {**os.environ, **make_env(), "SGTM_PLAN": str(bad), "PORT": str(free_port())}
     env["SGTM_OUTBOX"] = str(tmp_path / "o.sqlite")
     done = subprocess.run(
-        [sys.executable, "-m", "gunicorn", "-c", str(REPO / "sidecar" / "gunicorn_conf.py")],
+        # Exactly the image's entry point (Dockerfile CMD).
+        [sys.executable, "-m", "gunicorn", "-c", "python:sidecar.gunicorn_conf"],
         cwd=REPO,
         env=env,
         capture_output=True,
@@ -162,3 +163,16 @@ def test_gunicorn_refuses_to_start_on_an_invalid_plan(tmp_path):
     assert "refusing to start: the tracking plan is invalid" in done.stderr
     assert f"{bad}:" in done.stderr and "meta_capy" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_dockerfile_runs_gunicorn_as_a_non_root_user_with_the_plan_at_app():
+    # No Docker daemon in CI: hold the Dockerfile to the contract the deployment relies on.
+    text = (REPO / "Dockerfile").read_text()
+    stages = [line.split()[1] for line in text.splitlines() if line.startswith("FROM ")]
+    assert all(image.startswith("python:3.11-slim") for image in stages)
+    final = text[text.rindex("FROM ") :]
+    assert "USER 10001" in final and "useradd --system --uid 10001" in final
+    assert "SGTM_PLAN=/app/plan.yaml" in final and "COPY ${PLAN} /app/plan.yaml" in final
+    assert final.rstrip().endswith('CMD ["gunicorn", "-c", "python:sidecar.gunicorn_conf"]')
+    ignored = (REPO / ".dockerignore").read_text().split()
+    assert ".venv" in ignored and ".env*" in ignored

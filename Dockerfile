@@ -1,0 +1,38 @@
+# The sidecar image: the Event API (and the webhook and delivery endpoints) under gunicorn.
+#   docker build -t sidecar .                        (plan: examples/shop/plan.yaml)
+#   docker build --build-arg PLAN=path/to/plan.yaml -t sidecar .
+# Secrets are never baked in: Cloud Run injects the variables the plan names (docs/sidecar.md).
+
+FROM python:3.11-slim AS build
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY generator ./generator
+COPY sidecar ./sidecar
+COPY runtime ./runtime
+COPY ops ./ops
+COPY templates ./templates
+RUN pip wheel --no-cache-dir --wheel-dir /wheels ".[gcp]"
+
+FROM python:3.11-slim
+ARG PLAN=examples/shop/plan.yaml
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PORT=8080 \
+    WORKERS=1 \
+    THREADS=8 \
+    TIMEOUT=30 \
+    SGTM_PLAN=/app/plan.yaml \
+    SGTM_OUTBOX=/data/sgtm-outbox.sqlite \
+    SGTM_TRUSTED_PROXIES=1
+RUN useradd --system --uid 10001 --home-dir /app --shell /usr/sbin/nologin sgtm \
+    && mkdir -p /app /data \
+    && chown sgtm /data
+COPY --from=build /wheels /wheels
+RUN pip install --no-cache-dir --no-index --find-links /wheels "sgtm-companion[gcp]" \
+    && rm -rf /wheels
+COPY ${PLAN} /app/plan.yaml
+USER 10001
+WORKDIR /app
+EXPOSE 8080
+# gunicorn handles SIGTERM (Cloud Run's stop signal) as a graceful shutdown.
+CMD ["gunicorn", "-c", "python:sidecar.gunicorn_conf"]
