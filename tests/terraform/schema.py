@@ -54,6 +54,11 @@ def _check_body(
             if is_block_list(value):
                 msg = f"{key} is an attribute: write `{key} = ...`, not a block"
                 out.append(block.finding(where, msg))
+            allowed = attrs[key].get("values")
+            literal = isinstance(value, str) and not value.startswith("${")
+            if allowed and literal and value not in allowed:
+                msg = f"{key} = {value!r} is not one of the provider's values: {', '.join(allowed)}"
+                out.append(block.finding(where, msg + _hint(value, allowed)))
         elif key in subs:
             if not is_block_list(value):
                 msg = f"{key} is a block: write `{key} {{ ... }}`, not `{key} = ...`"

@@ -114,6 +114,33 @@ BAD = {
             " tools/provider_schema/extract.py if it is a new type"
         ],
     ),
+    "value_outside_the_enum": (
+        SERVICE % '  ingress = "INGRESS_TRAFFIC_INTERNAL_LB"\n  template {\n    containers {\n'
+        '      image = "x"\n    }\n  }',
+        [
+            "4: ingress = 'INGRESS_TRAFFIC_INTERNAL_LB' is not one of the provider's values:"
+            " INGRESS_TRAFFIC_ALL, INGRESS_TRAFFIC_INTERNAL_ONLY,"
+            " INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER (did you mean"
+            " 'INGRESS_TRAFFIC_INTERNAL_ONLY'?)"
+        ],
+    ),
+    "nested_enum_value": (
+        'resource "google_monitoring_alert_policy" "a" {\n  display_name = "a"\n'
+        '  combiner     = "ANY"\n  conditions {\n    display_name = "c"\n'
+        '    condition_threshold {\n      comparison = "COMPARISON_GT"\n'
+        '      duration   = "60s"\n      aggregations {\n'
+        '        per_series_aligner = "ALIGN_AVERAGE"\n      }\n    }\n  }\n}\n',
+        [
+            "3: combiner = 'ANY' is not one of the provider's values: AND, OR,"
+            " AND_WITH_MATCHING_RESOURCE (did you mean 'AND'?)",
+            "10: per_series_aligner = 'ALIGN_AVERAGE' is not one of the provider's values:"
+            " ALIGN_NONE, ALIGN_DELTA, ALIGN_RATE, ALIGN_INTERPOLATE, ALIGN_NEXT_OLDER,"
+            " ALIGN_MIN, ALIGN_MAX, ALIGN_MEAN, ALIGN_COUNT, ALIGN_SUM, ALIGN_STDDEV,"
+            " ALIGN_COUNT_TRUE, ALIGN_COUNT_FALSE, ALIGN_FRACTION_TRUE, ALIGN_PERCENTILE_99,"
+            " ALIGN_PERCENTILE_95, ALIGN_PERCENTILE_50, ALIGN_PERCENTILE_05,"
+            " ALIGN_PERCENT_CHANGE (did you mean 'ALIGN_RATE'?)",
+        ],
+    ),
     "missing_required_attribute": (
         'resource "google_pubsub_topic" "t" {\n  labels = {}\n}\n',
         ["1: required attribute 'name' is missing"],
@@ -187,6 +214,14 @@ def _manifest() -> dict:
                     _prop("name", "name", {"primitive": "string"}, optional=False),
                     # The anchor wins over camelCase conversion (digits make it ambiguous).
                     _prop("ipv6Enabled", "ipv6_enabled", {"primitive": "boolean"}),
+                    {
+                        **_prop("mode", "mode", {"primitive": "string"}),
+                        "docs": {
+                            "summary": "Mode.",
+                            "remarks": 'Possible values: ["FAST", "SAFE"]\n\nDocs at Terraform'
+                            " Registry: {@link https://registry.terraform.io/x#mode T#mode}",
+                        },
+                    },
                     _prop("spec", "spec", {"fqn": f"{P}.thing.ThingSpec"}, optional=False),
                     _prop(
                         "rule",
@@ -228,7 +263,11 @@ def test_extractor_keeps_names_requiredness_and_repetition(tmp_path: Path) -> No
         "data_sources": {},
         "resources": {
             "google_thing": {
-                "attributes": {"ipv6_enabled": {"required": False}, "name": {"required": True}},
+                "attributes": {
+                    "ipv6_enabled": {"required": False},
+                    "mode": {"required": False, "values": ["FAST", "SAFE"]},
+                    "name": {"required": True},
+                },
                 "blocks": {
                     "rule": {"required": False, "repeats": True, **spec},
                     "spec": {"required": True, "repeats": False, **spec},

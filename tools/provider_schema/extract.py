@@ -35,6 +35,8 @@ _TYPE_LINK = re.compile(
 # Each property doc ends with "...docs/resources/<type>#<hcl_name> Class#<hcl_name>"; the anchor
 # is the exact HCL spelling (camelCase -> snake_case is ambiguous for names with digits).
 _ANCHOR = re.compile(r"#(?P<name>[a-z0-9_]+) [A-Za-z0-9]+#")
+# Enum-like attributes carry the provider's list in their docs: Possible values: ["A", "B"].
+_POSSIBLE = re.compile(r"Possible values: \[([^\]]*)\]")
 _TF_TYPE_USE = re.compile(r'^\s*(resource|data)\s+"(google[a-z0-9_]*)"', re.MULTILINE)
 
 
@@ -44,12 +46,13 @@ class SchemaError(Exception):
 
 @dataclass
 class Block:
-    attributes: dict[str, bool] = field(default_factory=dict)  # name -> required
+    # name -> {"required": bool} plus "values" (the allowed strings) for enum-like attributes
+    attributes: dict[str, dict[str, Any]] = field(default_factory=dict)
     blocks: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "attributes": {k: {"required": v} for k, v in sorted(self.attributes.items())},
+            "attributes": dict(sorted(self.attributes.items())),
             "blocks": dict(sorted(self.blocks.items())),
         }
 
@@ -74,6 +77,14 @@ def load_manifest(source: Path) -> dict[str, Any]:
 
 def _snake(camel: str) -> str:
     return re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", camel).lower()
+
+
+def _possible_values(prop: dict[str, Any]) -> list[str] | None:
+    docs = prop.get("docs", {})
+    match = _POSSIBLE.search(docs.get("summary", "") + " " + docs.get("remarks", ""))
+    if not match:
+        return None
+    return json.loads(f"[{match.group(1)}]")
 
 
 def _hcl_name(prop: dict[str, Any]) -> str:
@@ -102,7 +113,11 @@ def _block(types: dict[str, Any], fqn: str, seen: tuple[str, ...] = ()) -> Block
         required = not prop.get("optional", False)
         nested, repeats = _nested_fqn(prop["type"])
         if nested is None:
-            out.attributes[name] = required
+            spec: dict[str, Any] = {"required": required}
+            values = _possible_values(prop)
+            if values is not None:
+                spec["values"] = values
+            out.attributes[name] = spec
         else:
             inner = _block(types, nested, (*seen, fqn)).to_json()
             out.blocks[name] = {"required": required, "repeats": repeats, **inner}
