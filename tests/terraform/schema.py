@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -55,10 +56,11 @@ def _check_body(
                 msg = f"{key} is an attribute: write `{key} = ...`, not a block"
                 out.append(block.finding(where, msg))
             allowed = attrs[key].get("values")
-            literal = isinstance(value, str) and not value.startswith("${")
-            if allowed and literal and value not in allowed:
-                msg = f"{key} = {value!r} is not one of the provider's values: {', '.join(allowed)}"
-                out.append(block.finding(where, msg + _hint(value, allowed)))
+            for literal in _literals(value) if allowed else []:
+                if literal not in allowed:
+                    choices = ", ".join(allowed)
+                    msg = f"{key} = {literal!r} is not one of the provider's values: {choices}"
+                    out.append(block.finding(where, msg + _hint(literal, allowed)))
         elif key in subs:
             if not is_block_list(value):
                 msg = f"{key} is a block: write `{key} {{ ... }}`, not `{key} = ...`"
@@ -79,6 +81,19 @@ def _check_body(
         if meta["required"] and name not in present_blocks:
             out.append(block.finding(path, f"required block {name!r} is missing"))
     return out
+
+
+_TERNARY = re.compile(r'^\$\{[^?]+\?\s*"([^"$]*)"\s*:\s*"([^"$]*)"\s*\}$')
+
+
+def _literals(value: Any) -> list[str]:
+    """The strings a value can take: itself, or both arms of `cond ? "a" : "b"`."""
+    if not isinstance(value, str):
+        return []
+    if not value.startswith("${"):
+        return [value]
+    match = _TERNARY.match(value)
+    return list(match.groups()) if match else []
 
 
 def _type_path(block: Block, path: tuple[str, ...]) -> str:

@@ -141,6 +141,16 @@ BAD = {
             " ALIGN_PERCENT_CHANGE (did you mean 'ALIGN_RATE'?)",
         ],
     ),
+    "conditional_arms_are_checked": (
+        'resource "google_firestore_database" "d" {\n  name        = "d"\n'
+        '  location_id = "eur3"\n  type        = "FIRESTORE_NATIVE"\n'
+        '  delete_protection_state = var.p ? "DELETE_PROTECTION_ENABLED" : "DISABLED"\n}\n',
+        [
+            "5: delete_protection_state = 'DISABLED' is not one of the provider's values:"
+            " DELETE_PROTECTION_STATE_UNSPECIFIED, DELETE_PROTECTION_ENABLED,"
+            " DELETE_PROTECTION_DISABLED"
+        ],
+    ),
     "missing_required_attribute": (
         'resource "google_pubsub_topic" "t" {\n  labels = {}\n}\n',
         ["1: required attribute 'name' is missing"],
