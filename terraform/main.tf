@@ -126,6 +126,7 @@ module "edge" {
   hostname        = module.topology.collect_host
   sgtm_service    = module.sgtm.tagging_service_name
   sidecar_service = module.sidecar.service_name
+  client_path     = var.client_path
   rate_limit      = var.rate_limit
   labels          = local.labels
 

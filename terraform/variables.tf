@@ -361,9 +361,10 @@ variable "bigquery_location" {
 # --- Edge and observability ---------------------------------------------------------------------
 
 variable "rate_limit" {
-  description = "Cloud Armor requests per minute per client IP: sidecar_per_minute for /v1/*, sgtm_per_minute for the rest."
+  description = "Cloud Armor requests per minute per client IP: sidecar_per_minute for /v1/*, batches_per_minute for the sidecar's signed batches to client_path (they share Cloud Run egress addresses), sgtm_per_minute for the rest."
   type = object({
     sidecar_per_minute = optional(number, 300)
+    batches_per_minute = optional(number, 6000)
     sgtm_per_minute    = optional(number, 1200)
   })
   default = {}

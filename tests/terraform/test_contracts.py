@@ -224,7 +224,12 @@ def test_cloud_armor_rate_limits_and_guards_the_push_endpoint() -> None:
     policy = _resource("edge", "google_compute_security_policy", "edge")
     rules = policy["rule"]
     throttles = [r for r in rules if r["action"] == "throttle"]
-    assert len(throttles) == 2
+    assert len(throttles) == 3
+    batches = [r for r in throttles if "var.client_path" in str(r["match"])]
+    (batch_rule,) = batches
+    (opts,) = batch_rule["rate_limit_options"]
+    assert opts["rate_limit_threshold"][0]["count"] == "${var.rate_limit.batches_per_minute}"
+    assert hcl.module_calls()["edge"]["client_path"] == "${var.client_path}"
     for rule in throttles:
         (opts,) = rule["rate_limit_options"]
         assert opts["exceed_action"] == "deny(429)" and opts["enforce_on_key"] == "IP"

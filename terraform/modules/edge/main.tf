@@ -90,6 +90,28 @@ resource "google_compute_security_policy" "edge" {
     }
   }
 
+  # The sidecar's signed batches arrive from Cloud Run's shared egress addresses, so they get
+  # their own, higher budget; the generated client rejects unsigned ones with a cheap 401.
+  rule {
+    action      = "throttle"
+    priority    = 2500
+    description = "Signed sidecar batches to the generated client"
+    match {
+      expr {
+        expression = "request.path == '${var.client_path}'"
+      }
+    }
+    rate_limit_options {
+      conform_action = "allow"
+      exceed_action  = "deny(429)"
+      enforce_on_key = "IP"
+      rate_limit_threshold {
+        count        = var.rate_limit.batches_per_minute
+        interval_sec = 60
+      }
+    }
+  }
+
   rule {
     action      = "throttle"
     priority    = 3000

@@ -38,16 +38,23 @@ variable "sidecar_service" {
   type        = string
 }
 
+variable "client_path" {
+  description = "Path of the generated sGTM client that receives the sidecar's signed batches."
+  type        = string
+  default     = "/s2s/events"
+}
+
 variable "rate_limit" {
-  description = "Cloud Armor per-client-IP limits, in requests per minute, for the sidecar's /v1/* paths and for everything else (sGTM)."
+  description = "Cloud Armor per-client-IP limits, in requests per minute: the sidecar's /v1/* paths, signed batches to client_path, and everything else (sGTM)."
   type = object({
     sidecar_per_minute = optional(number, 300)
+    batches_per_minute = optional(number, 6000)
     sgtm_per_minute    = optional(number, 1200)
   })
   default = {}
 
   validation {
-    condition     = var.rate_limit.sidecar_per_minute >= 1 && var.rate_limit.sgtm_per_minute >= 1
+    condition     = var.rate_limit.sidecar_per_minute >= 1 && var.rate_limit.batches_per_minute >= 1 && var.rate_limit.sgtm_per_minute >= 1
     error_message = "rate limits must be at least 1 request per minute."
   }
 }
