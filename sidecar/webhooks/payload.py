@@ -15,6 +15,8 @@ from typing import Any
 from sidecar.webhooks.money import parse_amount
 
 _MISSING = object()
+# No order is worth a trillion; beyond it a JSON number loses cents and quantizing overflows.
+AMOUNT_LIMIT = Decimal(10) ** 12
 
 
 class PayloadError(ValueError):
@@ -123,7 +125,7 @@ class Node:
             return None
         return self.text().strip() or None
 
-    def integer(self, minimum: int | None = None) -> int:
+    def integer(self, minimum: int | None = None, maximum: int | None = None) -> int:
         value = self.value
         if isinstance(value, Decimal) and value == value.to_integral_value():
             value = int(value)
@@ -131,6 +133,8 @@ class Node:
             raise self.fail(f"expected an integer, but it {self._got()}")
         if minimum is not None and value < minimum:
             raise self.fail(f"expected an integer of at least {minimum}")
+        if maximum is not None and value > maximum:
+            raise self.fail(f"expected an integer of at most {maximum}")
         return value
 
     def boolean(self, default: bool = False) -> bool:
@@ -146,6 +150,8 @@ class Node:
             if isinstance(self.value, str):
                 raise self.fail('expected a decimal amount like "59.90", but the text is not one')
             raise self.fail(f"expected a decimal amount, but it {self._got()}")
+        if not parsed.is_finite() or abs(parsed) >= AMOUNT_LIMIT:
+            raise self.fail("is out of range: amounts must stay below 10^12")
         return parsed
 
     def opt_amount(self) -> Decimal | None:

@@ -30,6 +30,7 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "test_orders": "drop",
     "zero_value_orders": "forward",
 }
+MINOR_LIMIT = 10**14  # 10^12 in units, the same bound as every other amount
 _GA_CLIENT_ID = re.compile(r"[0-9]{5,}\.[0-9]{5,}")
 
 
@@ -66,7 +67,9 @@ def _currency(node: Node) -> str:
 
 
 def _minor(node: Node, currency: str) -> Decimal:
-    return from_stripe_minor(node.integer(minimum=0), currency) if node.present else Decimal(0)
+    if not node.present:
+        return Decimal(0)
+    return from_stripe_minor(node.integer(minimum=0, maximum=MINOR_LIMIT), currency)
 
 
 def _purchase(obj: Node, created: int, key: str, settings: dict[str, Any]) -> m.Mapped:

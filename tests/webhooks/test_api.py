@@ -393,3 +393,23 @@ def test_refund_without_a_refund_event_in_the_plan_is_ignored_with_the_reason(ma
         }
     ]
     assert outbox_rows(store) == []
+
+
+def test_out_of_range_values_are_400s_not_500s(shop_store):
+    shop, store = shop_store
+    event = payload("stripe", "checkout_completed_payment_link")
+    event["created"] = 10**15  # milliseconds sent as seconds
+    answer = shop.stripe(event)
+    assert answer.status_code == 400
+    assert answer.get_json()["error"]["errors"][0]["pointer"] == "/events/0/timestamp"
+    order = payload("shopify", "paid_basic")
+    order["total_price_set"]["presentment_money"]["amount"] = "1e400"
+    answer = shop.shopify("orders/paid", order)
+    assert answer.status_code == 400
+    assert answer.get_json()["error"]["errors"] == [
+        {
+            "pointer": "/total_price_set/presentment_money/amount",
+            "message": 'expected a decimal amount like "59.90", but the text is not one',
+        }
+    ]
+    assert outbox_rows(store) == []
