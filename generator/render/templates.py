@@ -23,6 +23,7 @@ from generator.tpl import render_tpl
 SIGNATURE_HEADER = "x-sgtm-signature"
 METADATA_KEY = "sgtm_destination"
 DEFAULT_KEY_IDS = ("delivery-1", "delivery-2")
+MAX_BATCH_EVENTS = 500
 HTTP_TIMEOUT_MS = 5000
 # Meta suggests a client timeout of 1500 ms (protocols.md 2.7); the sidecar retries.
 META_TIMEOUT_MS = 1500
@@ -189,6 +190,7 @@ def client_template(plan: m.Plan, key_ids: tuple[str, ...] = DEFAULT_KEY_IDS) ->
         metadata_key=METADATA_KEY,
         envelope_schema=m.ENVELOPE_SCHEMA_MAJOR,
         item_keys=ITEM_KEYS,
+        max_events=MAX_BATCH_EVENTS,
     )
     tests = render(
         "tpl/client.tests.yaml.jinja",

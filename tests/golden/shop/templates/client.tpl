@@ -149,6 +149,8 @@ const SIGNATURE_HEADER = 'x-sgtm-signature';
 const DESTINATION_METADATA_KEY = 'sgtm_destination';
 const ENVELOPE_SCHEMA = 1;
 const ITEM_KEYS = {"id": "item_id", "name": "item_name", "category": "item_category", "qty": "quantity", "price": "price", "brand": "item_brand", "variant": "item_variant"};
+// Far above the sidecar's batch size; a bigger body is a sender bug, not a batch to half-run.
+const MAX_EVENTS = 500;
 // Envelope params that have their own place in event data, so they are not copied as-is.
 const PARAMS_MAPPED = { items: true, value: true, currency: true };
 
@@ -300,6 +302,9 @@ function checkBatch(value) {
   }
   if (getType(value.events) !== 'array') {
     return { field: 'events', message: 'must be an array of events' };
+  }
+  if (value.events.length > MAX_EVENTS) {
+    return { field: 'events', message: 'at most ' + MAX_EVENTS + ' events per batch' };
   }
   return undefined;
 }
@@ -885,6 +890,15 @@ scenarios:
     runCode(mockData);
     assertApi('setResponseStatus').wasCalledWith(400);
     assertApi('setResponseBody').wasCalledWith(JSON.stringify({ error: 'bad_request', field: 'schema', message: 'must be 1 (the supported batch schema)' }));
+- name: '[Batch] A batch with too many events is answered 400 without running any'
+  code: |-
+    const events = [];
+    for (let i = 0; i < 501; i++) events.push(purchase);
+    signedRequest(batchBody(events));
+    runCode(mockData);
+    assertApi('setResponseStatus').wasCalledWith(400);
+    assertApi('setResponseBody').wasCalledWith(JSON.stringify({ error: 'bad_request', field: 'events', message: 'at most 500 events per batch' }));
+    assertApi('runContainer').wasNotCalled();
 - name: '[Validation] A malformed event is reported by field and the valid one still runs'
   code: |-
     const broken = JSON.parse(JSON.stringify(purchase));
