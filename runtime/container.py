@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from generator.tpl import TplError, parse_tpl
-from runtime.engine import Sandbox, Template, compile_template
+from runtime.engine import Sandbox, Template, compile_template, run_template
 from runtime.environment import Environment
 from runtime.host import Request, Response, RunState, event_value
 from runtime.syntax import TemplateSyntaxError
@@ -527,7 +527,9 @@ class ContainerRuntime:
             except ValueError as exc:
                 handled.errors.append(f"client {client.name!r}: {exc}")
                 continue
-            result = Sandbox(template, state, self.timeout).run(data)
+            sandbox = Sandbox(template, state, self.timeout)
+            result = sandbox.run(data)
+            sandbox.close()
             if result.error:
                 handled.errors.append(f"client {client.name!r}: {result.error}")
             if claimed["yes"]:
@@ -588,10 +590,14 @@ class ContainerRuntime:
         payload = json.dumps(summary)
         for _, sandbox, _ in fired:
             if sandbox is not None:
+                known = len(sandbox.errors)
                 sandbox.call(
                     "__sgtm_fire_event_callbacks", event_id, self.container.public_id, payload
                 )
                 sandbox.settle()
+                for error in sandbox.errors[known:]:
+                    handled.errors.append(f"event callback: {error}")
+                sandbox.close()
         return {"containerId": self.container.public_id, "eventData": summary}
 
     @staticmethod
@@ -646,7 +652,7 @@ class ContainerRuntime:
             event=copy.deepcopy(resolver.event),
             client_name=resolver.client_name,
         )
-        result = Sandbox(template, state, self.timeout).run(data)
+        result = run_template(template, data, state, self.timeout)
         if result.error:
             raise ValueError(f"variable {var.name!r}: {result.error}")
         return result.value

@@ -123,6 +123,11 @@ class Sandbox:
         self.ctx = ctx
         self._stop_message = ""
 
+    def close(self) -> None:
+        """Free the context now: it and its host callables form a reference cycle that would
+        otherwise wait for the cyclic garbage collector."""
+        self.__dict__.pop("ctx", None)
+
     # -- budget -----------------------------------------------------------------------------
     def _clock(self, line: Any) -> str:
         if time.monotonic() <= self.deadline:
@@ -316,4 +321,7 @@ def run_template(
         sandbox = Sandbox(template, state, timeout)
     except quickjs.JSException as exc:
         return RunResult(outcome=None, error=f"{template.source}: {str(exc).splitlines()[0]}")
-    return sandbox.run(data)
+    try:
+        return sandbox.run(data)
+    finally:
+        sandbox.close()

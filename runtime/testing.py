@@ -110,6 +110,7 @@ def run_scenario(
     state.client_returned = True
     sandbox.settle()
     failures = json.loads(sandbox.ctx.get("__sgtm_failures")())
+    sandbox.close()
     messages = list(failures)
     for error in sandbox.errors:
         if not any(error.endswith(f) for f in failures):

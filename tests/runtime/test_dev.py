@@ -198,3 +198,21 @@ def test_process_form_prints_the_bound_port(tmp_path: Path, stand_in: HTTPServer
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_concurrent_requests_each_get_their_own_contexts(tmp_path: Path, stand_in: HTTPServer):
+    from concurrent.futures import ThreadPoolExecutor
+
+    route = {"collect.example.com": stand_in.url_for("/").rstrip("/")}
+    with serve(_shop_container(tmp_path), routes=route, log=lambda _l: None).start() as server:
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            answers = list(
+                pool.map(
+                    lambda i: _post(server.url + "/collect", {"events": [{"event_name": f"e{i}"}]}),
+                    range(24),
+                )
+            )
+    assert [status for status, _, _ in answers] == [200] * 24
+    assert sorted(json.loads(body)["results"][0]["event_name"] for _, _, body in answers) == sorted(
+        f"e{i}" for i in range(24)
+    )
