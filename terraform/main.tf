@@ -2,7 +2,7 @@ locals {
   labels = merge(var.labels, { app = "sgtm-companion" })
 
   secret_env = merge(var.sidecar_secret_env, {
-    SGTM_DELIVERY_KEYS = var.delivery_keys_secret_id
+    (var.delivery_keys_env) = var.delivery_keys_secret_id
   })
 
   secrets = merge(

@@ -185,18 +185,28 @@ variable "sidecar_plan_path" {
 }
 
 variable "sidecar_secret_env" {
-  description = "Secret environment variables of the sidecar: env var name -> Secret Manager secret id. Terraform creates each secret (empty); SGTM_DELIVERY_KEYS is always added from the delivery keyset secret."
+  description = "Every secret environment variable the tracking plan names (the sidecar refuses to start without them), except the delivery keyset: env var name -> Secret Manager secret id. Terraform creates each secret empty. Generate it with terraform/tfvars_from_plan.py."
   type        = map(string)
-  default = {
-    SHOPIFY_WEBHOOK_SECRET     = "sgtm-shopify-webhook-secret"
-    WOOCOMMERCE_WEBHOOK_SECRET = "sgtm-woocommerce-webhook-secret"
-    STRIPE_WEBHOOK_SECRET      = "sgtm-stripe-webhook-secret"
-    WEB_EVENT_KEYS             = "sgtm-web-event-keys"
+
+  validation {
+    condition     = alltrue([for name in keys(var.sidecar_secret_env) : can(regex("^[A-Z_][A-Z0-9_]*$", name))])
+    error_message = "sidecar_secret_env keys must be environment variable names (A-Z, 0-9, _)."
   }
 
   validation {
-    condition     = alltrue([for name in keys(var.sidecar_secret_env) : can(regex("^[A-Z_][A-Z0-9_]*$", name)) && name != "SGTM_DELIVERY_KEYS"])
-    error_message = "sidecar_secret_env keys must be environment variable names (A-Z, 0-9, _); SGTM_DELIVERY_KEYS is managed by delivery_keys_secret_id."
+    condition     = !contains(keys(var.sidecar_secret_env), var.delivery_keys_env)
+    error_message = "the delivery keyset (delivery_keys_env) comes from delivery_keys_secret_id and is shared with sGTM; leave it out of sidecar_secret_env."
+  }
+}
+
+variable "delivery_keys_env" {
+  description = "Environment variable the plan names for the delivery keyset (delivery.keys); the sidecar reads the keyset from it."
+  type        = string
+  default     = "SGTM_DELIVERY_KEYS"
+
+  validation {
+    condition     = can(regex("^[A-Z_][A-Z0-9_]*$", var.delivery_keys_env))
+    error_message = "delivery_keys_env must be an environment variable name (A-Z, 0-9, _)."
   }
 }
 

@@ -106,7 +106,7 @@ def test_delivery_keyset_reaches_both_sides() -> None:
         for entry in file.doc.get("locals", []):
             root_locals.update(entry)
     assert root_locals["secret_env"] == (
-        "${merge(var.sidecar_secret_env, {SGTM_DELIVERY_KEYS = var.delivery_keys_secret_id})}"
+        "${merge(var.sidecar_secret_env, {(var.delivery_keys_env) = var.delivery_keys_secret_id})}"
     )
     assert "local.secret_env" in calls["sidecar"]["secret_env"]
 
@@ -155,15 +155,13 @@ def test_sidecar_probes_use_healthz_and_readyz() -> None:
     assert container["liveness_probe"][0]["http_get"][0]["path"] == "/healthz"
 
 
-def test_default_secret_env_names_the_webhook_and_key_secrets() -> None:
+def test_secret_env_is_a_required_map_and_the_keyset_is_added_once() -> None:
     root = _variables(hcl.tf_files_in(hcl.TERRAFORM))
-    names = set(root["sidecar_secret_env"]["default"])
-    assert {
-        "SHOPIFY_WEBHOOK_SECRET",
-        "WOOCOMMERCE_WEBHOOK_SECRET",
-        "STRIPE_WEBHOOK_SECRET",
-        "WEB_EVENT_KEYS",
-    } <= names
+    assert root["sidecar_secret_env"]["type"] == "${map(string)}"
+    assert "default" not in root["sidecar_secret_env"], "it must come from the plan"
+    assert root["delivery_keys_env"]["default"] == "SGTM_DELIVERY_KEYS"
+    rules = str(root["sidecar_secret_env"]["validation"])
+    assert "!contains(keys(var.sidecar_secret_env), var.delivery_keys_env)" in rules
 
 
 def test_push_subscription_retries_dead_letters_and_uses_a_dedicated_identity() -> None:

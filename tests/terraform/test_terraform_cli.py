@@ -27,6 +27,7 @@ VALID = {
     "domain": "shop.example.com",
     "sgtm_image": f"gcr.io/cloud-tagging-10302018/gtm-cloud-image@{DIGEST}",
     "sidecar_image": f"europe-west1-docker.pkg.dev/my-shop-sgtm/sgtm/sidecar@{DIGEST}",
+    "sidecar_secret_env": {"SHOPIFY_WEBHOOK_SECRET": "sgtm-shopify-webhook-secret"},
 }
 
 
@@ -118,6 +119,15 @@ ROOT_CASES = {
     "delivery_attempts_too_few": ({"max_delivery_attempts": 3}, ["max_delivery_attempts"]),
     "project_number_instead_of_id": ({"project_id": "123456789012"}, ["project_id"]),
     "bad_label_key": ({"labels": {"Team": "x"}}, ["labels"]),
+    "keyset_twice": (
+        {"sidecar_secret_env": {"SGTM_DELIVERY_KEYS": "sgtm-delivery-keys"}},
+        ["sidecar_secret_env"],
+    ),
+    "renamed_keyset_twice": (
+        {"delivery_keys_env": "KEYS", "sidecar_secret_env": {"KEYS": "k"}},
+        ["sidecar_secret_env"],
+    ),
+    "secret_env_lowercase": ({"sidecar_secret_env": {"shopify": "s"}}, ["sidecar_secret_env"]),
 }
 
 
@@ -147,3 +157,20 @@ def test_example_values_pass_validation_once_the_placeholder_digest_is_replaced(
     (tests / "example.tftest.hcl").write_text(f"{as_shipped}\n\n{filled}\n", encoding="utf-8")
     out = _terraform_test(terraform, tmp_path)
     assert "Success! 2 passed, 0 failed" in out, out
+
+
+def test_variables_generated_from_the_example_plan_validate(
+    terraform: str, tmp_path: Path, example_plan_path: Path
+) -> None:
+    from terraform import tfvars_from_plan
+
+    generated = tmp_path / "plan.auto.tfvars.json"
+    assert tfvars_from_plan.main([str(example_plan_path), "-o", str(generated)]) == 0
+    values = json.loads(generated.read_text(encoding="utf-8"))
+    shutil.copy(hcl.TERRAFORM / "variables.tf", tmp_path / "variables.tf")
+    tests = tmp_path / "tests"
+    tests.mkdir()
+    run = _run_block("generated_from_plan", {**VALID, **values}, None)
+    (tests / "plan.tftest.hcl").write_text(run + "\n", encoding="utf-8")
+    out = _terraform_test(terraform, tmp_path)
+    assert "Success! 1 passed, 0 failed" in out, out
