@@ -128,7 +128,18 @@ def _handler_for(runtime: ContainerRuntime, emit: Any) -> type[BaseHTTPRequestHa
                 body=body,
                 remote_addr=self.client_address[0],
             )
-            handled = runtime.handle(request)
+            try:
+                handled = runtime.handle(request)
+            except Exception as exc:  # noqa: BLE001 - one line, never a traceback to the caller
+                emit(
+                    f"sgtm dev: {self.command} {path} 502 internal error: {type(exc).__name__}: {exc}"
+                )
+                if runtime.env.debug:
+                    import traceback
+
+                    emit(traceback.format_exc())
+                self._plain(502, "internal error in sgtm dev (see its log)\n")
+                return
             status = self._answer(handled)
             tags = ",".join(f"{t.name}={t.status}" for t in handled.tags)
             emit(

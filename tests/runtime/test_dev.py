@@ -216,3 +216,18 @@ def test_concurrent_requests_each_get_their_own_contexts(tmp_path: Path, stand_i
     assert sorted(json.loads(body)["results"][0]["event_name"] for _, _, body in answers) == sorted(
         f"e{i}" for i in range(24)
     )
+
+
+def test_cli_errors_are_one_line_with_exit_codes(tmp_path: Path, capsys):
+    from generator.cli import main as sgtm
+
+    assert sgtm(["dev", str(tmp_path / "missing.json"), "--port", "0"]) == 1
+    err = capsys.readouterr().err
+    assert (
+        err.startswith("error: ") and "missing.json: cannot read: No such file or directory" in err
+    )
+    path = _shop_container(tmp_path)
+    assert sgtm(["dev", str(path), "--route", "graph.facebook.com"]) == 2
+    assert "expected HOST=http://127.0.0.1:PORT" in capsys.readouterr().err
+    assert sgtm(["dev", str(path), "--route", "a.com=ftp://x"]) == 2
+    assert "must be an http(s) URL" in capsys.readouterr().err
