@@ -10,7 +10,7 @@ from generator.tpl import TplError
 from runtime.engine import load_template
 from runtime.environment import Environment, parse_route
 from runtime.syntax import TemplateSyntaxError
-from runtime.testing import run_tests
+from runtime.testing import run_scenario, scenarios
 
 
 def register(subparsers: Any) -> None:
@@ -61,12 +61,13 @@ def _test(args: argparse.Namespace) -> int:
             failed += 1
             continue
         env = Environment(debug=True)
+        chosen = [
+            s for s in scenarios(template) if not args.match or args.match in str(s.get("name"))
+        ]
         try:
-            results = run_tests(template, env, args.timeout)
+            results = [run_scenario(template, s, env, args.timeout) for s in chosen]
         finally:
             env.close()
-        if args.match:
-            results = [r for r in results if args.match in r.name]
         if not results:
             print(f"{path}: no scenarios")
         for result in results:
