@@ -25,6 +25,7 @@ from flask import Blueprint, Flask, Response, current_app, jsonify, request
 from generator.plan.model import Source
 from sidecar import webhook_signatures as sig
 from sidecar.api import Services, services
+from sidecar.auth import request_kid
 from sidecar.errors import AuthError, SidecarError, UnavailableError
 from sidecar.ingest import ACCEPTED, DUPLICATE, REJECTED
 from sidecar.store.base import StoreUnavailable
@@ -352,3 +353,25 @@ def _stats(response: Response) -> Response:
         body["webhooks"] = state().counters.snapshot()
         response.set_data(json.dumps(body))
     return response
+
+
+@bp.record_once
+def _limit_context(setup_state: Any) -> None:
+    """``/v1/context`` is reachable by any visitor holding a browser token: it gets the Event
+    API's per-IP and per-key limits. Webhooks get none: a busy shop's deliveries come from a
+    few platform addresses, and a 429 would only make them retry."""
+    app = setup_state.app
+    svc: Services = app.extensions["sgtm"]
+    endpoint = f"{bp.name}.{post_context.__name__}"
+    for limiter in app.extensions.get("limiter", ()):
+        view = app.view_functions[endpoint]
+        view = limiter.limit(svc.rate_limit_per_ip, key_func=lambda: "ip:" + _remote())(view)
+        view = limiter.limit(
+            svc.rate_limit_per_key,
+            key_func=lambda: request_kid(request.headers) or "anonymous:" + _remote(),
+        )(view)
+        app.view_functions[endpoint] = view
+
+
+def _remote() -> str:
+    return request.remote_addr or "unknown"

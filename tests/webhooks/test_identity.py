@@ -304,3 +304,34 @@ def test_no_raw_pii_in_the_logs(shop):
     assert "webhook" in logged
     for value in ("jane.doe@example.com", "+4915123456789", "Muñoz", "Jose.Munoz", "203.0.113.42"):
         assert value not in logged
+
+
+def test_context_posts_are_rate_limited_like_browser_events(tmp_path, clock):
+    import io
+
+    from sidecar.app import create_app
+    from sidecar.config import Config
+    from sidecar.store.sqlite import SqliteStore
+    from tests.conftest import EXAMPLE_PLAN
+    from tests.sidecar.conftest import make_env
+    from tests.webhooks.conftest import Shop
+
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(
+        EXAMPLE_PLAN.read_text(encoding="utf-8").replace(
+            "    max_batch: 100\n", "    max_batch: 100\n    rate_limit_per_ip: 2/minute\n"
+        ),
+        encoding="utf-8",
+    )
+    store = SqliteStore(tmp_path / "outbox.sqlite", synchronous="NORMAL")
+    env = make_env()
+    app = create_app(
+        Config(plan_path=str(plan), environ=env, store=store, log_stream=io.StringIO())
+    )
+    shop = Shop(app.test_client(), env, clock)
+    codes = [shop.context(browser_context()).status_code for _ in range(3)]
+    assert codes == [200, 200, 429]
+    order = payload("shopify", "paid_basic")
+    for i in range(3):  # webhooks are not limited
+        assert shop.shopify("orders/paid", order, webhook_id=f"w{i}").status_code == 200
+    store.close()
