@@ -141,7 +141,7 @@ module "observability" {
   log_bucket_location      = module.topology.log_bucket_location
   bigquery_location        = module.topology.bigquery_location
   retention_days           = var.retention_days
-  audit_record_type        = var.audit_record_type
+  log_record_types         = var.log_record_types
   dead_letter_subscription = module.sidecar.dead_letter_subscription
   notification_emails      = var.notification_emails
   notification_channel_ids = var.notification_channel_ids

@@ -380,10 +380,14 @@ variable "rate_limit" {
   default = {}
 }
 
-variable "audit_record_type" {
-  description = "jsonPayload.type of the sidecar's consent audit log records."
-  type        = string
-  default     = "consent_decision"
+variable "log_record_types" {
+  description = "jsonPayload.type values of the sidecar's audit and failure log records (consent_decision, delivery_failure, dead_letter); change them only if the sidecar names its records differently."
+  type = object({
+    consent_decision = optional(string, "consent_decision")
+    delivery_failure = optional(string, "delivery_failure")
+    dead_letter      = optional(string, "dead_letter")
+  })
+  default = {}
 }
 
 variable "notification_emails" {

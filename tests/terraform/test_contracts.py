@@ -255,13 +255,16 @@ def test_domain_mapping_alternative_maps_collect_to_sgtm() -> None:
 def test_log_metrics_and_sink_select_the_sidecar_record_types() -> None:
     metrics = _locals("observability")["metrics"]
     text = str(metrics)
-    for record in ("delivery_failure", "dead_letter", "${var.audit_record_type}"):
+    for kind in ("delivery_failure", "dead_letter", "consent_decision"):
+        record = "${var.log_record_types." + kind + "}"
         assert f'jsonPayload.type=\\"{record}\\"' in text or f'jsonPayload.type="{record}"' in text
     sink = _resource("observability", "google_logging_project_sink", "consent_audit")
     assert sink["destination"].startswith("bigquery.googleapis.com/projects/")
     assert "consent_decisions.filter" in sink["filter"]
     variables = _variables(_module_files("observability"))
-    assert variables["audit_record_type"]["default"] == "consent_decision"
+    types = variables["log_record_types"]["type"]
+    for kind in ("consent_decision", "delivery_failure", "dead_letter"):
+        assert f'{kind} = optional(string, "{kind}")' in types
     dataset = _resource("observability", "google_bigquery_dataset", "audit")
     assert dataset["location"] == "${var.bigquery_location}"
 

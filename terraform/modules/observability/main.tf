@@ -8,20 +8,20 @@ locals {
   promql_prefix = "logging_googleapis_com:user_"
   metrics = {
     delivery_failures = {
-      filter      = "jsonPayload.type=\"delivery_failure\""
+      filter      = "jsonPayload.type=\"${var.log_record_types.delivery_failure}\""
       description = "Deliveries to a destination that failed (will be retried)."
     }
     dead_letters = {
-      filter      = "jsonPayload.type=\"dead_letter\""
+      filter      = "jsonPayload.type=\"${var.log_record_types.dead_letter}\""
       description = "Events given up after the last delivery attempt."
     }
     consent_decisions = {
-      filter      = "jsonPayload.type=\"${var.audit_record_type}\""
+      filter      = "jsonPayload.type=\"${var.log_record_types.consent_decision}\""
       description = "Consent decisions taken by the sidecar."
     }
     consent_blocked = {
       # A bare string matches any field: here any destination outcome in the record.
-      filter      = "jsonPayload.type=\"${var.audit_record_type}\" AND \"blocked_no_consent\""
+      filter      = "jsonPayload.type=\"${var.log_record_types.consent_decision}\" AND \"blocked_no_consent\""
       description = "Consent decisions that blocked at least one destination."
     }
   }

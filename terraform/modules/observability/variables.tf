@@ -28,10 +28,14 @@ variable "retention_days" {
   }
 }
 
-variable "audit_record_type" {
-  description = "jsonPayload.type of the sidecar's consent audit records (routed to BigQuery and counted)."
-  type        = string
-  default     = "consent_decision"
+variable "log_record_types" {
+  description = "jsonPayload.type of the sidecar's structured log records: consent decisions (audited in BigQuery, counted), delivery failures and dead letters (counted, alerted on)."
+  type = object({
+    consent_decision = optional(string, "consent_decision")
+    delivery_failure = optional(string, "delivery_failure")
+    dead_letter      = optional(string, "dead_letter")
+  })
+  default = {}
 }
 
 variable "services" {
