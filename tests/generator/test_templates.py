@@ -46,6 +46,7 @@ NO_PERMISSION = {
     "callLater",
     "claimRequest",
     "encodeUriComponent",
+    "generateRandom",
     "getTimestampMillis",
     "getType",
     "JSON",

@@ -254,12 +254,19 @@ function isGranted(purpose) {
   return false;
 }
 
+// The sidecar sends an analytics destination without consent only anonymised (the plan's
+// analytics_without_consent: anonymize): no ids, no PII, no IP. Only 'analytics' is waived so.
+function isAnonymized(entry) {
+  return !!entry && entry.anonymized === true;
+}
+
 // Purposes this destination needs that are not granted; fails closed (no purpose configured
 // means nothing may be sent).
-function deniedPurposes() {
+function deniedPurposes(entry) {
   const required = splitList(data.purposes);
   if (required.length === 0) return ['(none configured)'];
-  return required.filter((purpose) => !isGranted(purpose));
+  const denied = required.filter((purpose) => !isGranted(purpose));
+  return isAnonymized(entry) ? denied.filter((purpose) => purpose !== 'analytics') : denied;
 }
 
 function mappedEventName(eventName) {
@@ -749,7 +756,7 @@ if (entry === false) {
   log({ Type: 'Message', TraceId: eventId, EventName: eventName, Message: 'skipped_not_requested' });
   return data.gtmOnSuccess();
 }
-const denied = deniedPurposes();
+const denied = deniedPurposes(entry);
 if (denied.length > 0) {
   log({
     Type: 'Message',
@@ -803,9 +810,10 @@ function buildRow() {
     consent: JSON.stringify(data.consentState || {}),
     params: JSON.stringify(params)
   };
+  const anonymized = isAnonymized(entry);
   const text = {
-    client_id: getEventData('client_id'),
-    session_id: getEventData('ga_session_id'),
+    client_id: anonymized ? undefined : getEventData('client_id'),
+    session_id: anonymized ? undefined : getEventData('ga_session_id'),
     transaction_id: getEventData('transaction_id'),
     currency: getEventData('currency'),
     page_location: getEventData('page_location'),
@@ -1060,6 +1068,15 @@ scenarios:
     mockData.piiFields = 'email';
     runCode(mockData);
     assertThat(inserts[1].rows[0].user_data).isEqualTo('{"sha256_email_address":"' + HASH + '"}');
+- name: '[Row] An anonymised event is written without client or session ids'
+  code: |-
+    mockData.consentState = { ads: false, analytics: false };
+    mockData.destinations.warehouse.anonymized = true;
+    runCode(mockData);
+    assertThat(inserts.length).isEqualTo(1);
+    assertThat(inserts[0].rows[0].client_id).isUndefined();
+    assertThat(inserts[0].rows[0].session_id).isUndefined();
+    assertThat(inserts[0].rows[0].transaction_id).isEqualTo('1001');
 - name: '[Errors] A failed insert fails the tag'
   code: |-
     insertFails = true;

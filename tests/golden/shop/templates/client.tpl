@@ -482,7 +482,11 @@ function outcomes(event, tags) {
   const out = {};
   names.forEach((name) => {
     const purposes = purposesOf(name);
-    const denied = purposes ? purposes.filter((p) => event.consent[p] !== true) : [];
+    const entry = requested ? requested[name] : undefined;
+    // An anonymised destination was sent without analytics consent on purpose (the plan's
+    // analytics_without_consent: anonymize); only analytics is waived, as in the tags.
+    const waived = entry && entry.anonymized === true ? 'analytics' : '';
+    const denied = purposes ? purposes.filter((p) => p !== waived && event.consent[p] !== true) : [];
     if (requested && !requested[name]) {
       out[name] = 'skipped_not_requested';
     } else if (denied.length > 0) {
@@ -972,6 +976,21 @@ scenarios:
       errors: []
     }));
     assertApi('returnResponse').wasCalled();
+- name: '[Results] An anonymised analytics destination is judged by its tag, not by consent'
+  code: |-
+    const anonymous = JSON.parse(JSON.stringify(purchase));
+    anonymous.destinations.ga4.anonymized = true;
+    signedRequest(batchBody([anonymous]));
+    runCode(mockData);
+    callbacks[0]('GTM-TEST', { tags: [
+      tagStatus('ga4', 'success'),
+      tagStatus('google_ads', 'success'),
+      tagStatus('meta', 'success')
+    ] });
+    assertApi('setResponseBody').wasCalledWith(JSON.stringify({
+      results: [{ event_id: 'ord-1001-purchase', destinations: { ga4: 'success', google_ads: 'success', meta: 'success' } }],
+      errors: []
+    }));
 - name: '[Results] A requested destination whose tag never ran is a failure, to be retried'
   code: |-
     const allowed = JSON.parse(JSON.stringify(purchase));
@@ -1026,7 +1045,7 @@ setup: |-
       gcs: 'G111'
     },
     destinations: {
-      ga4: { user_data: {}, ip: null, user_agent: null, anonymized: true },
+      ga4: { user_data: {}, ip: null, user_agent: null },
       google_ads: { user_data: { sha256_email_address: HASH }, ip: null, user_agent: null },
       meta: { user_data: { em: HASH }, ip: '203.0.113.7', user_agent: 'Mozilla/5.0' }
     }

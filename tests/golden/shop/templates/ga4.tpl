@@ -233,6 +233,7 @@ ___TEMPLATE_PARAMETERS___
 ___SANDBOXED_JS_FOR_SERVER___
 
 const encodeUriComponent = require('encodeUriComponent');
+const generateRandom = require('generateRandom');
 const getContainerVersion = require('getContainerVersion');
 const getEventData = require('getEventData');
 const getTimestampMillis = require('getTimestampMillis');
@@ -241,6 +242,7 @@ const JSON = require('JSON');
 const logToConsole = require('logToConsole');
 const makeInteger = require('makeInteger');
 const makeString = require('makeString');
+const Math = require('Math');
 const Object = require('Object');
 const sendHttpRequest = require('sendHttpRequest');
 const sha256Sync = require('sha256Sync');
@@ -291,12 +293,19 @@ function isGranted(purpose) {
   return false;
 }
 
+// The sidecar sends an analytics destination without consent only anonymised (the plan's
+// analytics_without_consent: anonymize): no ids, no PII, no IP. Only 'analytics' is waived so.
+function isAnonymized(entry) {
+  return !!entry && entry.anonymized === true;
+}
+
 // Purposes this destination needs that are not granted; fails closed (no purpose configured
 // means nothing may be sent).
-function deniedPurposes() {
+function deniedPurposes(entry) {
   const required = splitList(data.purposes);
   if (required.length === 0) return ['(none configured)'];
-  return required.filter((purpose) => !isGranted(purpose));
+  const denied = required.filter((purpose) => !isGranted(purpose));
+  return isAnonymized(entry) ? denied.filter((purpose) => purpose !== 'analytics') : denied;
 }
 
 function mappedEventName(eventName) {
@@ -818,7 +827,7 @@ if (entry === false) {
   log({ Type: 'Message', TraceId: eventId, EventName: eventName, Message: 'skipped_not_requested' });
   return data.gtmOnSuccess();
 }
-const denied = deniedPurposes();
+const denied = deniedPurposes(entry);
 if (denied.length > 0) {
   log({
     Type: 'Message',
@@ -834,7 +843,9 @@ if (!mappedName) {
   return data.gtmOnSuccess();
 }
 
-const clientId = getEventData('client_id');
+const anonymized = isAnonymized(entry);
+// Anonymised events get a throwaway client id: nothing joins them to a person or a session.
+const clientId = anonymized ? anonymousClientId() : getEventData('client_id');
 if (getType(clientId) !== 'string' || clientId === '') {
   // Measurement Protocol drops events without a client_id; retrying cannot fix that.
   log({ Type: 'Message', TraceId: eventId, EventName: mappedName, Message: 'client_id missing' });
@@ -878,7 +889,7 @@ function endpoint() {
 function buildPayload(clientId) {
   const params = { engagement_time_msec: 1 };
   const sessionId = getEventData('ga_session_id');
-  if (sessionId) params.session_id = sessionId;
+  if (sessionId && !anonymized) params.session_id = sessionId;
   const values = {
     transaction_id: getEventData('transaction_id'),
     value: getEventData('value'),
@@ -903,7 +914,7 @@ function buildPayload(clientId) {
     events: [{ name: mappedName, params: params }]
   };
   const userId = getEventData('user_id');
-  if (getType(userId) === 'string' && userId !== '' && !(entry && entry.anonymized)) {
+  if (getType(userId) === 'string' && userId !== '' && !anonymized) {
     payload.user_id = truncate(userId, MAX_USER_ID_LENGTH);
   }
   const userData = destinationUserData(entry, 'google');
@@ -913,6 +924,10 @@ function buildPayload(clientId) {
   const userAgent = clientUserAgent(entry);
   if (userAgent) payload.user_agent = userAgent;
   return payload;
+}
+
+function anonymousClientId() {
+  return generateRandom(1000000000, 2147483647) + '.' + Math.floor(eventTimestampMillis() / 1000);
 }
 
 // Keeps the first 25 params, strings cut to GA4's 100 characters; empty values are left out.
@@ -1182,7 +1197,7 @@ scenarios:
     assertThat(body.client_id).isEqualTo('1234567890.1732860000');
     assertThat(body.timestamp_micros).isEqualTo((NOW - 60000) * 1000);
     assertThat(body.consent).isEqualTo({ ad_user_data: 'DENIED', ad_personalization: 'DENIED' });
-    assertThat(body.user_id).isUndefined();
+    assertThat(body.user_id).isEqualTo('cust-42');
     assertThat(body.ip_override).isUndefined();
     assertThat(body.user_data).isUndefined();
     assertThat(body.events).isEqualTo([{
@@ -1201,13 +1216,30 @@ scenarios:
     callLater(() => {
       assertApi('gtmOnSuccess').wasCalled();
     });
-- name: '[Payload] user_id is sent when the sidecar did not anonymise the event'
+- name: '[Payload] The global endpoint is selectable'
   code: |-
-    mockData.destinations.ga4.anonymized = false;
     mockData.endpoint = 'global';
     runCode(mockData);
-    assertThat(requests[0].body.user_id).isEqualTo('cust-42');
     assertThat(requests[0].url.indexOf('https://www.google-analytics.com/mp/collect?')).isEqualTo(0);
+- name: '[Consent] An anonymised entry is sent without ids although analytics is denied'
+  code: |-
+    mockData.consentState = { ads: false, analytics: false };
+    mockData.destinations.ga4.anonymized = true;
+    mock('generateRandom', 1500000000);
+    runCode(mockData);
+    const body = requests[0].body;
+    assertThat(body.client_id).isEqualTo('1500000000.1732869940');
+    assertThat(body.user_id).isUndefined();
+    assertThat(body.events[0].params.session_id).isUndefined();
+    assertThat(body.events[0].params.transaction_id).isEqualTo('1001');
+- name: '[Consent] Anonymisation waives analytics only, never another purpose'
+  code: |-
+    mockData.purposes = 'analytics,ads';
+    mockData.consentState = { ads: false, analytics: false };
+    mockData.destinations.ga4.anonymized = true;
+    runCode(mockData);
+    assertApi('sendHttpRequest').wasNotCalled();
+    assertApi('gtmOnSuccess').wasCalled();
 - name: '[Limits] Param values are cut to 100 characters'
   code: |-
     let long = '';
@@ -1294,7 +1326,7 @@ setup: |-
     purposes: 'analytics',
     eventMap: [{ event: 'purchase', name: 'purchase' }],
     consentState: { ads: false, analytics: true },
-    destinations: { ga4: { user_data: {}, ip: null, user_agent: null, anonymized: true } },
+    destinations: { ga4: { user_data: {}, ip: null, user_agent: null } },
     piiFields: '',
     defaultCountry: 'ES',
     ipPolicy: 'none',

@@ -267,12 +267,19 @@ function isGranted(purpose) {
   return false;
 }
 
+// The sidecar sends an analytics destination without consent only anonymised (the plan's
+// analytics_without_consent: anonymize): no ids, no PII, no IP. Only 'analytics' is waived so.
+function isAnonymized(entry) {
+  return !!entry && entry.anonymized === true;
+}
+
 // Purposes this destination needs that are not granted; fails closed (no purpose configured
 // means nothing may be sent).
-function deniedPurposes() {
+function deniedPurposes(entry) {
   const required = splitList(data.purposes);
   if (required.length === 0) return ['(none configured)'];
-  return required.filter((purpose) => !isGranted(purpose));
+  const denied = required.filter((purpose) => !isGranted(purpose));
+  return isAnonymized(entry) ? denied.filter((purpose) => purpose !== 'analytics') : denied;
 }
 
 function mappedEventName(eventName) {
@@ -794,7 +801,7 @@ if (entry === false) {
   log({ Type: 'Message', TraceId: eventId, EventName: eventName, Message: 'skipped_not_requested' });
   return data.gtmOnSuccess();
 }
-const denied = deniedPurposes();
+const denied = deniedPurposes(entry);
 if (denied.length > 0) {
   log({
     Type: 'Message',
