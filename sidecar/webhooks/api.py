@@ -212,6 +212,14 @@ def _process(svc: Services, source: Source, topic: str, mapped: Mapped) -> tuple
             candidates = [(identity.JOINED_TOKEN, identity.cart_key(t)) for t in mapped.join_tokens]
             candidates.append((identity.JOINED_ORDER, identity.order_key(source.name, order_id)))
             joined = identity.find(svc.store, candidates, mapped.carried)
+            if joined.how in (identity.JOINED_TOKEN, identity.JOINED_ATTRIBUTES):
+                # Kept for the order's refunds, which carry no cart token. Written first, so a
+                # retry after a failed enqueue writes it again.
+                svc.store.put_context(
+                    identity.order_key(source.name, order_id),
+                    joined.context,
+                    identity.context_ttl(svc.plan),
+                )
             envelopes = [
                 identity.fit_to_plan(identity.enrich(e.envelope, joined, svc.plan), svc.plan)
                 for e in todo
@@ -222,26 +230,20 @@ def _process(svc: Services, source: Source, topic: str, mapped: Mapped) -> tuple
                 dedupe_keys=[e.dedupe_keys for e in todo],
                 order_ids=[e.order_id for e in todo],
             )
-            rejected = [r for r in results if r.status == REJECTED]
-            if rejected:
-                errors = [
-                    {"pointer": f"/events/{r.index}{e.pointer}", "message": e.message}
-                    for r in rejected
-                    for e in r.errors
-                ]
+            for result in results:
+                if result.status == ACCEPTED:
+                    hooks.counters.add(joined.how)
+            errors = [
+                {"pointer": f"/events/{r.index}{e.pointer}", "message": e.message}
+                for r in results
+                if r.status == REJECTED
+                for e in r.errors
+            ]
+            if errors:
                 raise SidecarError(
                     f"the mapped event does not fit the tracking plan: {len(errors)} error(s)",
                     code="invalid_event",
                     errors=errors,
-                )
-            accepted = [r for r in results if r.status == ACCEPTED]
-            for _ in accepted:
-                hooks.counters.add(joined.how)
-            if accepted and joined.how in (identity.JOINED_TOKEN, identity.JOINED_ATTRIBUTES):
-                svc.store.put_context(
-                    identity.order_key(source.name, order_id),
-                    joined.context,
-                    identity.context_ttl(svc.plan),
                 )
             for result in results:
                 answers.append(

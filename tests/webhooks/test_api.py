@@ -413,3 +413,44 @@ def test_out_of_range_values_are_400s_not_500s(shop_store):
         }
     ]
     assert outbox_rows(store) == []
+
+
+def test_outbox_locked_by_another_process_is_503_with_retry_after(tmp_path, clock):
+    """A real fault: another connection holds SQLite's write lock past the busy timeout."""
+    import io
+    import sqlite3
+
+    from sidecar.app import create_app
+    from sidecar.config import Config
+    from sidecar.store.sqlite import SqliteStore
+    from tests.conftest import EXAMPLE_PLAN
+    from tests.sidecar.conftest import make_env
+    from tests.webhooks.conftest import Shop
+
+    path = tmp_path / "outbox.sqlite"
+    store = SqliteStore(path, synchronous="NORMAL", busy_timeout_s=0.2)
+    env = make_env()
+    app = create_app(
+        Config(
+            plan_path=str(EXAMPLE_PLAN),
+            environ=env,
+            store=store,
+            log_stream=io.StringIO(),
+            rate_limits=False,
+        )
+    )
+    shop = Shop(app.test_client(), env, clock)
+    blocker = sqlite3.connect(path, isolation_level=None)
+    blocker.execute("BEGIN EXCLUSIVE")
+    try:
+        answer = shop.shopify("orders/paid", payload("shopify", "paid_basic"))
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    assert answer.status_code == 503
+    assert answer.headers["Retry-After"] == "5"
+    assert answer.get_json()["error"]["code"] == "unavailable"
+    # The platform's retry then succeeds.
+    assert shop.shopify("orders/paid", payload("shopify", "paid_basic")).status_code == 200
+    assert [r["event_id"] for r in outbox_rows(store)] == ["shopify-5678901234567-purchase"]
+    store.close()
