@@ -117,7 +117,7 @@ variable "sgtm_image" {
 }
 
 variable "sgtm_min_instances" {
-  description = "Minimum tagging server instances (Google recommends 2 or more in production; 0 scales to zero with cold starts)."
+  description = "Minimum tagging server instances (common production setups keep 2-3 warm; 0 scales to zero with cold starts)."
   type        = number
   default     = 1
 

@@ -40,7 +40,7 @@ variable "credentials_mount_dir" {
 }
 
 variable "min_instances" {
-  description = "Minimum tagging server instances (Google recommends at least 2 for production; 0 allows cold starts)."
+  description = "Minimum tagging server instances (common production setups keep 2-3 warm; 0 scales to zero with cold starts)."
   type        = number
   default     = 1
 
