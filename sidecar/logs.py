@@ -31,25 +31,36 @@ LOGGER = "sidecar"
 REDACTED = "[redacted]"
 AUDIT_TYPE = "consent_audit"
 
-_PATTERNS = [
-    re.compile(r"[^\s@\"'<>(),;:]+@[^\s@\"'<>(),;:]+\.[A-Za-z]{2,}"),  # e-mail
-    re.compile(r"(?i)\b(bearer)\s+[A-Za-z0-9._~+/=-]+"),  # Authorization values
-    re.compile(r"\bv1\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+"),  # browser tokens
-    re.compile(r"\bv1=[0-9a-fA-F]{16,}"),  # request signatures
-    re.compile(r"\b[0-9a-fA-F]{64}\b"),  # SHA-256 of PII
-    re.compile(r"\b(?:\d{1,3}\.){3}\d{1,3}\b"),  # IPv4
-    re.compile(r"(?i)\b(?:[0-9a-f]{1,4}:){2,7}(?::|[0-9a-f]{1,4})(?:[0-9a-f:]*)"),  # IPv6
-    re.compile(r"\+\d[\d\s().-]{6,}\d"),  # international phone numbers
-]
+# One alternation, so each string is scanned once. Scoped flags only: Python refuses global
+# flags in the middle of a pattern.
+_PII = re.compile(
+    "|".join(
+        (
+            r"[^\s@\"'<>(),;:]+@[^\s@\"'<>(),;:]+\.[A-Za-z]{2,}",  # e-mail
+            r"(?i:bearer)\s+[A-Za-z0-9._~+/=-]+",  # Authorization values
+            r"\bv1\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+",  # browser tokens
+            r"\bv1=[0-9a-fA-F]{16,}",  # request signatures
+            r"\b[0-9a-fA-F]{64}\b",  # SHA-256 of PII
+            r"\b(?:\d{1,3}\.){3}\d{1,3}\b",  # IPv4
+            # IPv6: eight groups, or a "::" abbreviation (event ids like a:b:c stay readable)
+            r"(?<![\w:])(?:[0-9A-Fa-f]{1,4}:){7}[0-9A-Fa-f]{1,4}(?![\w:])",
+            r"(?<![\w:])(?:[0-9A-Fa-f]{1,4}:){1,6}:(?:[0-9A-Fa-f]{1,4}(?::[0-9A-Fa-f]{1,4}){0,5})?(?![\w:])",
+            r"\+\d[\d\s().-]{6,}\d",  # international phone numbers
+        )
+    )
+)
+
+
+# Everything _PII matches contains a digit, an "@" or the word bearer; most log strings (names,
+# outcomes) contain none, and this check is far cheaper than the alternation.
+_HINT = re.compile(r"[0-9@]|(?i:bearer)")
 
 
 def redact(text: str, secrets: Iterable[str] = ()) -> str:
     for value in secrets:
-        if value:
+        if value in text:
             text = text.replace(value, REDACTED)
-    for pattern in _PATTERNS:
-        text = pattern.sub(REDACTED, text)
-    return text
+    return _PII.sub(REDACTED, text) if _HINT.search(text) else text
 
 
 def _redact_value(value: Any, secrets: tuple[str, ...]) -> Any:

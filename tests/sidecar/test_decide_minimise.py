@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from generator.plan import load_plan, load_plan_text
 from generator.plan.compile import envelope_schema
@@ -13,6 +15,7 @@ from sidecar.validate import EnvelopeValidator
 from tests.conftest import EXAMPLE_PLAN
 from tests.sidecar.conftest import envelope
 
+_VALIDATOR = EnvelopeValidator(envelope_schema(load_plan(EXAMPLE_PLAN)))
 IAB_SAMPLE = "COvFyGBOvFyGBAbAAAENAPCAAOAAAAAAAAAAAEEUACCKAAA"  # purposes {1,2,3} consented
 
 
@@ -170,3 +173,59 @@ def test_a_wrongly_typed_member_is_reported_not_stripped(plan):
     assert [(e.pointer, e.message) for e in checked.errors] == [
         ("/user_data", "must be of type object, not a string")
     ]
+
+
+# --- the two validators agree ----------------------------------------------------------------
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=6), children, max_size=3)
+    ),
+    max_leaves=6,
+)
+PATHS = [
+    ("schema",),
+    ("event_name",),
+    ("event_id",),
+    ("timestamp",),
+    ("consent",),
+    ("consent", "ads"),
+    ("params",),
+    ("params", "value"),
+    ("params", "currency"),
+    ("params", "items"),
+    ("params", "transaction_id"),
+    ("user_data",),
+    ("user_data", "email"),
+    ("context",),
+    ("context", "ip"),
+    ("client_id",),
+]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    mutations=st.lists(st.tuples(st.sampled_from(PATHS), json_values), max_size=3),
+    event_name=st.sampled_from(
+        ["purchase", "refund", "view_item", "newsletter_signup", "add_to_cart", "unknown"]
+    ),
+)
+def test_fast_and_explaining_validators_agree(mutations, event_name):
+    """The Rust fast path accepts exactly what the Python validator accepts, so no envelope
+    is let through that would have had errors, and no rejection comes without its pointers."""
+    validator = _VALIDATOR
+    ev = envelope(event_name=event_name)
+    for path, value in mutations:
+        target = ev
+        for key in path[:-1]:
+            target = target.setdefault(key, {}) if isinstance(target, dict) else target
+        if isinstance(target, dict):
+            target[path[-1]] = value
+    stripped = validator._strip(ev, validator.schema, "", [], root=ev)
+    name = stripped.get("event_name")
+    specific = validator._by_event.get(name) if isinstance(name, str) else None
+    specific = specific or validator._validator
+    python_ok = not list(specific.iter_errors(stripped))
+    assert validator._fast.is_valid(stripped) == python_ok
+    assert python_ok == (not list(validator._validator.iter_errors(stripped)))

@@ -337,3 +337,10 @@ def test_rate_limit_per_ip_answers_429_with_retry_after(tmp_path: Path, sidecar_
     assert int(r.headers["Retry-After"]) > 0
     assert r.get_json()["error"]["code"] == "too_many_requests"
     assert len(outbox_rows(store)) == 3
+
+
+def test_unhashable_event_name_is_a_400_not_a_crash(api):
+    # Found by the validator-agreement property: a list here used to reach a dict lookup.
+    r = api.signed(envelope("l-1", event_name=["purchase"]))
+    assert r.status_code == 400
+    assert [e["pointer"] for e in r.get_json()["error"]["errors"]] == ["/event_name"]
