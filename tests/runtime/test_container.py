@@ -262,3 +262,46 @@ def test_real_server_exports_load(name: str):
         pytest.skip(f"{path} is not present in this checkout")
     loaded = load_container(path)
     assert loaded.tags and loaded.templates or name.startswith("google-marketing")
+
+
+def test_real_container_runs_stape_data_client_and_facebook_tag(httpserver):
+    """A production export (stape Data Client + stape Facebook CAPI tag, both unmodified)
+    answers a Data Client request and sends two CAPI events to the routed stand-in."""
+    from tests.conftest import SHARED
+
+    path = (
+        SHARED
+        / "corpus"
+        / "gtm-containers"
+        / "laseryshow-del__FINAL__GTM-T2ZQP7WV_workspace77.json"
+    )
+    if not path.exists():
+        pytest.skip(f"{path} is not present in this checkout")
+    httpserver.expect_request("/v24.0/25699472449663830/events", method="POST").respond_with_json(
+        {}
+    )
+    env = Environment(routes={"graph.facebook.com": httpserver.url_for("/").rstrip("/")})
+    runtime = ContainerRuntime(load_container(path), env)
+    body = {
+        "event_name": "page_view",
+        "page_location": "https://shop.example.com/",
+        "user_agent": "UA",
+        "ip_override": "203.0.113.9",
+    }
+    handled = runtime.handle(
+        Request(
+            method="POST",
+            path="/data",
+            body=json.dumps(body).encode(),
+            headers=[("Host", "ss.shop.example.com"), ("Origin", "https://shop.example.com")],
+        )
+    )
+    assert handled.client == "Stape Data Client" and handled.errors == []
+    assert handled.response.returned and handled.response.status == 200
+    assert [(t.name, t.status) for t in handled.tags] == [
+        ("Meta CAPI - PageView", "success"),
+        ("[Stape] Meta - PageView", "success"),
+    ]
+    sent = [json.loads(req.get_data()) for req, _ in httpserver.log]
+    assert [s["data"][0]["event_name"] for s in sent] == ["PageView", "PageView"]
+    assert all(s["data"][0]["user_data"]["client_ip_address"] == "203.0.113.9" for s in sent)
