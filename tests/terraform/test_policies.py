@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import textwrap
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from tests.terraform.schema import load_schema
 
 SCHEMA = load_schema()
 FILES = hcl.tf_files(hcl.TERRAFORM)
-TTL_COLLECTIONS = ["idempotency", "contexts", "ledger", "dead_letters"]
+TTL_COLLECTIONS = ["contexts", "dead_letters", "events", "idempotency", "ledger"]
 
 
 def _snippet(tmp_path: Path, source: str) -> list[hcl.TfFile]:
@@ -62,6 +63,12 @@ def test_no_secret_value_in_any_tf_or_example() -> None:
 def test_retention_is_set_everywhere_it_applies() -> None:
     collections = _variable_default("sidecar", "ttl_collections")
     assert collections == TTL_COLLECTIONS
+    # Every collection the sidecar's Firestore store writes must expire, or the plan's
+    # retention silently stops applying to it.
+    store = (hcl.REPO / "sidecar" / "store" / "gcp.py").read_text(encoding="utf-8")
+    written = set(re.findall(r'collection\("([a-z_]+)"\)', store))
+    assert written, "sidecar/store/gcp.py names no collection"
+    assert written <= set(collections), written - set(collections)
     assert "ttl_collections" not in hcl.module_calls()["sidecar"], "root must not drop TTLs"
     assert policies.retention(FILES, collections) == []
     calls = hcl.module_calls()

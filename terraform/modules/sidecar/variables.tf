@@ -107,9 +107,9 @@ variable "firestore_location" {
 }
 
 variable "ttl_collections" {
-  description = "Firestore collections whose documents expire at their expire_at field."
+  description = "Firestore collection groups whose documents expire at their expire_at field: every collection the sidecar's gcp store writes (events holds the ledger rows), plus ledger for stores that keep it apart."
   type        = list(string)
-  default     = ["idempotency", "contexts", "ledger", "dead_letters"]
+  default     = ["contexts", "dead_letters", "events", "idempotency", "ledger"]
 }
 
 variable "storage_regions" {
