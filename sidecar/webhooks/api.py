@@ -220,10 +220,11 @@ def _process(svc: Services, source: Source, topic: str, mapped: Mapped) -> tuple
                     joined.context,
                     identity.context_ttl(svc.plan),
                 )
-            envelopes = [
+            fitted = [
                 identity.fit_to_plan(identity.enrich(e.envelope, joined, svc.plan), svc.plan)
                 for e in todo
             ]
+            envelopes = [envelope for envelope, _ in fitted]
             results = svc.pipeline.ingest(
                 envelopes,
                 source.name,
@@ -245,15 +246,17 @@ def _process(svc: Services, source: Source, topic: str, mapped: Mapped) -> tuple
                     code="invalid_event",
                     errors=errors,
                 )
-            for result in results:
-                answers.append(
-                    {
-                        "event_id": result.event_id,
-                        "status": result.status,
-                        "destinations": result.destinations,
-                        "join": joined.how,
-                    }
-                )
+            for result, (_, dropped) in zip(results, fitted, strict=True):
+                answer = {
+                    "event_id": result.event_id,
+                    "status": result.status,
+                    "destinations": result.destinations,
+                    "join": joined.how,
+                }
+                if dropped:
+                    answer["dropped"] = dropped
+                    _log_delivery(source.name, topic, "dropped_fields", "; ".join(dropped))
+                answers.append(answer)
     except StoreUnavailable:
         raise UnavailableError(
             "the outbox cannot take events right now; retry", headers={"Retry-After": "5"}

@@ -16,8 +16,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from generator.plan.compile import CONTEXT_MAX, ID_MAX
+from generator.plan.compile import CONTEXT_MAX, ID_MAX, PII_MAX
 from generator.plan.model import CONTEXT_FIELDS, ITEM_FIELDS, Plan
+from sidecar.ipanon import IpError, parse_ip
 from sidecar.webhooks.model import normalise_token
 from sidecar.webhooks.payload import PayloadError
 
@@ -166,13 +167,17 @@ def enrich(envelope: dict[str, Any], joined: Joined, plan: Plan) -> dict[str, An
     return out
 
 
-def fit_to_plan(envelope: dict[str, Any], plan: Plan) -> dict[str, Any]:
+def fit_to_plan(envelope: dict[str, Any], plan: Plan) -> tuple[dict[str, Any], list[str]]:
     """Keep only what the plan declares: the event's params, its item fields, its PII fields.
 
-    What a platform sends beyond the plan is not collected (minimisation), not an error.
+    What a platform sends beyond the plan is not collected (minimisation), not an error. An
+    optional value the envelope schema would refuse (an unparsable IP, an over-long PII value)
+    is left out too, and reported: rejecting the whole order over it would make the platform
+    retry, then give up on the subscription. Returns the envelope and the pointers left out.
     """
     event = plan.events[envelope["event_name"]]
     out = dict(envelope)
+    dropped: list[str] = []
     params = {k: v for k, v in envelope["params"].items() if k in event.params}
     item_fields = set(ITEM_FIELDS) | set(plan.item_fields)
     if "items" in params:
@@ -180,15 +185,29 @@ def fit_to_plan(envelope: dict[str, Any], plan: Plan) -> dict[str, Any]:
             {k: v for k, v in item.items() if k in item_fields} for item in params["items"]
         ][: plan.max_items]
     out["params"] = params
-    if "user_data" in envelope:
-        pii = {k: v for k, v in envelope["user_data"].items() if k in plan.user_data}
-        if pii:
-            out["user_data"] = pii
+    pii = {}
+    for name, value in envelope.get("user_data", {}).items():
+        if name not in plan.user_data:
+            continue
+        if len(value) > PII_MAX:
+            dropped.append(f"/user_data/{name}: longer than {PII_MAX} characters")
         else:
-            del out["user_data"]
-    if "context" in envelope:
-        out["context"] = {k: v for k, v in envelope["context"].items() if k in CONTEXT_FIELDS}
-    return out
+            pii[name] = value
+    out.pop("user_data", None)
+    if pii:
+        out["user_data"] = pii
+    context = {}
+    for name, value in envelope.get("context", {}).items():
+        if name not in CONTEXT_FIELDS:
+            continue
+        if name == "ip" and isinstance(parse_ip(value), IpError):
+            dropped.append("/context/ip: not an IP address")
+            continue
+        context[name] = value[:CONTEXT_MAX]
+    out.pop("context", None)
+    if context:
+        out["context"] = context
+    return out, dropped
 
 
 class JoinCounters:

@@ -242,6 +242,8 @@ def _context(root: Node) -> dict[str, str | None]:
 def _refund(root: Node, settings: dict[str, Any], webhook_id: str | None) -> m.Mapped:
     refund_id = root["id"].ident()
     order_id = root["order_id"].ident()
+    if settings["test_orders"] == "drop" and _test_refund(root):
+        return m.ignored("refund of a test order (test_orders: drop)")
     value, currency = _refund_total(root)
     if value is None or currency is None:
         return m.ignored("refund with no successful refund transaction and no refunded line")
@@ -283,8 +285,13 @@ def _refund(root: Node, settings: dict[str, Any], webhook_id: str | None) -> m.M
     keys = [f"shopify:order:{order_id}:refunds/create:{refund_id}"]
     if webhook_id:
         keys.insert(0, f"shopify:webhook:{webhook_id}")
-    del settings  # refunds carry no test flag; the purchase already passed the gate
     return m.Mapped(events=(m.OrderEvent(envelope, order_id, tuple(keys)),))
+
+
+def _test_refund(root: Node) -> bool:
+    """Refunds carry no test flag of their own; their transactions do (test gateways)."""
+    flags = [tx.obj()["test"].boolean() for tx in root["transactions"].array()]
+    return bool(flags) and all(flags)
 
 
 def _set_or_plain(node: Node, set_name: str, plain: str, currency: str) -> Decimal:

@@ -454,3 +454,19 @@ def test_outbox_locked_by_another_process_is_503_with_retry_after(tmp_path, cloc
     assert shop.shopify("orders/paid", payload("shopify", "paid_basic")).status_code == 200
     assert [r["event_id"] for r in outbox_rows(store)] == ["shopify-5678901234567-purchase"]
     store.close()
+
+
+def test_an_unusable_optional_field_is_left_out_and_reported_not_fatal(shop_store):
+    shop, store = shop_store
+    order = payload("shopify", "paid_basic")
+    order["client_details"]["browser_ip"] = "not-an-ip"
+    order["email"] = "a" * 600 + "@example.com"
+    answer = shop.shopify("orders/paid", order)
+    assert answer.status_code == 200
+    event = answer.get_json()["events"][0]
+    assert event["status"] == "accepted"
+    assert event["dropped"] == [
+        "/user_data/email: longer than 512 characters",
+        "/context/ip: not an IP address",
+    ]
+    assert "ip" not in outbox_rows(store)[0]["envelope"]["context"]
