@@ -101,7 +101,7 @@ class Host:
     def __init__(self, state: RunState) -> None:
         self.state = state
         self.apis: dict[str, Callable[..., Any]] = {
-            _api_name(m): getattr(self, m) for m in dir(self) if m.startswith("api_")
+            _api_name(m): getattr(self, m) for m in _METHODS
         }
 
     def dispatch(self, name: str, args_json: str) -> str:
@@ -590,6 +590,9 @@ _PLUMBING = {
     "runContainer_start": "runContainer:start",
     "runContainer_run": "runContainer:run",
 }
+
+
+_METHODS = tuple(m for m in dir(Host) if m.startswith("api_"))
 
 
 def _api_name(method: str) -> str:
