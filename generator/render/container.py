@@ -120,7 +120,7 @@ def client(plan: m.Plan, options: ContainerOptions) -> dict[str, Any]:
             f.p_rows(
                 "destinationPurposes",
                 [
-                    {"destination": d.name, "purposes": ",".join(d.purposes)}
+                    {"destination": d.name, "kind": d.kind, "purposes": ",".join(d.purposes)}
                     for d in plan.destinations.values()
                 ],
             ),

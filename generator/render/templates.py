@@ -137,9 +137,14 @@ def client_parameters(plan: m.Plan) -> list[dict[str, Any]]:
         f.text("maxSkewSeconds", "Maximum clock skew (seconds)", default="300", required=True),
         f.table(
             "destinationPurposes",
-            "Destinations and their consent purposes",
-            [("destination", "Destination"), ("purposes", "Purposes (comma separated)")],
-            help="Used to report skipped_no_consent per destination.",
+            "Destinations: kind and consent purposes",
+            [
+                ("destination", "Destination"),
+                ("kind", "Kind"),
+                ("purposes", "Purposes (comma separated)"),
+            ],
+            help="Used to report skipped_no_consent per destination, and to pick the Google "
+            "destination whose hashed user data becomes the common user_data.",
         ),
         f.log_type(),
     ]

@@ -151,9 +151,10 @@ def test_the_client_is_configured_from_the_plan(version: dict, plan: Plan) -> No
     p = params(client)
     assert p["clientPath"]["value"] == plan.delivery.client_path
     purposes = {
-        row["map"][0]["value"]: row["map"][1]["value"] for row in p["destinationPurposes"]["list"]
+        row["map"][0]["value"]: (row["map"][1]["value"], row["map"][2]["value"])
+        for row in p["destinationPurposes"]["list"]
     }
-    assert purposes == {d.name: ",".join(d.purposes) for d in plan.destinations.values()}
+    assert purposes == {d.name: (d.kind, ",".join(d.purposes)) for d in plan.destinations.values()}
     assert isinstance(client["priority"], int)
 
 

@@ -70,7 +70,7 @@ ___TEMPLATE_PARAMETERS___
   {
     "type": "SIMPLE_TABLE",
     "name": "destinationPurposes",
-    "displayName": "Destinations and their consent purposes",
+    "displayName": "Destinations: kind and consent purposes",
     "simpleTableColumns": [
       {
         "defaultValue": "",
@@ -86,6 +86,17 @@ ___TEMPLATE_PARAMETERS___
       },
       {
         "defaultValue": "",
+        "displayName": "Kind",
+        "name": "kind",
+        "type": "TEXT",
+        "valueValidators": [
+          {
+            "type": "NON_EMPTY"
+          }
+        ]
+      },
+      {
+        "defaultValue": "",
         "displayName": "Purposes (comma separated)",
         "name": "purposes",
         "type": "TEXT",
@@ -97,7 +108,7 @@ ___TEMPLATE_PARAMETERS___
       }
     ],
     "newRowButtonText": "Add row",
-    "help": "Used to report skipped_no_consent per destination."
+    "help": "Used to report skipped_no_consent per destination, and to pick the Google destination whose hashed user data becomes the common user_data."
   },
   {
     "type": "RADIO",
@@ -151,6 +162,8 @@ const ENVELOPE_SCHEMA = 1;
 const ITEM_KEYS = {"id": "item_id", "name": "item_name", "category": "item_category", "qty": "quantity", "price": "price", "brand": "item_brand", "variant": "item_variant"};
 // Far above the sidecar's batch size; a bigger body is a sender bug, not a batch to half-run.
 const MAX_EVENTS = 500;
+// Destinations whose user data is in Google's shape, exposed as common user_data.
+const GOOGLE_KINDS = ['ga4', 'google_ads'];
 // Envelope params that have their own place in event data, so they are not copied as-is.
 const PARAMS_MAPPED = { items: true, value: true, currency: true };
 
@@ -193,7 +206,7 @@ for (let i = 0; i < batch.events.length; i++) {
   if (problem) {
     errors.push(problem);
   } else {
-    accepted.push(batch.events[i]);
+    accepted.push(withDestinationMap(batch.events[i]));
   }
 }
 log({ Type: 'Message', Message: 'batch: ' + accepted.length + ' accepted, ' + errors.length + ' rejected' });
@@ -341,7 +354,7 @@ function checkEvent(event, index) {
       return problem(index, event, at + '.consent.' + purposes[j], 'must be true or false');
     }
   }
-  const objects = ['params', 'context', 'destinations'];
+  const objects = ['params', 'context'];
   for (let k = 0; k < objects.length; k++) {
     const value = event[objects[k]];
     if (value !== undefined && value !== null && getType(value) !== 'object') {
@@ -366,6 +379,14 @@ function checkEvent(event, index) {
       }
     }
   }
+  if (getType(event.destinations) === 'array') {
+    for (let a = 0; a < event.destinations.length; a++) {
+      if (!isText(event.destinations[a], 40)) {
+        return problem(index, event, at + '.destinations[' + a + ']', 'must be a destination name');
+      }
+    }
+    return undefined;
+  }
   const destinations = event.destinations || {};
   const names = Object.keys(destinations);
   for (let d = 0; d < names.length; d++) {
@@ -374,6 +395,20 @@ function checkEvent(event, index) {
     }
   }
   return undefined;
+}
+
+// A re-delivery may name its destinations as a list: the same as a map of empty entries.
+function withDestinationMap(event) {
+  if (getType(event.destinations) !== 'array') return event;
+  const copy = {};
+  Object.keys(event).forEach((key) => {
+    copy[key] = event[key];
+  });
+  copy.destinations = {};
+  event.destinations.forEach((name) => {
+    copy.destinations[name] = {};
+  });
+  return copy;
 }
 
 /*==============================================================================
@@ -431,12 +466,14 @@ function consentModeString(consent, gcs) {
   return 'G1' + (ads ? '1' : '0') + (analytics ? '1' : '0');
 }
 
-// The user data of the first (by name) destination that received Google-shaped user data:
-// it is already normalised and hashed by Google's rules, and only what that destination may get.
+// The user data of the first (by name) Google destination that received some: already
+// normalised and hashed by Google's rules, and only what that destination may get.
 function googleUserData(destinations) {
   if (!destinations) return undefined;
   const names = Object.keys(destinations).sort();
   for (let i = 0; i < names.length; i++) {
+    const row = destinationRow(names[i]);
+    if (!row || GOOGLE_KINDS.indexOf(row.kind) === -1) continue;
     const userData = destinations[names[i]].user_data;
     if (
       getType(userData) === 'object' &&
@@ -452,17 +489,21 @@ function googleUserData(destinations) {
   Results: one outcome per destination, from the tags' statuses and the consent map
 ==============================================================================*/
 
-function purposesOf(name) {
+function destinationRow(name) {
   const rows = data.destinationPurposes || [];
   for (let i = 0; i < rows.length; i++) {
-    if (rows[i].destination === name) {
-      return makeString(rows[i].purposes)
-        .split(',')
-        .map((p) => p.trim())
-        .filter((p) => p !== '');
-    }
+    if (rows[i].destination === name) return rows[i];
   }
   return undefined;
+}
+
+function purposesOf(name) {
+  const row = destinationRow(name);
+  if (!row) return undefined;
+  return makeString(row.purposes)
+    .split(',')
+    .map((p) => p.trim())
+    .filter((p) => p !== '');
 }
 
 function outcomes(event, tags) {
@@ -954,6 +995,26 @@ scenarios:
     assertThat(event['x-sgtm-destinations']).isEqualTo(purchase.destinations);
     assertThat(event['x-sgtm-timestamp']).isEqualTo(purchase.timestamp);
     assertThat(event['x-sgtm-context']).isEqualTo({ fbp: 'fb.1.1732860000.123', gcs: 'G111' });
+- name: '[Event data] Only Google destinations pass their hashed user data on as user_data'
+  code: |-
+    const other = JSON.parse(JSON.stringify(purchase));
+    Object.delete(other.destinations, 'google_ads');
+    other.destinations.crm = { user_data: { sha256_email_address: HASH }, ip: null, user_agent: null };
+    signedRequest(batchBody([other]));
+    runCode(mockData);
+    assertThat(runs[0].user_data).isUndefined();
+- name: '[Event data] A destinations list restricts a re-delivery like a map of empty entries'
+  code: |-
+    const again = JSON.parse(JSON.stringify(purchase));
+    again.destinations = ['meta'];
+    signedRequest(batchBody([again]));
+    runCode(mockData);
+    assertThat(runs[0]['x-sgtm-destinations']).isEqualTo({ meta: {} });
+    callbacks[0]('GTM-TEST', { tags: [tagStatus('meta', 'success'), tagStatus('ga4', 'success')] });
+    assertApi('setResponseBody').wasCalledWith(JSON.stringify({
+      results: [{ event_id: 'ord-1001-purchase', destinations: { ga4: 'skipped_not_requested', meta: 'success' } }],
+      errors: []
+    }));
 - name: '[Results] Outcomes per destination come from the tags and the consent map'
   code: |-
     signedRequest(batchBody([purchase]));
@@ -1004,6 +1065,7 @@ scenarios:
     }));
 setup: |-
   const JSON = require('JSON');
+  const Object = require('Object');
   const PATH = "/s2s/events";
   const KEY_ID = "delivery-1";
   const NOW = 1732870000000;
@@ -1016,10 +1078,11 @@ setup: |-
     keyIds: [{ keyId: KEY_ID }],
     maxSkewSeconds: '300',
     destinationPurposes: [
-      { destination: 'ga4', purposes: 'analytics' },
-      { destination: 'google_ads', purposes: 'ads' },
-      { destination: 'meta', purposes: 'ads' },
-      { destination: 'warehouse', purposes: 'analytics' }
+      { destination: 'crm', kind: 'http', purposes: 'functional' },
+      { destination: 'ga4', kind: 'ga4', purposes: 'analytics' },
+      { destination: 'google_ads', kind: 'google_ads', purposes: 'ads' },
+      { destination: 'meta', kind: 'meta_capi', purposes: 'ads' },
+      { destination: 'warehouse', kind: 'bigquery', purposes: 'analytics' }
     ],
     logType: 'no'
   };
