@@ -1,6 +1,6 @@
 """The identity join: the browser's ids and consent, stored at checkout, meet the order webhook.
 
-``POST /v1/context`` stores a ``BrowserContext`` under ``cart:<token>`` (the cart/checkout
+``POST /v1/context`` stores the browser's fields (``parse_context``) under ``cart:<token>`` (the cart/checkout
 token, WooCommerce order key or Stripe client_reference_id). A webhook's order looks it up by
 its tokens; when none matches, the ids the order carries itself (cart/note attributes,
 meta_data, metadata) are used. Once a purchase has joined, its context is also kept under
