@@ -396,3 +396,18 @@ def test_macro_promise_value_is_awaited():
     code = """const Promise = require('Promise');
     return Promise.create((resolve) => require('callLater')(() => resolve('late')));"""
     assert value_of(code) == "late"
+
+
+def test_private_key_permission_lists_the_usable_key_ids(tmp_path: Path, monkeypatch):
+    keyfile = tmp_path / "keys.json"
+    keyfile.write_text(json.dumps({"keys": {"a": "YWFh", "b": "YmJi"}}))
+    monkeypatch.setenv("SGTM_CREDENTIALS", str(keyfile))
+    perms = [perm("use_custom_private_keys", keyIds=["a"])]
+    code = """const q = require('queryPermission');
+    return [q('use_custom_private_keys', 'a'), q('use_custom_private_keys', 'b'),
+            require('hmacSha256')('x', 'a', {outputEncoding: 'hex'})];"""
+    expected = hmac.new(b"aaa", b"x", hashlib.sha256).hexdigest()
+    assert value_of(code, perms) == [True, False, expected]
+    result, _ = run("require('hmacSha256')('x', 'b'); data.gtmOnSuccess();", perms)
+    assert "hmacSha256: permission denied by 'Uses custom private keys'" in result.error
+    assert "key id 'b' is not allowed" in result.error
