@@ -245,23 +245,32 @@ def test_broken_exports_report_json_pointers(tmp_path: Path):
     ]
 
 
-@pytest.mark.parametrize(
-    "name",
-    [
-        "google-marketing-solutions__gps-phoebe__phoebe_demo_server_container.json",
-        "laseryshow-del__FINAL__GTM-T2ZQP7WV_workspace77.json",
-        "techonlinebd09__GTM-Containers__server_container.json",
-        "yanjumper__gtm_creamy__gtm-server.json",
-    ],
-)
-def test_real_server_exports_load(name: str):
+SERVER_EXPORTS = [
+    "google-marketing-solutions__gps-phoebe__phoebe_demo_server_container.json",
+    "google-marketing-solutions__gtm-boilerplate__server-container.json",
+    "laseryshow-del__FINAL__GTM-T2ZQP7WV_workspace77.json",
+    "laseryshow-del__Mi-configuraci-n-gtm__GTM-T2ZQP7WV_v56.json",
+    "sperciky__variable-monitoring__sgtm_container.json",
+    "techonlinebd09__GTM-Containers__server_container.json",
+    "yanjumper__gtm_creamy__gtm-server.json",
+]
+
+
+@pytest.mark.parametrize("name", SERVER_EXPORTS)
+def test_every_real_server_export_loads(name: str):
+    """All custom templates of the real exports (62 in Heureka's) pass the static check and
+    every reference resolves; GTM's built-in entities only warn."""
     from tests.conftest import SHARED
 
     path = SHARED / "corpus" / "gtm-containers" / name
     if not path.exists():
         pytest.skip(f"{path} is not present in this checkout")
+    doc = json.loads(path.read_text("utf-8"))["containerVersion"]
     loaded = load_container(path)
-    assert loaded.tags and loaded.templates or name.startswith("google-marketing")
+    assert len(loaded.tags) == len(doc.get("tag") or [])
+    assert {t.tpl.source.split("#", 1)[1] for t in loaded.templates.values()} == {
+        t["name"] for t in doc.get("customTemplate") or []
+    }
 
 
 def test_real_container_runs_stape_data_client_and_facebook_tag(httpserver):
