@@ -360,6 +360,13 @@
   var API = {
     addEventCallback: function () { return addEventCallback; },
     addMessageListener: function () { return unsupported('addMessageListener'); },
+    // Real templates require the test API's assertThat (a Heureka variable does); outside tests
+    // calling it fails clearly.
+    assertThat: function () {
+      return G.__sgtm_test_api ? G.__sgtm_test_api.assertThat : function () {
+        throw SandboxError('assertThat is only available while template tests run');
+      };
+    },
     BigQuery: function () {
       var insert = asyncHost('BigQuery.insert');
       return {

@@ -296,3 +296,15 @@ def test_fixture_templates_pass_their_own_scenarios(name: str):
 
     got = run_tests(load_template(FIXTURES / name))
     assert got and all(r.passed for r in got), [(r.name, r.messages) for r in got]
+
+
+def test_templates_may_require_assert_that():
+    # A production Heureka variable requires 'assertThat' at the top of its code: allowed in
+    # the sandbox; calling it outside tests fails clearly.
+    code = "const assertThat = require('assertThat');\nreturn data.v === 1 ? 'one' : assertThat(1).isTrue();"
+    tests = scenarios(("ok", "assertThat(runCode({v: 1})).isEqualTo('one');"))
+    assert results(code, tests, [], "MACRO")["ok"].passed
+    from tests.runtime.helpers import run
+
+    result, _ = run(code, kind="MACRO", data={"v": 2})
+    assert "assertThat is only available while template tests run" in result.error
