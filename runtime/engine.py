@@ -74,6 +74,14 @@ class Template:
 
 def compile_template(tpl: Tpl, template_id: str | None = None) -> Template:
     """Check the code section (raises ``syntax.TemplateSyntaxError``) and instrument it."""
+    if tpl.context != "SERVER":
+        section = tpl.sections["SANDBOXED_JS_FOR_WEB_TEMPLATE"]
+        raise TplError(
+            tpl.source,
+            section.line,
+            "this code is ___SANDBOXED_JS_FOR_WEB_TEMPLATE___: the local runtime runs server "
+            "templates (___SANDBOXED_JS_FOR_SERVER___) only",
+        )
     code = syntax.check(tpl.code, tpl.source, tpl.code_line)
     return Template(tpl, code, Permissions.of(tpl), template_id or tpl.source)
 

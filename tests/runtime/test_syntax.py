@@ -88,3 +88,19 @@ def test_template_file_errors_use_the_file_line_of_the_code_section():
     with pytest.raises(TemplateSyntaxError) as err:
         compile_template(tpl)
     assert str(err.value).startswith(f"bad.tpl:{tpl.code_line + 1}:11: 'new'")
+
+
+def test_web_templates_are_refused_with_their_marker_line():
+    from generator.tpl import TplError
+
+    text = tpl_text("data.gtmOnSuccess();").replace(
+        "___SANDBOXED_JS_FOR_SERVER___", "___SANDBOXED_JS_FOR_WEB_TEMPLATE___"
+    )
+    tpl = parse_tpl(text, "web.tpl")
+    with pytest.raises(TplError) as err:
+        compile_template(tpl)
+    first_code_line = text.lstrip("\ufeff").split("\n").index("data.gtmOnSuccess();") + 1
+    assert str(err.value) == (
+        f"web.tpl:{first_code_line}: this code is ___SANDBOXED_JS_FOR_WEB_TEMPLATE___: the local "
+        "runtime runs server templates (___SANDBOXED_JS_FOR_SERVER___) only"
+    )
