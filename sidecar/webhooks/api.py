@@ -212,7 +212,12 @@ def _process(svc: Services, source: Source, topic: str, mapped: Mapped) -> tuple
             candidates = [(identity.JOINED_TOKEN, identity.cart_key(t)) for t in mapped.join_tokens]
             candidates.append((identity.JOINED_ORDER, identity.order_key(source.name, order_id)))
             joined = identity.find(svc.store, candidates, mapped.carried)
-            if joined.how in (identity.JOINED_TOKEN, identity.JOINED_ATTRIBUTES):
+            purchase = any(e.envelope["event_name"] == "purchase" for e in todo)
+            if (
+                purchase
+                and "refund" in svc.plan.events
+                and joined.how in (identity.JOINED_TOKEN, identity.JOINED_ATTRIBUTES)
+            ):
                 # Kept for the order's refunds, which carry no cart token. Written first, so a
                 # retry after a failed enqueue writes it again.
                 svc.store.put_context(
