@@ -20,6 +20,9 @@ import copy
 import http.client
 import json
 import os
+import signal
+import socket
+import subprocess
 import sys
 import tempfile
 import threading
@@ -66,6 +69,55 @@ def _envelope(i: int) -> dict[str, Any]:
     }
 
 
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+class _Sidecar:
+    """The sidecar under its own gunicorn settings, 2 workers x 4 threads, on 127.0.0.1."""
+
+    def __init__(self, env: dict[str, str], tmp: Path) -> None:
+        self.port = _free_port()
+        env = {**env, "PORT": str(self.port), "HOST": "127.0.0.1", "WORKERS": "2", "THREADS": "4"}
+        self.log = (tmp / "sidecar.log").open("wb")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "-c", "python:sidecar.gunicorn_conf"],
+            cwd=REPO,
+            env=env,
+            stdout=self.log,
+            stderr=self.log,
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"the sidecar exited with {self.proc.returncode}")
+            try:
+                conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
+                conn.request("GET", "/healthz")
+                if conn.getresponse().status == 200:
+                    time.sleep(1.0)  # one worker answered; give the other its boot time
+                    return
+            except OSError:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError("the sidecar did not come up")
+
+    def stop(self) -> None:
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        self.log.close()
+
+
 def _drive(port: int, requests: list[tuple[str, bytes, dict[str, str]]], concurrency: int):  # type: ignore[no-untyped-def]
     latencies: list[float] = []
     failures: list[int] = []
@@ -106,7 +158,6 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv or [])
 
     sys.path.insert(0, str(REPO))
-    from bench.sidecar_bench import Server, _percentile
     from sidecar import signing
     from sidecar.webhook_signatures import base64_hmac
 
@@ -133,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="webhooks-bench-") as tmp_dir:
         tmp = Path(tmp_dir)
         env["SGTM_OUTBOX"] = str(tmp / "outbox.sqlite")
-        server = Server("sidecar", env, tmp)
+        server = _Sidecar(env, tmp)
         try:
             bearer = signing.issue_token(token_keys, ORIGIN, 3600)
             contexts = []
