@@ -556,7 +556,7 @@ class Host:
             store[key] = copy.deepcopy(data)
         tx = opts.get("transaction")
         if tx is not None:
-            self.state.fs_tx.setdefault(str(tx), []).append(doc)
+            self.state.fs_tx.setdefault(str(tx), []).append(doc.split("/")[-1])
         return self._async_ok(doc.split("/")[-1])
 
     def api_Firestore__query(self, collection: Any, queries: Any, options: Any = None) -> str:  # noqa: N802

@@ -73,9 +73,6 @@
     if (outcome.ok) p.resolve(outcome.value);
     else p.reject(outcome.value);
   };
-  G.__sgtm_pending_count = function () {
-    return macro.length;
-  };
 
   // ---- pure sandbox APIs --------------------------------------------------------------------
   function getType(v) {
@@ -522,10 +519,6 @@
   // ---- running a template -----------------------------------------------------------------
   var outcome = { value: undefined, result: null };
 
-  G.__sgtm_make_data = function (dataJson) {
-    var data = nativeJSON.parse(dataJson);
-    return data;
-  };
 
   function withCallbacks(data) {
     var d = data && typeof data === 'object' ? data : {};

@@ -411,3 +411,17 @@ def test_private_key_permission_lists_the_usable_key_ids(tmp_path: Path, monkeyp
     result, _ = run("require('hmacSha256')('x', 'b'); data.gtmOnSuccess();", perms)
     assert "hmacSha256: permission denied by 'Uses custom private keys'" in result.error
     assert "key id 'b' is not allowed" in result.error
+
+
+def test_firestore_transaction_collects_the_written_document_ids():
+    code = """const Firestore = require('Firestore');
+    Firestore.runTransaction((tx) => Firestore.write('carts/c1', {n: 1}, {projectId: 'p', transaction: tx})
+        .then(() => Firestore.write('carts/c2', {n: 2}, {projectId: 'p', transaction: tx})),
+      {projectId: 'p'})
+      .then((ids) => { require('logToConsole')(ids); data.gtmOnSuccess(); });"""
+    fs = perm("access_firestore", allowedOptions=[{"projectId": "p", "path": "carts/*"}])
+    env = Environment()
+    result, _ = run(code, [fs, LOG_ALL], env=env)
+    assert result.outcome == "success", result.error
+    assert result.logs == ['["c1","c2"]']
+    assert env.firestore == {"p/carts/c1": {"n": 1}, "p/carts/c2": {"n": 2}}
