@@ -90,8 +90,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("-o", "--output", required=True, help="file to write (- for stdout)")
     parser.add_argument(
         "--endpoint",
-        default="https://sgtm.example.com",
-        help="the sidecar's public base URL (default https://sgtm.example.com)",
+        required=True,
+        help="the sidecar's public base URL, e.g. https://sgtm.shop.example",
     )
     parser.add_argument(
         "--cmp-cookie",

@@ -179,7 +179,8 @@ def test_cli_writes_the_snippet(tmp_path, capsys):
     ],
 )
 def test_cli_refuses_bad_options_with_a_message(tmp_path, capsys, args, message):
-    code = sgtm(["snippet", str(EXAMPLE_PLAN), "-o", str(tmp_path / "x.js"), *args])
+    base = ["snippet", str(EXAMPLE_PLAN), "-o", str(tmp_path / "x.js"), "--endpoint", ENDPOINT]
+    code = sgtm([*base, *args])
     assert code == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "x.js").exists()
@@ -188,5 +189,5 @@ def test_cli_refuses_bad_options_with_a_message(tmp_path, capsys, args, message)
 def test_cli_reports_a_broken_plan_with_its_location(tmp_path, capsys):
     plan = tmp_path / "plan.yaml"
     plan.write_text("plan: [\n", encoding="utf-8")
-    assert sgtm(["snippet", str(plan), "-o", "-"]) == 1
+    assert sgtm(["snippet", str(plan), "-o", "-", "--endpoint", ENDPOINT]) == 1
     assert f"{plan}:" in capsys.readouterr().err
