@@ -181,9 +181,14 @@ def fit_to_plan(envelope: dict[str, Any], plan: Plan) -> tuple[dict[str, Any], l
     params = {k: v for k, v in envelope["params"].items() if k in event.params}
     item_fields = set(ITEM_FIELDS) | set(plan.item_fields)
     if "items" in params:
-        params["items"] = [
-            {k: v for k, v in item.items() if k in item_fields} for item in params["items"]
-        ][: plan.max_items]
+        items = params["items"]
+        if len(items) > plan.max_items:
+            dropped.append(
+                f"/params/items: {len(items)} items; the plan keeps the first {plan.max_items}"
+            )
+        params["items"] = [{k: v for k, v in item.items() if k in item_fields} for item in items][
+            : plan.max_items
+        ]
     out["params"] = params
     pii = {}
     for name, value in envelope.get("user_data", {}).items():

@@ -470,3 +470,16 @@ def test_an_unusable_optional_field_is_left_out_and_reported_not_fatal(shop_stor
         "/context/ip: not an IP address",
     ]
     assert "ip" not in outbox_rows(store)[0]["envelope"]["context"]
+
+
+def test_items_beyond_the_plans_max_are_cut_and_reported(shop_store):
+    shop, store = shop_store
+    order = payload("shopify", "paid_basic")
+    line = order["line_items"][1]
+    order["line_items"] = [dict(line, id=i, sku=f"SOCK-{i}") for i in range(205)]
+    answer = shop.shopify("orders/paid", order).get_json()
+    assert answer["events"][0]["dropped"] == [
+        "/params/items: 205 items; the plan keeps the first 200"
+    ]
+    items = outbox_rows(store)[0]["envelope"]["params"]["items"]
+    assert len(items) == 200 and items[-1]["id"] == "SOCK-199"
