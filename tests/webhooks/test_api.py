@@ -483,3 +483,17 @@ def test_items_beyond_the_plans_max_are_cut_and_reported(shop_store):
     ]
     items = outbox_rows(store)[0]["envelope"]["params"]["items"]
     assert len(items) == 200 and items[-1]["id"] == "SOCK-199"
+
+
+def test_during_a_rotation_both_secrets_verify(make_shop):
+    shop, store = make_shop(env={"SHOPIFY_WEBHOOK_SECRET": "shpss-old-secret\nshpss-new-secret\n"})
+    order = payload("shopify", "paid_basic")
+    old = shop.shopify("orders/paid", order, webhook_id="a", secret="shpss-old-secret")
+    new = shop.shopify("orders/paid", order, webhook_id="b", secret="shpss-new-secret")
+    other = shop.shopify("orders/paid", order, webhook_id="c", secret="shpss-other-secret")
+    assert (old.status_code, new.status_code, other.status_code) == (200, 200, 401)
+    # The whole variable is not a secret by itself: a body signed with it does not verify.
+    joined = shop.shopify(
+        "orders/paid", order, webhook_id="d", secret="shpss-old-secret\nshpss-new-secret\n"
+    )
+    assert joined.status_code == 401
