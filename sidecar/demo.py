@@ -71,13 +71,15 @@ class Captured:
     method: str
     path: str
     body: Any
+    at: float = 0.0  # wall-clock time it arrived
 
 
 class CaptureServer:
     """One local HTTP server; each routed vendor host gets its own path prefix."""
 
     def __init__(self) -> None:
-        self.requests: list[Captured] = []
+        self.requests: list[Captured] = []  # answered 200: what the vendor accepted
+        self.refused: list[Captured] = []  # answered with a scripted failure
         self.fail: dict[str, int] = {}  # destination -> status to answer (tests, the bench)
         self.delay_s: dict[str, float] = {}
         self._lock = threading.Lock()
@@ -101,9 +103,9 @@ class CaptureServer:
                 if outer.delay_s.get(prefix):
                     time.sleep(outer.delay_s[prefix])
                 status = outer.fail.get(prefix, 200)
-                if status == 200:
-                    with outer._lock:
-                        outer.requests.append(Captured(prefix, self.command, path, body))
+                seen = Captured(prefix, self.command, path, body, time.time())
+                with outer._lock:
+                    (outer.requests if status == 200 else outer.refused).append(seen)
                 answer = b'{"events_received": 1}' if status == 200 else b'{"error": "test"}'
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")

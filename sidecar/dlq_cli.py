@@ -43,6 +43,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     worker.add_argument(
         "--timeout", type=float, default=10.0, help="seconds to wait for sGTM's answer (default 10)"
     )
+    worker.add_argument(
+        "--settle",
+        type=float,
+        help="seconds sGTM may keep running a request the worker stopped waiting for; retries "
+        "of such batches (and of a killed worker's batch) wait this long (default timeout + 5)",
+    )
     worker.set_defaults(func=cmd_worker)
 
     dlq = subparsers.add_parser(
@@ -226,7 +232,11 @@ def cmd_worker(args: argparse.Namespace) -> int:
     env = _env(args)
     try:
         worker = build_worker(
-            env, plan_path=args.plan, collect_url=args.collect_url, timeout_s=args.timeout
+            env,
+            plan_path=args.plan,
+            collect_url=args.collect_url,
+            timeout_s=args.timeout,
+            settle_s=args.settle,
         )
     except DeliveryConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -16,7 +16,16 @@ class Response:
 
 
 class TransportError(Exception):
-    """sGTM could not be reached or did not answer in time (the breaker counts these)."""
+    """sGTM could not be reached or did not answer in time (the breaker counts these).
+
+    ``maybe_processed``: the request may have reached sGTM, whose tags may still be running it
+    (a timeout, a dropped connection). A retry must wait for that run to settle, or a
+    destination could receive the event again after the retry was acknowledged.
+    """
+
+    def __init__(self, message: str, maybe_processed: bool = True) -> None:
+        super().__init__(message)
+        self.maybe_processed = maybe_processed
 
 
 class HttpTransport:
@@ -72,6 +81,9 @@ class HttpTransport:
                 raise TransportError(
                     f"no answer from {self._host} within {self._timeout:g} s"
                 ) from exc
+            except ConnectionRefusedError as exc:
+                self.close()
+                raise TransportError(f"cannot reach {self._host}: {exc}", False) from exc
             except (OSError, http.client.HTTPException) as exc:
                 self.close()
                 raise TransportError(f"cannot reach {self._host}: {exc}") from exc

@@ -73,7 +73,8 @@ class Worker:
         transport: HttpTransport,
         *,
         batch_size: int = 20,
-        lease_s: float = 120.0,
+        lease_s: float | None = None,
+        settle_s: float | None = None,
         idle_poll_s: float = 0.5,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
@@ -87,9 +88,15 @@ class Worker:
         self.policy = policy
         self.transport = transport
         self.batch_size = batch_size
-        # A lease longer than a whole HTTP exchange, so a slow answer never looks like a dead
-        # worker and its destinations are not claimed twice.
-        self.lease_s = max(lease_s, 2 * transport_timeout(transport) + 10)
+        timeout = transport_timeout(transport)
+        # How long sGTM may still be running a request we stopped waiting for (timeout, dropped
+        # connection, SIGKILLed worker): its tags keep going. Retrying those events before this
+        # has passed could make a destination see an event again after we recorded its
+        # acknowledgement, so such retries and restarts wait at least this long.
+        self.settle_s = timeout + 5.0 if settle_s is None else settle_s
+        # A lease covers one whole exchange plus its settling time, so a slow answer never
+        # looks like a dead worker, and a dead worker's batch is retried only once it settled.
+        self.lease_s = lease_s if lease_s is not None else timeout + self.settle_s
         self.idle_poll_s = idle_poll_s
         self.clock = clock
         self.sleep = sleep
@@ -208,7 +215,8 @@ class Worker:
             resp = self.transport.post(body, headers)
         except TransportError as exc:
             self.breaker.failure(self.clock())
-            self._fail_all(claims, f"sGTM unreachable: {exc}", None, None)
+            wait = self.settle_s if exc.maybe_processed else None
+            self._fail_all(claims, f"sGTM unreachable: {exc}", None, wait)
             return
         done = self.clock()
         status_key = str(resp.status)

@@ -168,7 +168,8 @@ class DeliveryStore(Store, Protocol):
         ...
 
     def requeue_executing(self, now: float) -> int:
-        """At worker start: destinations left ``executing`` go back to ``failed``."""
+        """At worker start: destinations left ``executing`` go back to ``failed``, due when
+        their lease ends (the dead worker's request may still be running in sGTM until then)."""
         ...
 
     def next_due_at(self) -> float | None:

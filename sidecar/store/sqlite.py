@@ -375,7 +375,10 @@ class SqliteStore:
     def requeue_executing(self, now: float) -> int:
         with self._tx() as db:
             return db.execute(
-                "UPDATE deliveries SET state = 'failed', lease_until = NULL, next_attempt_at = ?,"
+                # Not before the lease ends: the dead worker's request may still be running in
+                # sGTM until then (see Worker.settle_s).
+                "UPDATE deliveries SET state = 'failed', lease_until = NULL,"
+                " next_attempt_at = MAX(?, COALESCE(lease_until, 0)),"
                 " last_reason = 'interrupted: the delivery worker stopped mid-attempt'"
                 " WHERE state = 'executing'",
                 (now,),

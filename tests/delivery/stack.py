@@ -43,14 +43,22 @@ class Proc:
 
 
 class Stack:
-    def __init__(self, tmp: Path, collect_url: str, worker_timeout: float = 2.0) -> None:
+    def __init__(
+        self,
+        tmp: Path,
+        collect_url: str,
+        worker_timeout: float = 2.0,
+        plan: Path = EXAMPLE_PLAN,
+        delivery_kid: str = "dk1",
+    ) -> None:
         self.tmp = tmp
         self.env = dict(os.environ)
         self.secrets = make_env()
+        self.secrets["SGTM_DELIVERY_KEYS"] = signing.generate_keyset(delivery_kid)
         self.env.update(self.secrets)
         self.port = free_port()
         self.env.update(
-            SGTM_PLAN=str(EXAMPLE_PLAN),
+            SGTM_PLAN=str(plan),
             SGTM_OUTBOX=str(tmp / "outbox.sqlite"),
             SGTM_COLLECT_URL=collect_url,
             SGTM_RATE_LIMITS="off",
@@ -62,12 +70,14 @@ class Stack:
         self.url = f"http://127.0.0.1:{self.port}"
         cli = [sys.executable, "-m", "generator.cli"]
         self.sidecar = Proc(
-            [*cli, "serve", str(EXAMPLE_PLAN), "--port", str(self.port)],
+            [*cli, "serve", str(plan), "--port", str(self.port)],
             self.env,
             tmp / "sidecar.log",
         )
         self.worker = Proc(
-            [*cli, "worker", "--timeout", str(worker_timeout)], self.env, tmp / "worker.log"
+            [*cli, "worker", "--timeout", str(worker_timeout), "--settle", "3"],
+            self.env,
+            tmp / "worker.log",
         )
         self.signing_keys = signing.parse_keyset(self.secrets["WEB_SIGNING_KEYS"], source="t")
         self.token_keys = signing.parse_keyset(self.secrets["WEB_TOKEN_KEYS"], source="t")
