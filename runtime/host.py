@@ -465,10 +465,18 @@ class Host:
         return etld_plus_one(host or "")
 
     # -- outbound HTTP -----------------------------------------------------------------------
+    def api_sendHttpGet(self, url: Any, options: Any = None, body: Any = None) -> str:  # noqa: N802
+        opts = dict(options) if isinstance(options, dict) else {}
+        opts["method"] = "GET"
+        return self._send("sendHttpGet", url, opts, None)
+
     def api_sendHttpRequest(self, url: Any, options: Any = None, body: Any = None) -> str:  # noqa: N802
+        return self._send("sendHttpRequest", url, options, body)
+
+    def _send(self, api: str, url: Any, options: Any, body: Any) -> str:
         target = _str(url)
         opts = options if isinstance(options, dict) else {}
-        self.perms.send_http("sendHttpRequest", target)
+        self.perms.send_http(api, target)
         if opts.get("authorization") is not None:
             raise ApiError(
                 "sendHttpRequest: options.authorization (getGoogleAuth) is not supported by the local runtime"

@@ -247,8 +247,7 @@
   function sendHttpGet(url, a, b) {
     if (typeof a === 'function') {
       var cb = a;
-      var opts = nativeObject.assign({}, b || {}, { method: 'GET' });
-      httpPromise('sendHttpRequest', url, opts, null).then(
+      httpPromise('sendHttpGet', url, b, null).then(
         function (r) {
           cb(r.statusCode, r.headers, r.body);
         },
@@ -258,7 +257,7 @@
       );
       return undefined;
     }
-    return httpPromise('sendHttpRequest', url, nativeObject.assign({}, a || {}, { method: 'GET' }), null);
+    return httpPromise('sendHttpGet', url, a, null);
   }
 
   function asyncHost(name) {

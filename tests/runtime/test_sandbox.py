@@ -425,3 +425,17 @@ def test_firestore_transaction_collects_the_written_document_ids():
     assert result.outcome == "success", result.error
     assert result.logs == ['["c1","c2"]']
     assert env.firestore == {"p/carts/c1": {"n": 1}, "p/carts/c2": {"n": 2}}
+
+
+def test_send_http_get_both_forms(destination: HTTPServer):
+    code = """const get = require('sendHttpGet'); const log = require('logToConsole');
+    get('https://api.example.com/ok', (status) => log('cb', status));
+    get('https://api.example.com/ok', {headers: {'x-b': 'c'}}).then((r) => {
+      log('promise', r.statusCode); data.gtmOnSuccess(); });"""
+    result, _ = run(code, [SEND_ANY, LOG_ALL], env=_env(destination))
+    assert result.outcome == "success", result.error
+    assert sorted(result.logs) == ["cb 201", "promise 201"]
+    assert [req.method for req, _ in destination.log] == ["GET", "GET"]
+    narrow = perm("send_http", allowedUrls="specific", urls=["https://other.example.com/"])
+    result, _ = run("require('sendHttpGet')('https://api.example.com/ok');", [narrow])
+    assert result.error.split(": ", 1)[1].startswith("sendHttpGet: permission denied")
