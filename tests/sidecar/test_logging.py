@@ -19,10 +19,14 @@ CANARIES = {
     "first_name": "Zqxcanaryfirst",
     "last_name": "Zqxcanarylast",
     "city": "Zqxcanarycity",
-    "postal_code": "28999",
+    "postal_code": "ZQX-CANARY-POSTAL",
     "external_id": "zqx-canary-ext-77",
 }
-IDENTITY = {"client_id": "777111.1732860000", "user_id": "zqx-canary-uid", "session_id": "8837"}
+IDENTITY = {
+    "client_id": "zqx-canary-cid.1732860000",
+    "user_id": "zqx-canary-uid",
+    "session_id": "zqx-canary-session",
+}
 CONTEXT = {
     "ip": "198.51.100.23",
     "user_agent": "ZqxCanaryAgent/1.0",
