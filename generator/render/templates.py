@@ -389,9 +389,7 @@ def tag_code(plan: m.Plan, kind: str) -> str:
         api_url=ADS_API_URL,
         api_scope=ADS_API_SCOPE,
         event_params=event_params(plan),
-        iso_countries=pii_tables.iso_countries(),
-        phone_regions=pii_tables.phone_regions(),
-        calling_code_lengths=pii_tables.calling_code_lengths(),
+        **pii_tables.context(),
     )
 
 

@@ -17,6 +17,10 @@ function getType(v) {
 }
 function makeInteger(v) { return parseInt(v, 10); }
 function makeString(v) { return String(v); }
+function createRegex(pattern, flags) {
+  try { return new RegExp(pattern, flags || ''); } catch (e) { return null; }
+}
+function testRegex(regex, text) { return regex.test(text); }
 function sha256Sync(text, options) {
   if (!options || options.outputEncoding !== 'hex') throw new Error('tests expect hex output');
   return __py_sha256(text);

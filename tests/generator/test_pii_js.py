@@ -29,12 +29,7 @@ SANDBOX_UNSUPPORTED = {
 
 
 def partial() -> str:
-    return render(
-        "tpl/_pii.js.jinja",
-        iso_countries=pii_tables.iso_countries(),
-        phone_regions=pii_tables.phone_regions(),
-        calling_code_lengths=pii_tables.calling_code_lengths(),
-    )
+    return render("tpl/_pii.js.jinja", **pii_tables.context())
 
 
 @pytest.fixture(scope="module")
@@ -104,3 +99,80 @@ def test_prepare_vector(ctx, case: dict) -> None:
 def test_what_the_sandbox_cannot_classify_is_dropped_not_guessed(ctx, rules, field, value) -> None:
     result = jsharness.call(ctx, "piiNormalize", rules, field, value, "US", None)
     assert result == {"dropped": "sandbox_unsupported"}
+
+
+# ---- beyond the vectors: the JS agrees with sidecar/pii.py or drops, on generated input -----
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from sidecar import pii  # noqa: E402
+
+_TEXT = st.text(
+    alphabet=st.sampled_from(
+        list("abcXYZ019 .-_'@+()~/\t") + ["é", "Ł", "ß", "정", "山", "’", "–", "\u00a0", "²", "☃"]
+    ),
+    max_size=24,
+)
+_PHONE = st.builds(
+    lambda plus, digits, seps: (
+        ("+" if plus else "") + "".join(d + s for d, s in zip(digits, seps, strict=False))
+    ),
+    st.booleans(),
+    st.text(alphabet="0123456789", min_size=1, max_size=16),
+    st.lists(st.sampled_from(["", " ", "-", "(", ")", "."]), min_size=16, max_size=16),
+)
+_REGIONS = st.sampled_from(["", "US", "GB", "DE", "ES", "FR", "IT", "IN", "CA", "AU", "JP", "BR"])
+
+
+def _python(rules: str, field: str, value: str, region: str) -> dict:
+    result = pii.normalize_field(rules, field, value, region or None)
+    if isinstance(result, pii.Dropped):
+        return {"dropped": result.reason}
+    out = {"value": result.value}
+    if result.sha256 is not None:
+        out["sha256"] = result.sha256
+    return out
+
+
+def _agrees_or_drops(ctx, rules: str, field: str, value: str, region: str) -> None:
+    """A value from the JS must be Python's exactly; the JS may drop what Python keeps only as
+    'sandbox_unsupported'; when both drop, the reasons (informational) may differ."""
+    js = jsharness.call(ctx, "piiNormalize", rules, field, value, region, None)
+    python = _python(rules, field, value, region)
+    case = (rules, field, value, region, js, python)
+    if "dropped" not in js:
+        assert js == python, case
+    elif "dropped" not in python:
+        assert js == {"dropped": "sandbox_unsupported"}, case
+
+
+@settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    rules=st.sampled_from(["meta", "google"]),
+    field=st.sampled_from(
+        [
+            "email",
+            "first_name",
+            "last_name",
+            "city",
+            "region",
+            "postal_code",
+            "country",
+            "external_id",
+        ]
+    ),
+    value=_TEXT,
+)
+def test_text_fields_agree_with_python_or_drop(ctx, rules, field, value) -> None:
+    _agrees_or_drops(ctx, rules, field, value, "US")
+
+
+@settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(rules=st.sampled_from(["meta", "google"]), value=_PHONE, region=_REGIONS)
+def test_phones_agree_with_python_or_drop(ctx, rules, value, region) -> None:
+    _agrees_or_drops(ctx, rules, "phone", value, region)

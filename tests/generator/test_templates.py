@@ -45,6 +45,7 @@ API_PERMISSION = {
 NO_PERMISSION = {
     "callLater",
     "claimRequest",
+    "createRegex",
     "encodeUriComponent",
     "generateRandom",
     "getTimestampMillis",
@@ -58,6 +59,7 @@ NO_PERMISSION = {
     "Promise",
     "queryPermission",
     "sha256Sync",
+    "testRegex",
 }
 REQUIRE = re.compile(r"^const (\w+) = require\('(\w+)'\);$", re.M)
 
