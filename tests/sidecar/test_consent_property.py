@@ -94,9 +94,15 @@ consent_values = st.sampled_from([True, False, None])
 def test_queued_destinations_always_have_all_purposes_granted(
     pipeline, event_name, claims, gcs, client_id, with_pii
 ):
-    plan = pipeline.plan
     consent = {k: v for k, v in claims.items() if v is not None}
     event_id = f"p-{next(_counter)}"
+    envelope = make_envelope(event_id, event_name, consent, gcs, client_id, with_pii)
+    (result,) = pipeline.ingest([envelope], "web")
+    assert result.status == "accepted"
+    check_stored(pipeline, event_id, event_name, consent, gcs, client_id)
+
+
+def make_envelope(event_id, event_name, consent, gcs, client_id, with_pii):
     envelope = {
         "schema": 1,
         "event_name": event_name,
@@ -112,10 +118,12 @@ def test_queued_destinations_always_have_all_purposes_granted(
         envelope["user_data"] = {"email": RAW_EMAIL, "phone": RAW_PHONE}
     if gcs is not None:
         envelope["context"]["gcs"] = gcs
-    (result,) = pipeline.ingest([envelope], "web")
-    assert result.status == "accepted"
+    return envelope
 
-    rows = [r for r in outbox_rows(pipeline.store) if r["event_id"] == event_id]
+
+def check_stored(pipeline, event_id, event_name, consent, gcs, client_id, rows=None):
+    plan = pipeline.plan
+    rows = [r for r in (rows or outbox_rows(pipeline.store)) if r["event_id"] == event_id]
     assert len(rows) == 1
     row = rows[0]
     granted = granted_oracle(plan, consent, gcs)
@@ -159,3 +167,33 @@ def test_queued_destinations_always_have_all_purposes_granted(
         assert "203.0.113" not in dumped
     if not row["deliveries"]:
         assert row["skipped"] is True
+
+
+def test_every_combination_of_purposes_signals_and_events(pipeline):
+    """The same check, exhaustively: 3^3 claims x 5 CMP states x 6 events x 2 clients."""
+    # One client inside meta's 50% rollout and one outside it.
+    candidates = [f"{i}.1732860000" for i in range(100)]
+    clients = (
+        next(c for c in candidates if in_rollout(c, "meta", 50)),
+        next(c for c in candidates if not in_rollout(c, "meta", 50)),
+    )
+    cases = []
+    for event_name in sorted(PARAMS):
+        batch = []
+        for values in itertools.product([True, False, None], repeat=3):
+            consent = {
+                p: v for p, v in zip(("analytics", "ads", "functional"), values, strict=True)
+            }
+            consent = {k: v for k, v in consent.items() if v is not None}
+            for gcs in GCS:
+                for client_id in clients:
+                    event_id = f"x-{next(_counter)}"
+                    batch.append(make_envelope(event_id, event_name, consent, gcs, client_id, True))
+                    cases.append((event_id, event_name, consent, gcs, client_id))
+        for start in range(0, len(batch), 100):
+            results = pipeline.ingest(batch[start : start + 100], "web")
+            assert {r.status for r in results} == {"accepted"}
+    rows = outbox_rows(pipeline.store)
+    assert len(cases) == 6 * 27 * 5 * 2
+    for event_id, event_name, consent, gcs, client_id in cases:
+        check_stored(pipeline, event_id, event_name, consent, gcs, client_id, rows)
