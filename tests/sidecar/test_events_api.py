@@ -344,3 +344,17 @@ def test_unhashable_event_name_is_a_400_not_a_crash(api):
     r = api.signed(envelope("l-1", event_name=["purchase"]))
     assert r.status_code == 400
     assert [e["pointer"] for e in r.get_json()["error"]["errors"]] == ["/event_name"]
+
+
+def test_rate_limit_per_key_counts_each_key_separately(tmp_path: Path, sidecar_env, store):
+    text = EXAMPLE_PLAN.read_text().replace(
+        "    max_batch: 100\n", "    max_batch: 100\n    rate_limit_per_key: 2/minute\n"
+    )
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(text)
+    app = create_app(Config(plan_path=str(plan), environ=sidecar_env, store=store))
+    api = Api(app.test_client(), sidecar_env)
+    codes = [api.signed(envelope(f"k-{i}")).status_code for i in range(3)]
+    assert codes == [200, 200, 429]
+    # The browser token's key has its own budget.
+    assert api.browser(envelope("k-browser")).status_code == 200
