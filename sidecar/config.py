@@ -110,6 +110,8 @@ def load(config: Config) -> Loaded:
     secrets: dict[str, str] = {}
     missing: list[str] = []
     for ref in plan.secret_refs():
+        if ref.env in secrets or any(m.startswith(f"{ref.env} ") for m in missing):
+            continue  # named twice in the plan
         value = config.environ.get(ref.env, "")
         if value == "":
             missing.append(f"{ref.env} (named by {ref.where})")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Flask, g, jsonify
+from flask import Flask, g, has_app_context, jsonify
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger("sidecar.errors")
@@ -70,13 +70,7 @@ class UnavailableError(SidecarError):
 
 
 def request_id() -> str:
-    return getattr(g, "request_id", "") if _has_app_context() else ""
-
-
-def _has_app_context() -> bool:
-    from flask import has_app_context
-
-    return has_app_context()
+    return getattr(g, "request_id", "") if has_app_context() else ""
 
 
 def error_body(status: int, code: str, message: str, **extra: Any) -> dict[str, Any]:
