@@ -79,7 +79,16 @@ def post_events() -> tuple[Response, int]:
         raise SidecarError(
             "Content-Type charset must be utf-8", status=415, code="unsupported_media_type"
         )
-    body = request.get_data(cache=True)  # MAX_CONTENT_LENGTH bounds chunked bodies too
+    body = request.get_data(cache=True)
+    if length is None and len(body) >= svc.max_body_bytes:
+        # A chunked body is cut at MAX_CONTENT_LENGTH without an error; reaching the limit
+        # means it was (or may have been) longer.
+        raise SidecarError(
+            f"chunked body of {svc.max_body_bytes} bytes or more; at most "
+            f"{svc.max_body_bytes - 1} are accepted without Content-Length",
+            status=413,
+            code="too_large",
+        )
     caller = svc.web_auth.authenticate(request.headers, body)
     document = _parse(body)
     envelopes, single = _envelopes(document, svc.max_batch)

@@ -135,6 +135,22 @@ def test_signed_events_through_several_gunicorn_workers(server, tmp_path):
     assert sorted(r["event_id"] for r in rows) == sorted(ids)
     assert all("crm" in r["deliveries"] for r in rows)
 
+    # A chunked body over the limit is refused, not silently cut (werkzeug truncates it).
+    def chunks():
+        yield b"["
+        for _ in range(64):
+            yield b" " * 32768
+        yield b"]"
+
+    big = requests.post(
+        f"{base}/v1/events",
+        data=chunks(),
+        headers={"Content-Type": "application/json", signing.SIGNATURE_HEADER: "t=1,kid=x,v1=0"},
+        timeout=10,
+    )
+    assert big.status_code == 413
+    assert big.json()["error"]["code"] == "too_large"
+
     stats = requests.get(f"{base}/v1/stats", timeout=5).json()
     assert stats["revision"] == "local"
     assert stats["errors_5xx"] == 0
