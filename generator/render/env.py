@@ -31,7 +31,13 @@ def yaml_quoted(value: Any) -> str:
     return json.dumps(str(value), ensure_ascii=False)
 
 
-FILTERS = {"js": js_string, "jsvalue": js_value, "yq": yaml_quoted}
+def js_ascii(value: Any) -> str:
+    """A JSON value as a JS literal with every non-ASCII character escaped (\\uXXXX), for
+    tables of raw code points (line and paragraph separators included)."""
+    return json.dumps(value, ensure_ascii=True)
+
+
+FILTERS = {"js": js_string, "jsvalue": js_value, "jsascii": js_ascii, "yq": yaml_quoted}
 
 
 @cache

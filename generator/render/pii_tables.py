@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import itertools
 import re
+import unicodedata
 from functools import cache
 from typing import Any
 
@@ -93,6 +94,73 @@ def calling_codes() -> dict[str, str]:
     return out
 
 
+# Unicode blocks whose characters the sandbox classifies (with Python's own categories, below);
+# anything else is dropped rather than guessed. Long-stable scripts only, so the JS engine's
+# case mapping agrees with Python's.
+CLASSIFIED_BLOCKS = (
+    (0x0000, 0x024F),  # Latin, Latin-1, Latin Extended-A and -B
+    (0x0370, 0x03FF),  # Greek
+    (0x0400, 0x052F),  # Cyrillic and its supplement
+    (0x0590, 0x05FF),  # Hebrew
+    (0x0600, 0x06FF),  # Arabic
+    (0x1E00, 0x1EFF),  # Latin Extended Additional (Vietnamese)
+    (0x2000, 0x206F),  # General Punctuation
+    (0x20A0, 0x20CF),  # Currency Symbols
+    (0x3000, 0x30FF),  # CJK punctuation, Hiragana, Katakana
+    (0x4E00, 0x9FFF),  # CJK Unified Ideographs
+    (0xAC00, 0xD7A3),  # Hangul syllables
+    (0xFF00, 0xFFEF),  # Halfwidth and fullwidth forms
+)
+
+
+@cache
+def _composition_tails() -> frozenset[str]:
+    # Characters that can compose with what precedes them under NFC (every non-first character
+    # of a canonical decomposition: combining marks, Hangul vowels and finals, ...).
+    tails: set[str] = set()
+    for code in range(0x110000):
+        if 0xD800 <= code <= 0xDFFF:
+            continue
+        decomposed = unicodedata.normalize("NFD", chr(code))
+        if len(decomposed) > 1:
+            tails.update(decomposed[1:])
+    return frozenset(tails)
+
+
+def _char_class(char: str) -> str:
+    """Z whitespace (str.isspace), L letter, N number, S punctuation or symbol, X anything the
+    sandbox must not touch: NFC would change it or what precedes it, marks, controls, formats."""
+    category = unicodedata.category(char)
+    if (
+        unicodedata.normalize("NFC", char) != char
+        or category.startswith("M")
+        or unicodedata.combining(char)
+        or char in _composition_tails()
+    ):
+        return "X"
+    if char.isspace():
+        return "Z"
+    if category[0] in "LNZ":
+        return category[0] if category[0] != "Z" else "X"
+    if category[0] in "PS":
+        return "S"
+    return "X"
+
+
+@cache
+def char_classes() -> list[list[str]]:
+    """[first char, last char, class] runs over CLASSIFIED_BLOCKS, in code point order."""
+    runs: list[list[Any]] = []
+    for first, last in CLASSIFIED_BLOCKS:
+        for code in range(first, last + 1):
+            kind = _char_class(chr(code))
+            if runs and runs[-1][2] == kind and runs[-1][1] == code - 1:
+                runs[-1][1] = code
+            else:
+                runs.append([code, code, kind])
+    return [[chr(a), chr(b), kind] for a, b, kind in runs]
+
+
 @cache
 def iso_countries() -> str:
     codes = (set(phonenumbers.SUPPORTED_REGIONS) - _NOT_ISO) | _NO_PHONE_PLAN
@@ -105,4 +173,5 @@ def context() -> dict[str, Any]:
         "iso_countries": iso_countries(),
         "phone_regions": phone_regions(),
         "calling_codes": calling_codes(),
+        "char_classes": char_classes(),
     }
