@@ -8,6 +8,15 @@ from generator.plan import model as m
 from generator.render.env import render
 from generator.render.templates import TemplateFile
 
+# The row the bigquery tag writes (templates/tpl/bigquery.js.jinja, docs/generator.md).
+BIGQUERY_COLUMNS = (
+    "`event_id` STRING REQUIRED, `event_name` STRING REQUIRED, `destination` STRING REQUIRED, "
+    "`event_timestamp` TIMESTAMP, `client_id` STRING, `session_id` STRING, "
+    "`transaction_id` STRING, `currency` STRING, `page_location` STRING, "
+    "`page_referrer` STRING, `value` FLOAT64, `consent` STRING, `params` STRING, "
+    "`items` STRING, `user_data` STRING (the last four hold JSON text)"
+)
+
 
 def credentials(plan: m.Plan) -> list[tuple[str, list[str]]]:
     users: dict[str, list[str]] = {}
@@ -30,7 +39,7 @@ def notes(plan: m.Plan) -> list[str]:
             out.append(
                 f"`{dest.name}` (BigQuery): the tagging server's service account needs "
                 f"BigQuery Data Editor on `{dest.settings['project']}.{dest.settings['dataset']}`; "
-                "the table schema is in docs/generator.md."
+                f"create `{dest.settings['table']}` with the columns {BIGQUERY_COLUMNS}."
             )
     return out
 
