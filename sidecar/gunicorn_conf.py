@@ -38,6 +38,25 @@ keepalive = 5
 accesslog = None
 errorlog = "-"
 loglevel = os.environ.get("GUNICORN_LOGLEVEL", "warning")
+# gunicorn's own lines (boot, worker timeouts, shutdown) as Cloud Logging JSON on stdout too.
+logconfig_dict = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {
+        "json": {
+            "class": "google.cloud.logging_v2.handlers.StructuredLogHandler",
+            "stream": "ext://sys.stdout",
+        }
+    },
+    "root": {"handlers": ["json"], "level": "WARNING"},
+    "loggers": {
+        "gunicorn.error": {"handlers": ["json"], "level": loglevel.upper(), "propagate": False},
+        "gunicorn.access": {"handlers": [], "level": "CRITICAL", "propagate": False},
+    },
+}
+# No gunicornc control socket: nothing uses it, and it would be written under $HOME (not
+# writable for the image's user; shared between servers started side by side in tests).
+control_socket_disable = True
 # Workers build their own app (and their own SQLite connections) after the fork.
 preload_app = False
 

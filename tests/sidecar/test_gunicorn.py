@@ -49,6 +49,7 @@ def _children(pid: int) -> list[int]:
 def server(tmp_path):
     env = {**os.environ, **make_env(), "SGTM_OUTBOX": str(tmp_path / "outbox.sqlite")}
     env["SGTM_RATE_LIMITS"] = "off"
+    env["GUNICORN_LOGLEVEL"] = "info"
     port = free_port()
     # Files, not pipes: a full pipe would block the workers' log writes.
     out = (tmp_path / "server.out").open("wb")
@@ -157,7 +158,9 @@ def test_signed_events_through_several_gunicorn_workers(server, tmp_path):
 
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=20) == 0
-    audits = [json.loads(x) for x in log.read_text().splitlines() if '"consent_audit"' in x]
+    lines = [json.loads(x) for x in log.read_text().splitlines()]  # all of it JSON, gunicorn's too
+    assert any(x.get("message", "").startswith("Booting worker") for x in lines)
+    audits = [x for x in lines if x.get("type") == "consent_audit"]
     assert len(audits) == 80  # one audit entry per answered event, from every worker
 
 
