@@ -8,7 +8,7 @@ Per envelope: strip undeclared members and validate against the plan's schema (r
 every error, when invalid); re-check consent per destination; build the minimised event; then
 one ``Store.enqueue`` call for the whole batch writes the accepted ones durably and
 deduplicates them atomically. Events with no allowed destination are acknowledged and recorded
-with ``note_skipped``, never queued. Each decision is logged as a ``consent_audit`` entry and
+with ``note_skipped``, never queued. Each decision is logged as a ``consent_decision`` entry and
 stored with its outbox row. ``StoreUnavailable`` propagates: nothing was acknowledged, the
 caller answers 503 and the client retries.
 """

@@ -12,7 +12,7 @@ stdout, which Cloud Run ships to Cloud Logging). It correlates traces from ``tra
   phone-like numbers, 64-hex hashes, credentials and the exact values of the configured
   secrets are replaced by ``[redacted]`` before formatting.
 
-The consent audit record is a log entry of its own type (``"type": "consent_audit"``).
+The consent audit record is a log entry of its own type (``"type": "consent_decision"``; Terraform's audit sink and metrics select on it).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from google.cloud.logging_v2.handlers import StructuredLogHandler
 
 LOGGER = "sidecar"
 REDACTED = "[redacted]"
-AUDIT_TYPE = "consent_audit"
+AUDIT_TYPE = "consent_decision"
 
 # One alternation, so each string is scanned once. Scoped flags only: Python refuses global
 # flags in the middle of a pattern.

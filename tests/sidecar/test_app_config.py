@@ -194,5 +194,5 @@ def test_app_factory_can_be_built_twice_without_duplicate_log_lines(config, stor
     from tests.sidecar.conftest import Api
 
     Api(app.test_client(), dict(config.environ)).signed(envelope("twice-1"))
-    audits = [x for x in stream.getvalue().splitlines() if "consent_audit" in x]
+    audits = [x for x in stream.getvalue().splitlines() if "consent_decision" in x]
     assert len(audits) == 1

@@ -160,7 +160,7 @@ def test_signed_events_through_several_gunicorn_workers(server, tmp_path):
     assert proc.wait(timeout=20) == 0
     lines = [json.loads(x) for x in log.read_text().splitlines()]  # all of it JSON, gunicorn's too
     assert any(x.get("message", "").startswith("Booting worker") for x in lines)
-    audits = [x for x in lines if x.get("type") == "consent_audit"]
+    audits = [x for x in lines if x.get("type") == "consent_decision"]
     assert len(audits) == 80  # one audit entry per answered event, from every worker
 
 

@@ -108,7 +108,7 @@ def test_no_pii_canary_and_no_secret_in_any_log_line(debug_app, sidecar_env):
     assert len(lines) >= 9  # startup + one audit entry per accepted/duplicate event
     for line in lines:
         json.loads(line)  # every line is one JSON object
-    audits = [json.loads(x) for x in lines if '"consent_audit"' in x]
+    audits = [json.loads(x) for x in lines if '"consent_decision"' in x]
     assert {a["event_id"] for a in audits} >= {"c-1", "c-2", "c-b0", "c-b4"}
     haystacks = {"output": "\n".join(lines), "raw records": "\n".join(raw.lines)}
     needles = [*CANARIES.values(), *IDENTITY.values(), *CONTEXT.values(), token]
@@ -183,7 +183,7 @@ def test_trace_correlation_and_request_id(debug_app, sidecar_env, header, value,
     r = api.signed(envelope("tr-1"), headers={header: value})
     assert r.status_code == 200
     rid = r.headers["X-Request-Id"]
-    (audit,) = [json.loads(x) for x in stream.getvalue().splitlines() if '"consent_audit"' in x]
+    (audit,) = [json.loads(x) for x in stream.getvalue().splitlines() if '"consent_decision"' in x]
     assert audit["logging.googleapis.com/trace"] == f"projects/acme-proj/traces/{trace}"
     assert audit["logging.googleapis.com/spanId"] == span
     assert audit["request_id"] == rid
