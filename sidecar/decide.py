@@ -127,14 +127,14 @@ def effective_purposes(
     return states, tuple(present), tuple(problems)
 
 
-def rollout_key(envelope: dict[str, Any]) -> str:
-    """The id the rollout split is computed on: the browser's client_id, as the browser tag
-    does; server events without one fall back to user_id, then the event id."""
-    for name in ("client_id", "user_id", "event_id"):
-        value = envelope.get(name)
-        if isinstance(value, str) and value:
-            return value
-    return ""
+def rollout_key(envelope: dict[str, Any]) -> str | None:
+    """The id the rollout split is computed on: the browser's client_id, exactly as the
+    browser tag computes it. None when the event has no client_id (an order webhook that could
+    not be joined to a browser): no browser tag decided for it, so the server always sends it
+    and the platforms deduplicate against the pixel by event id / transaction id. Splitting such
+    events on another id would drop the share of them that neither side sends."""
+    value = envelope.get("client_id")
+    return value if isinstance(value, str) and value else None
 
 
 def decide(envelope: dict[str, Any], plan: Plan, source: str, now: float) -> Decision:
@@ -149,7 +149,7 @@ def decide(envelope: dict[str, Any], plan: Plan, source: str, now: float) -> Dec
             outcome = ANONYMIZED
         else:
             outcome = BLOCKED
-        if outcome in ALLOWED and not in_rollout(key, dest.name, dest.rollout):
+        if outcome in ALLOWED and key is not None and not in_rollout(key, dest.name, dest.rollout):
             outcome = NOT_IN_ROLLOUT
         outcomes[dest.name] = outcome
     return Decision(
