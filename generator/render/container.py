@@ -15,7 +15,7 @@ from typing import Any
 
 from generator.plan import model as m
 from generator.render import fields as f
-from generator.render.templates import METADATA_KEY, TemplateFile
+from generator.render.templates import METADATA_KEY, TemplateFile, kind_gets_pii
 
 # The placeholders Google's own distributed import files use; the importer remaps them.
 ACCOUNT_ID = "1234567890"
@@ -256,8 +256,11 @@ def tag(plan: m.Plan, dest: m.Destination) -> dict[str, Any]:
         *kind_parameters(dest),
         t("consentState", ref(CONSENT_VARIABLE)),
         t("destinations", ref(DESTINATIONS_VARIABLE)),
-        t("piiFields", ",".join(dest.pii)),
-        t("defaultCountry", plan.default_country),
+        *(
+            [t("piiFields", ",".join(dest.pii)), t("defaultCountry", plan.default_country)]
+            if kind_gets_pii(plan, dest.kind)
+            else []
+        ),
         t("ipPolicy", dest.ip),
         f.p_boolean("sendUserAgent", dest.user_agent),
         t("logType", "debug"),

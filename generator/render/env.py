@@ -32,9 +32,9 @@ def yaml_quoted(value: Any) -> str:
 
 
 def js_ascii(value: Any) -> str:
-    """A JSON value as a JS literal with every non-ASCII character escaped (\\uXXXX), for
-    tables of raw code points (line and paragraph separators included)."""
-    return json.dumps(value, ensure_ascii=True)
+    """A compact JSON value as a JS literal with every non-ASCII character escaped (\\uXXXX),
+    for generated tables (raw code points, line and paragraph separators included)."""
+    return json.dumps(value, ensure_ascii=True, separators=(",", ":"))
 
 
 FILTERS = {"js": js_string, "jsvalue": js_value, "jsascii": js_ascii, "yq": yaml_quoted}

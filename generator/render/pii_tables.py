@@ -66,10 +66,18 @@ def _row(meta: Any) -> list[Any]:
 
 
 @cache
-def phone_regions() -> dict[str, list[Any]]:
-    """Region (or ``X<cc>`` for non-geographic codes) -> [cc, idd, np, lengths, local, pattern]."""
+def phone_regions(home: str = "") -> dict[str, list[Any]]:
+    """Region (or ``X<cc>`` for non-geographic codes) -> [cc, idd, np, lengths, local, pattern],
+    for the main region of every calling code plus ``home`` (the plan's default country, the
+    only region national-format numbers are read in)."""
+    wanted = {
+        phonenumbers.region_code_for_country_code(code)
+        for code in phonenumbers.COUNTRY_CODE_TO_REGION_CODE
+    }
+    if home:
+        wanted.add(home)
     rows: dict[str, list[Any]] = {}
-    for region in sorted(phonenumbers.SUPPORTED_REGIONS):
+    for region in sorted(set(phonenumbers.SUPPORTED_REGIONS) & wanted):
         meta = PhoneMetadata.metadata_for_region(region)
         if meta is not None:
             rows[region] = _row(meta)
@@ -167,11 +175,11 @@ def iso_countries() -> str:
     return " ".join(sorted(codes))
 
 
-def context() -> dict[str, Any]:
-    """What the ``_pii.js.jinja`` partial needs."""
+def context(home: str = "") -> dict[str, Any]:
+    """What the ``_pii.js.jinja`` partial needs; ``home`` is the plan's default country."""
     return {
         "iso_countries": iso_countries(),
-        "phone_regions": phone_regions(),
+        "phone_regions": phone_regions(home),
         "calling_codes": calling_codes(),
         "char_classes": char_classes(),
     }

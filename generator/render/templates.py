@@ -224,7 +224,31 @@ def client_template(plan: m.Plan, key_ids: tuple[str, ...] = DEFAULT_KEY_IDS) ->
 # ---- tags ----------------------------------------------------------------------------------
 
 
-def common_tag_fields(kind: str) -> list[dict[str, Any]]:
+def kind_gets_pii(plan: m.Plan, kind: str) -> bool:
+    """Whether any destination of this kind may receive PII: only then does its template carry
+    the normaliser (about 40 kB of code and tables); otherwise it never sends user data."""
+    return any(d.pii for d in plan.destinations.values() if d.kind == kind)
+
+
+def user_data_fields(with_pii: bool) -> list[dict[str, Any]]:
+    fields = []
+    if with_pii:
+        fields += [
+            f.text("piiFields", "PII fields allowed (comma separated)", default=""),
+            f.text("defaultCountry", "Default country (ISO 3166-1 alpha-2)", default=""),
+        ]
+    return fields + [
+        f.select(
+            "ipPolicy",
+            "IP address (events from other clients)",
+            [("none", "Never send"), ("anonymized", "Anonymized"), ("full", "Full")],
+            "none",
+        ),
+        f.checkbox("sendUserAgent", "Send the user agent (events from other clients)", False),
+    ]
+
+
+def common_tag_fields(kind: str, with_pii: bool) -> list[dict[str, Any]]:
     return [
         f.text("destinationName", "Destination name (from the plan)", required=True),
         f.text(
@@ -251,23 +275,7 @@ def common_tag_fields(kind: str) -> list[dict[str, Any]]:
                 ),
             ],
         ),
-        f.group(
-            "userDataGroup",
-            "User data",
-            [
-                f.text("piiFields", "PII fields allowed (comma separated)", default=""),
-                f.text("defaultCountry", "Default country (ISO 3166-1 alpha-2)", default=""),
-                f.select(
-                    "ipPolicy",
-                    "IP address (events from other clients)",
-                    [("none", "Never send"), ("anonymized", "Anonymized"), ("full", "Full")],
-                    "none",
-                ),
-                f.checkbox(
-                    "sendUserAgent", "Send the user agent (events from other clients)", False
-                ),
-            ],
-        ),
+        f.group("userDataGroup", "User data", user_data_fields(with_pii)),
         f.log_type(),
     ]
 
@@ -381,6 +389,7 @@ def event_params(plan: m.Plan) -> list[str]:
 
 
 def tag_code(plan: m.Plan, kind: str) -> str:
+    with_pii = kind_gets_pii(plan, kind)
     return render(
         f"tpl/{kind}.js.jinja",
         timeout_ms=META_TIMEOUT_MS if kind == "meta_capi" else HTTP_TIMEOUT_MS,
@@ -389,14 +398,15 @@ def tag_code(plan: m.Plan, kind: str) -> str:
         api_url=ADS_API_URL,
         api_scope=ADS_API_SCOPE,
         event_params=event_params(plan),
-        **pii_tables.context(),
+        with_pii=with_pii,
+        **(pii_tables.context(plan.default_country) if with_pii else {}),
     )
 
 
 def tag_template(plan: m.Plan, kind: str) -> TemplateFile:
     code = tag_code(plan, kind)
-    dests = [d for d in plan.destinations.values() if d.kind == kind]
-    tests = render(f"tpl/{kind}.tests.yaml.jinja", plan=plan, example=dests[0] if dests else None)
+    with_pii = kind_gets_pii(plan, kind)
+    tests = render(f"tpl/{kind}.tests.yaml.jinja", with_pii=with_pii)
     display = f"sgtm-companion {KIND_TITLES[kind]}"
     text = render_tpl(
         info=info(
@@ -406,7 +416,9 @@ def tag_template(plan: m.Plan, kind: str) -> TemplateFile:
             f"Sends plan events to {KIND_TITLES[kind]}: consent enforced first (fail closed), "
             "PII hashed by the destination's own rules, never logged.",
         ),
-        parameters=common_tag_fields(kind)[:3] + kind_fields(kind) + common_tag_fields(kind)[3:],
+        parameters=common_tag_fields(kind, with_pii)[:3]
+        + kind_fields(kind)
+        + common_tag_fields(kind, with_pii)[3:],
         code=code,
         permissions=tag_permissions(plan, kind, code),
         tests=tests,

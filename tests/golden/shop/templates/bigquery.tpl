@@ -140,20 +140,6 @@ ___TEMPLATE_PARAMETERS___
     "groupStyle": "ZIPPY_CLOSED",
     "subParams": [
       {
-        "type": "TEXT",
-        "name": "piiFields",
-        "displayName": "PII fields allowed (comma separated)",
-        "simpleValueType": true,
-        "defaultValue": ""
-      },
-      {
-        "type": "TEXT",
-        "name": "defaultCountry",
-        "displayName": "Default country (ISO 3166-1 alpha-2)",
-        "simpleValueType": true,
-        "defaultValue": ""
-      },
-      {
         "type": "SELECT",
         "name": "ipPolicy",
         "displayName": "IP address (events from other clients)",
@@ -207,7 +193,6 @@ ___TEMPLATE_PARAMETERS___
 ___SANDBOXED_JS_FOR_SERVER___
 
 const BigQuery = require('BigQuery');
-const createRegex = require('createRegex');
 const getContainerVersion = require('getContainerVersion');
 const getEventData = require('getEventData');
 const getTimestampMillis = require('getTimestampMillis');
@@ -216,8 +201,6 @@ const JSON = require('JSON');
 const logToConsole = require('logToConsole');
 const makeString = require('makeString');
 const Object = require('Object');
-const sha256Sync = require('sha256Sync');
-const testRegex = require('testRegex');
 
 const LOG_NAME = 'sgtm-companion bigquery';
 // The plan's own event params, read by name (each listed in the read_event_data permission).
@@ -278,61 +261,9 @@ function mappedEventName(eventName) {
   return undefined;
 }
 
-const GOOGLE_FIELDS = {
-  sha256_email_address: 'email',
-  sha256_phone_number: 'phone',
-  sha256_first_name: 'first_name',
-  sha256_last_name: 'last_name',
-  city: 'city',
-  region: 'region',
-  postal_code: 'postal_code',
-  country: 'country'
-};
-
-// Canonical fields from Google's common event data (another client's events).
-function commonUserData() {
-  const userData = getEventData('user_data');
-  if (getType(userData) !== 'object') return {};
-  let address = userData.address;
-  if (getType(address) === 'array') address = address[0];
-  if (getType(address) !== 'object') address = {};
-  return {
-    email: userData.sha256_email_address || userData.email_address,
-    phone: userData.sha256_phone_number || userData.phone_number,
-    first_name: address.sha256_first_name || address.first_name,
-    last_name: address.sha256_last_name || address.last_name,
-    city: address.city,
-    region: address.region,
-    postal_code: address.postal_code,
-    country: address.country
-  };
-}
-
-// The sidecar's destination-keyed user data back to canonical fields, so values that are not
-// yet hashed get this destination's normalisation (hashes pass through untouched).
-function canonicalFromEntry(rules, userData) {
-  const out = {};
-  if (getType(userData) !== 'object') return out;
-  if (rules === 'meta') {
-    Object.keys(PII_META_KEYS).forEach((field) => {
-      const value = userData[PII_META_KEYS[field]];
-      out[field] = getType(value) === 'array' ? value[0] : value;
-    });
-    return out;
-  }
-  const address = getType(userData.address) === 'array' ? userData.address[0] : userData.address;
-  Object.keys(GOOGLE_FIELDS).forEach((key) => {
-    const value = userData[key] !== undefined ? userData[key] : address ? address[key] : undefined;
-    out[GOOGLE_FIELDS[key]] = getType(value) === 'array' ? value[0] : value;
-  });
-  return out;
-}
-
-// This destination's user data, in its own keys, hashed by its own rules; only the fields the
-// plan allows it. Raw PII never leaves: unhashable values are dropped.
+// The plan gives this kind of destination no PII: no user data is ever sent.
 function destinationUserData(entry, rules) {
-  const canonical = entry ? canonicalFromEntry(rules, entry.user_data) : commonUserData();
-  return piiPrepare(rules, canonical, splitList(data.piiFields), data.defaultCountry || '').fields;
+  return {};
 }
 
 function firstIp(value) {
@@ -377,398 +308,6 @@ function truncate(value, max) {
   return getType(value) === 'string' && value.length > max ? value.substring(0, max) : value;
 }
 
-/*==============================================================================
-  PII normalisation and hashing (the sandbox twin of sidecar/pii.py)
-
-  Both are held to tests/vectors/pii_vectors.json. Where the sandbox cannot do what the
-  Python side does (Unicode NFC composition, phone prefixes that need a real regex) the value
-  is dropped with reason 'sandbox_unsupported': never sent with a different hash.
-==============================================================================*/
-
-const PII_FIELDS = ['email', 'phone', 'first_name', 'last_name', 'city', 'region', 'postal_code', 'country', 'external_id'];
-const PII_META_KEYS = {
-  email: 'em',
-  phone: 'ph',
-  first_name: 'fn',
-  last_name: 'ln',
-  city: 'ct',
-  region: 'st',
-  postal_code: 'zp',
-  country: 'country',
-  external_id: 'external_id'
-};
-const PII_GOOGLE_KEYS = {
-  email: 'sha256_email_address',
-  phone: 'sha256_phone_number',
-  first_name: 'address.sha256_first_name',
-  last_name: 'address.sha256_last_name',
-  city: 'address.city',
-  region: 'address.region',
-  postal_code: 'address.postal_code',
-  country: 'address.country'
-};
-const PII_GOOGLE_RAW = { city: true, region: true, postal_code: true, country: true };
-const PII_ISO_COUNTRIES = ' AD AE AF AG AI AL AM AO AQ AR AS AT AU AW AX AZ BA BB BD BE BF BG BH BI BJ BL BM BN BO BQ BR BS BT BV BW BY BZ CA CC CD CF CG CH CI CK CL CM CN CO CR CU CV CW CX CY CZ DE DJ DK DM DO DZ EC EE EG EH ER ES ET FI FJ FK FM FO FR GA GB GD GE GF GG GH GI GL GM GN GP GQ GR GS GT GU GW GY HK HM HN HR HT HU ID IE IL IM IN IO IQ IR IS IT JE JM JO JP KE KG KH KI KM KN KP KR KW KY KZ LA LB LC LI LK LR LS LT LU LV LY MA MC MD ME MF MG MH MK ML MM MN MO MP MQ MR MS MT MU MV MW MX MY MZ NA NC NE NF NG NI NL NO NP NR NU NZ OM PA PE PF PG PH PK PL PM PN PR PS PT PW PY QA RE RO RS RU RW SA SB SC SD SE SG SH SI SJ SK SL SM SN SO SR SS ST SV SX SY SZ TC TD TF TG TH TJ TK TL TM TN TO TR TT TV TW TZ UA UG UM US UY UZ VA VC VE VG VI VN VU WF WS YE YT ZA ZM ZW ';
-// phonenumbers metadata: region -> [calling code, IDD prefixes, national prefixes, possible
-// lengths, local-only lengths, national number pattern]; '*' = a prefix rule the sandbox cannot
-// follow. Non-geographic calling codes are keyed 'X<code>'.
-const PII_PHONE_REGIONS = {"AC": ["247", "00", "", [5, 6], [], "(?:[01589]\\d|[2-467])\\d{4}"], "AD": ["376", "00", "", [6, 8, 9], [], "(?:1|6\\d)\\d{7}|[135-9]\\d{5}"], "AE": ["971", "00", "0", [5, 6, 7, 8, 9, 10, 11, 12], [], "(?:[4-7]\\d|9[0-689])\\d{7}|800\\d{2,9}|[2-4679]\\d{7}"], "AF": ["93", "00", "0", [9], [7], "[2-7]\\d{8}"], "AG": ["1", "011", "*", [10], [7], "(?:268|[58]\\d\\d|900)\\d{7}"], "AI": ["1", "011", "*", [10], [7], "(?:264|[58]\\d\\d|900)\\d{7}"], "AL": ["355", "00", "0", [6, 7, 8, 9], [5], "(?:700\\d\\d|900)\\d{3}|8\\d{5,7}|(?:[2-5]|6\\d)\\d{7}"], "AM": ["374", "00", "0", [8], [5, 6], "(?:[1-489]\\d|55|60|77)\\d{6}"], "AO": ["244", "00", "", [9], [], "[29]\\d{8}"], "AR": ["54", "00", "*", [10, 11], [6, 7, 8], "(?:11|[89]\\d\\d)\\d{8}|[2368]\\d{9}"], "AS": ["1", "011", "*", [10], [7], "(?:[58]\\d\\d|684|900)\\d{7}"], "AT": ["43", "00", "0", [4, 5, 6, 7, 8, 9, 10, 11, 12, 13], [3], "1\\d{3,12}|2\\d{6,12}|43(?:(?:0\\d|5[02-9])\\d{3,9}|2\\d{4,5}|[3467]\\d{4}|8\\d{4,6}|9\\d{4,7})|5\\d{4,12}|8\\d{7,12}|9\\d{8,12}|(?:[367]\\d|4[0-24-9])\\d{4,11}"], "AU": ["61", "*", "*", [5, 6, 7, 8, 9, 10, 12], [], "1(?:[0-79]\\d{7}(?:\\d(?:\\d{2})?)?|8[0-24-9]\\d{7})|[2-478]\\d{8}|1\\d{4,7}"], "AW": ["297", "00", "", [7], [], "(?:[25-79]\\d\\d|800)\\d{4}"], "AX": ["358", "*", "0", [5, 6, 7, 8, 9, 10, 11, 12], [], "2\\d{4,9}|35\\d{4,5}|(?:60\\d\\d|800)\\d{4,6}|7\\d{5,11}|(?:[14]\\d|3[0-46-9]|50)\\d{4,8}"], "AZ": ["994", "00", "0", [9], [7], "365\\d{6}|(?:[124579]\\d|60|88)\\d{7}"], "BA": ["387", "00", "0", [8, 9], [6], "6\\d{8}|(?:[35689]\\d|49|70)\\d{6}"], "BB": ["1", "011", "*", [10], [7], "(?:246|[58]\\d\\d|900)\\d{7}"], "BD": ["880", "00", "0", [6, 7, 8, 9, 10], [], "[1-469]\\d{9}|8[0-79]\\d{7,8}|[2-79]\\d{8}|[2-9]\\d{7}|[3-9]\\d{6}|[57-9]\\d{5}"], "BE": ["32", "00", "0", [8, 9], [], "4\\d{8}|[1-9]\\d{7}"], "BF": ["226", "00", "", [8], [], "[024-7]\\d{7}"], "BG": ["359", "00", "0", [6, 7, 8, 9, 12], [4, 5], "00800\\d{7}|[2-7]\\d{6,7}|[89]\\d{6,8}|2\\d{5}"], "BH": ["973", "00", "", [8], [], "[136-9]\\d{7}"], "BI": ["257", "00", "", [8], [], "(?:[267]\\d|31)\\d{6}"], "BJ": ["229", "00", "", [10], [], "01\\d{8}"], "BL": ["590", "00", "0", [9], [], "7090\\d{5}|(?:[56]9|[89]\\d)\\d{7}"], "BM": ["1", "011", "*", [10], [7], "(?:441|[58]\\d\\d|900)\\d{7}"], "BN": ["673", "00", "", [7], [], "[2-578]\\d{6}"], "BO": ["591", "*", "*", [8, 9], [7], "(?:[2-7]\\d\\d|8001)\\d{5}"], "BQ": ["599", "00", "", [7], [], "(?:[34]1|7\\d)\\d{5}"], "BR": ["55", "*", "*", [8, 9, 10, 11], [], "[1-467]\\d{9,10}|55[0-46-9]\\d{8}|[34]\\d{7}|55\\d{7,8}|(?:5[0-46-9]|[89]\\d)\\d{7,9}"], "BS": ["1", "011", "*", [10], [7], "(?:242|[58]\\d\\d|900)\\d{7}"], "BT": ["975", "00", "", [7, 8], [6], "[178]\\d{7}|[2-8]\\d{6}"], "BW": ["267", "00", "", [7, 8, 10], [], "90\\d{5}|(?:0800|[2-6]|(?:7|800)\\d)\\d{6}"], "BY": ["375", "810", "*", [6, 7, 8, 9, 10, 11], [5], "(?:[12]\\d|33|44|902)\\d{7}|8(?:0[0-79]\\d{5,7}|[1-7]\\d{9})|8(?:1[0-489]|[5-79]\\d)\\d{7}|8[1-79]\\d{6,7}|8[0-79]\\d{5}|8\\d{5}"], "BZ": ["501", "00", "", [7, 11], [], "(?:0800\\d|[2-8])\\d{6}"], "CA": ["1", "011", "1", [7, 10], [], "[2-9]\\d{9}|3\\d{6}"], "CC": ["61", "*", "*", [6, 7, 8, 9, 10, 12], [], "1(?:[0-79]\\d{8}(?:\\d{2})?|8[0-24-9]\\d{7})|[148]\\d{8}|1\\d{5,7}"], "CD": ["243", "00", "0", [7, 8, 9, 10], [], "(?:(?:[189]|5\\d)\\d|2)\\d{7}|[1-68]\\d{6}"], "CF": ["236", "00", "", [8], [], "8776\\d{4}|(?:[27]\\d|61)\\d{6}"], "CG": ["242", "00", "", [9], [], "222\\d{6}|(?:0\\d|80)\\d{7}"], "CH": ["41", "00", "0", [9, 12], [], "8\\d{11}|[2-9]\\d{8}"], "CI": ["225", "00", "", [10], [], "[02]\\d{9}"], "CK": ["682", "00", "", [5], [], "[2-578]\\d{4}"], "CL": ["56", "*", "", [9, 10, 11], [], "12300\\d{6}|6\\d{9,10}|[2-9]\\d{8}"], "CM": ["237", "00", "", [8, 9], [], "[26]\\d{8}|88\\d{6,7}"], "CN": ["86", "*", "*", [7, 8, 9, 10, 11, 12], [5, 6], "(?:(?:1[03-689]|2\\d)\\d\\d|6)\\d{8}|1\\d{10}|[126]\\d{6}(?:\\d(?:\\d{2})?)?|86\\d{5,6}|(?:[3-579]\\d|8[0-57-9])\\d{5,9}"], "CO": ["57", "*", "*", [8, 10, 11], [4, 7], "(?:46|60\\d\\d)\\d{6}|(?:1\\d|[39])\\d{9}"], "CR": ["506", "00", "*", [8, 10], [], "(?:8\\d|90)\\d{8}|(?:[24-8]\\d{3}|3005)\\d{4}"], "CU": ["53", "119", "0", [6, 7, 8, 10], [4, 5], "(?:[2-7]|8\\d\\d)\\d{7}|[2-47]\\d{6}|[34]\\d{5}"], "CV": ["238", "0", "", [7], [], "(?:[2-59]\\d\\d|800)\\d{4}"], "CW": ["599", "00", "", [7, 8], [], "(?:[34]1|60|(?:7|9\\d)\\d)\\d{5}"], "CX": ["61", "*", "*", [6, 7, 8, 9, 10, 12], [], "1(?:[0-79]\\d{8}(?:\\d{2})?|8[0-24-9]\\d{7})|[148]\\d{8}|1\\d{5,7}"], "CY": ["357", "00", "", [8], [], "(?:[279]\\d|[58]0)\\d{6}"], "CZ": ["420", "00", "", [9, 10, 11, 12], [], "(?:[2-578]\\d|60)\\d{7}|9\\d{8,11}"], "DE": ["49", "00", "0", [4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15], [2, 3], "[2579]\\d{5,14}|49(?:[34]0|69|8\\d)\\d\\d?|49(?:37|49|60|7[089]|9\\d)\\d{1,3}|49(?:2[024-9]|3[2-689]|7[1-7])\\d{1,8}|(?:1|[368]\\d|4[0-8])\\d{3,13}|49(?:[015]\\d|2[13]|31|[46][1-8])\\d{1,9}"], "DJ": ["253", "00", "", [8], [], "(?:2\\d|77)\\d{6}"], "DK": ["45", "00", "", [8], [], "[2-9]\\d{7}"], "DM": ["1", "011", "*", [10], [7], "(?:[58]\\d\\d|767|900)\\d{7}"], "DO": ["1", "011", "1", [10], [7], "(?:[58]\\d\\d|900)\\d{7}"], "DZ": ["213", "00", "0", [8, 9], [], "(?:[1-4]|[5-79]\\d|80)\\d{7}"], "EC": ["593", "00", "0", [8, 9, 10, 11], [7], "1\\d{9,10}|(?:[2-7]|9\\d)\\d{7}"], "EE": ["372", "00", "", [7, 8, 10], [], "8\\d{9}|[4578]\\d{7}|(?:[3-8]\\d|90)\\d{5}"], "EG": ["20", "00", "0", [8, 9, 10], [6, 7], "[189]\\d{8,9}|[24-6]\\d{8}|[135]\\d{7}"], "EH": ["212", "00", "0", [9], [], "[5-8]\\d{8}"], "ER": ["291", "00", "0", [7], [6], "[178]\\d{6}"], "ES": ["34", "00", "", [9], [], "400\\d{6}|(?:51|[6-9]\\d)\\d{7}"], "ET": ["251", "00", "0", [9], [7], "(?:11|[2-57-9]\\d)\\d{7}"], "FI": ["358", "*", "0", [5, 6, 7, 8, 9, 10, 11, 12], [], "[1-35689]\\d{4}|7\\d{10,11}|(?:[124-7]\\d|3[0-46-9])\\d{8}|[1-9]\\d{5,8}"], "FJ": ["679", "*", "", [7, 11], [], "45\\d{5}|(?:0800\\d|[235-9])\\d{6}"], "FK": ["500", "00", "", [5], [], "[2-7]\\d{4}"], "FM": ["691", "00", "", [7], [], "(?:[39]\\d\\d|820)\\d{4}"], "FO": ["298", "00", "*", [6], [], "[2-9]\\d{5}"], "FR": ["33", "00", "0", [9], [], "[1-9]\\d{8}"], "GA": ["241", "00", "*", [7, 8], [], "(?:[067]\\d|11)\\d{6}|[2-7]\\d{6}"], "GB": ["44", "00", "0|180020", [7, 9, 10], [4, 5, 6, 8], "[1-357-9]\\d{9}|[18]\\d{8}|8\\d{6}"], "GD": ["1", "011", "*", [10], [7], "(?:473|[58]\\d\\d|900)\\d{7}"], "GE": ["995", "00", "0", [9], [6, 7], "(?:[3-57]\\d\\d|800)\\d{6}"], "GF": ["594", "00", "0", [9], [], "(?:694\\d|7093)\\d{5}|(?:59|[89]\\d)\\d{7}"], "GG": ["44", "00", "*", [7, 9, 10], [6], "(?:1481|[357-9]\\d{3})\\d{6}|8\\d{6}(?:\\d{2})?"], "GH": ["233", "00", "0", [8, 9], [7], "[235]\\d{8}|800\\d{5,6}"], "GI": ["350", "00", "", [8], [], "(?:[25]\\d|60)\\d{6}"], "GL": ["299", "00", "", [6], [], "(?:19|[2-689]\\d|70)\\d{4}"], "GM": ["220", "00", "", [7, 9], [], "[48]\\d{8}|[2-9]\\d{6}"], "GN": ["224", "00", "", [8, 9], [], "722\\d{6}|(?:3|6\\d)\\d{7}"], "GP": ["590", "00", "0", [9], [], "7090\\d{5}|(?:[56]9|[89]\\d)\\d{7}"], "GQ": ["240", "00", "", [9], [], "222\\d{6}|(?:3\\d|55|[89]0)\\d{7}"], "GR": ["30", "00", "", [10, 11, 12], [], "5005000\\d{3}|8\\d{9,11}|(?:[269]\\d|70)\\d{8}"], "GT": ["502", "00", "", [8, 11], [], "80\\d{6}|(?:1\\d{3}|[2-7])\\d{7}"], "GU": ["1", "011", "*", [10], [7], "(?:[58]\\d\\d|671|900)\\d{7}"], "GW": ["245", "00", "", [7, 9], [], "[49]\\d{8}|4\\d{6}"], "GY": ["592", "001", "", [7], [], "(?:[2-8]\\d{3}|9008)\\d{3}"], "HK": ["852", "*", "", [5, 6, 7, 8, 9, 11], [], "8[0-46-9]\\d{6,7}|9\\d{4,7}|(?:[2-7]|9\\d{3})\\d{7}"], "HN": ["504", "00", "", [8, 11], [], "8\\d{10}|[237-9]\\d{7}"], "HR": ["385", "00", "0", [7, 8, 9], [6], "[2-69]\\d{8}|80\\d{5,7}|[1-79]\\d{7}|6\\d{6}"], "HT": ["509", "00", "", [8], [], "[2-589]\\d{7}"], "HU": ["36", "00", "06", [8, 9], [6, 7], "[235-7]\\d{8}|[1-9]\\d{7}"], "ID": ["62", "008|009", "0", [7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17], [5, 6], "00[1-9]\\d{9,14}|(?:[1-36]|8\\d{5})\\d{6}|00\\d{9}|[1-9]\\d{8,10}|[2-9]\\d{7}"], "IE": ["353", "00", "0", [7, 8, 9, 10], [5, 6], "(?:1\\d|[2569])\\d{6,8}|4\\d{6,9}|7\\d{8}|8\\d{8,9}"], "IL": ["972", "*", "0", [7, 8, 9, 10, 11, 12], [], "1\\d{6}(?:\\d{3,5})?|[57]\\d{8}|[1-489]\\d{7}"], "IM": ["44", "00", "*", [10], [6], "1624\\d{6}|(?:[3578]\\d|90)\\d{8}"], "IN": ["91", "00", "0", [8, 9, 10, 11, 12, 13], [6, 7], "(?:000800|[2-9]\\d\\d)\\d{7}|1\\d{7,12}"], "IO": ["246", "00", "", [7], [], "3\\d{6}"], "IQ": ["964", "00", "0", [8, 9, 10], [6, 7], "(?:1|7\\d\\d)\\d{7}|[2-6]\\d{7,8}"], "IR": ["98", "00", "0", [4, 5, 6, 7, 10], [8], "[1-9]\\d{9}|(?:[1-8]\\d\\d|9)\\d{3,4}"], "IS": ["354", "*", "", [7, 9], [], "(?:38\\d|[4-9])\\d{6}"], "IT": ["39", "00", "", [6, 7, 8, 9, 10, 11, 12], [], "0\\d{5,11}|1\\d{8,10}|3(?:[0-8]\\d{7,10}|9\\d{7,8})|(?:43|55|70)\\d{8}|8\\d{5}(?:\\d{2,4})?"], "JE": ["44", "00", "*", [10], [6], "1534\\d{6}|(?:[3578]\\d|90)\\d{8}"], "JM": ["1", "011", "1", [10], [7], "(?:[58]\\d\\d|658|900)\\d{7}"], "JO": ["962", "00", "0", [8, 9], [], "(?:(?:[2689]|7\\d)\\d|32|427|53)\\d{6}"], "JP": ["81", "010", "*", [8, 9, 10, 11, 12, 13, 14, 15, 16, 17], [], "00[1-9]\\d{6,14}|[25-9]\\d{9}|(?:00|[1-9]\\d\\d)\\d{6}"], "KE": ["254", "000", "0", [7, 8, 9, 10], [], "(?:[17]\\d\\d|900)\\d{6}|(?:2|80)0\\d{6,7}|[4-6]\\d{6,8}"], "KG": ["996", "00", "0", [9, 10], [5, 6], "8\\d{9}|[235-9]\\d{8}"], "KH": ["855", "*", "0", [8, 9, 10], [6, 7], "1\\d{9}|[1-9]\\d{7,8}"], "KI": ["686", "00", "0", [5, 8], [], "(?:[37]\\d|6[0-79])\\d{6}|(?:[2-48]\\d|50)\\d{3}"], "KM": ["269", "00", "", [7], [4], "[3478]\\d{6}"], "KN": ["1", "011", "*", [10], [7], "(?:[58]\\d\\d|900)\\d{7}"], "KP": ["850", "00|99", "0", [8, 10], [6, 7], "85\\d{6}|(?:19\\d|[2-7])\\d{7}"], "KR": ["82", "*", "*", [5, 6, 8, 9, 10, 11, 12, 13, 14], [3, 4, 7], "00[1-9]\\d{8,11}|(?:[12]|5\\d{3})\\d{7}|[13-6]\\d{9}|(?:[1-6]\\d|80)\\d{7}|[3-6]\\d{4,5}|(?:00|7)0\\d{8}"], "KW": ["965", "00", "", [7, 8], [], "18\\d{5}|(?:[2569]\\d|41)\\d{6}"], "KY": ["1", "011", "*", [10], [7], "(?:345|[58]\\d\\d|900)\\d{7}"], "KZ": ["7", "810", "8", [10, 14], [5, 6, 7], "8\\d{13}|[78]\\d{9}"], "LA": ["856", "00", "0", [8, 9, 10], [6], "(?:2\\d|3)\\d{8}|(?:[235-8]\\d|41)\\d{6}"], "LB": ["961", "00", "0", [7, 8], [], "[27-9]\\d{7}|[13-9]\\d{6}"], "LC": ["1", "011", "*", [10], [7], "(?:[58]\\d\\d|758|900)\\d{7}"], "LI": ["423", "00", "*", [7, 9], [], "[68]\\d{8}|(?:[2378]\\d|90)\\d{5}"], "LK": ["94", "00", "0", [9], [7], "[1-9]\\d{8}"], "LR": ["231", "00", "0", [7, 8, 9], [], "(?:[2457]\\d|33|88)\\d{7}|(?:2\\d|[4-6])\\d{6}"], "LS": ["266", "00", "", [8], [], "(?:[256]\\d\\d|800)\\d{5}"], "LT": ["370", "00", "0|8", [8], [], "(?:[3469]\\d|52|[78]0)\\d{6}"], "LU": ["352", "00", "*", [4, 5, 6, 7, 8, 9, 10, 11], [], "35[013-9]\\d{4,8}|6\\d{8}|35\\d{2,4}|(?:[2457-9]\\d|3[0-46-9])\\d{2,9}"], "LV": ["371", "00", "", [8], [], "(?:[268]\\d|78|90)\\d{6}"], "LY": ["218", "00", "0", [9], [7], "[2-9]\\d{8}"], "MA": ["212", "00", "0", [9], [], "[5-8]\\d{8}"], "MC": ["377", "00", "0", [8, 9], [], "(?:[3489]|[67]\\d)\\d{7}"], "MD": ["373", "00", "0", [8], [], "(?:[235-7]\\d|[89]0)\\d{6}"], "ME": ["382", "00", "0", [8, 9], [6], "(?:20|[3-79]\\d)\\d{6}|80\\d{6,7}"], "MF": ["590", "00", "0", [9], [], "7090\\d{5}|(?:[56]9|[89]\\d)\\d{7}"], "MG": ["261", "00", "*", [9], [7], "[23]\\d{8}"], "MH": ["692", "011", "1", [7], [], "329\\d{4}|(?:[256]\\d|45)\\d{5}"], "MK": ["389", "00", "0", [8], [6, 7], "[2-578]\\d{7}"], "ML": ["223", "00", "", [8], [], "[24-9]\\d{7}"], "MM": ["95", "00", "0", [6, 7, 8, 9, 10], [5], "1\\d{5,7}|95\\d{6}|(?:[4-7]|9[0-46-9])\\d{6,8}|(?:2|8\\d)\\d{5,8}"], "MN": ["976", "001", "0", [8, 9, 10], [4, 5, 6], "[12]\\d{7,9}|[5-9]\\d{7}"], "MO": ["853", "00", "", [7, 8], [], "0800\\d{3}|(?:28|[68]\\d)\\d{6}"], "MP": ["1", "011", "*", [10], [7], "[58]\\d{9}|(?:67|90)0\\d{7}"], "MQ": ["596", "00", "0", [9], [], "7091\\d{5}|(?:[56]9|[89]\\d)\\d{7}"], "MR": ["222", "00", "", [8], [], "(?:[2-4]\\d\\d|800)\\d{5}"], "MS": ["1", "011", "*", [10], [7], "(?:[58]\\d\\d|664|900)\\d{7}"], "MT": ["356", "00", "", [8], [], "3550\\d{4}|(?:[2579]\\d\\d|800)\\d{5}"], "MU": ["230", "*", "", [7, 8, 10], [], "(?:[57]|8\\d\\d)\\d{7}|[2-468]\\d{6}"], "MV": ["960", "*", "", [7, 10], [], "(?:800|9[0-57-9]\\d)\\d{7}|[34679]\\d{6}"], "MW": ["265", "00", "0", [7, 9], [], "(?:[1289]\\d|31|77)\\d{7}|1\\d{6}"], "MX": ["52", "00|09", "", [10], [7, 8], "[2-9]\\d{9}"], "MY": ["60", "00", "0", [8, 9, 10], [6, 7], "1\\d{8,9}|(?:3\\d|[4-9])\\d{7}"], "MZ": ["258", "00", "", [8, 9], [], "(?:2|8\\d)\\d{7}"], "NA": ["264", "00", "0", [8, 9], [], "[68]\\d{7,8}"], "NC": ["687", "00", "", [6], [], "(?:050|[2-57-9]\\d\\d)\\d{3}"], "NE": ["227", "00", "", [8], [], "[027-9]\\d{7}"], "NF": ["672", "00", "*", [6], [5], "[13]\\d{5}"], "NG": ["234", "009", "0", [10, 11, 12, 13, 14], [6, 7], "(?:20|9\\d)\\d{8}|[78]\\d{9,13}"], "NI": ["505", "00", "", [8], [], "(?:1800|[25-8]\\d{3})\\d{4}"], "NL": ["31", "00", "0", [5, 6, 7, 8, 9, 10, 11], [], "(?:[124-7]\\d\\d|3(?:[02-9]\\d|1[0-8]))\\d{6}|8\\d{6,9}|9\\d{6,10}|1\\d{4,5}"], "NO": ["47", "00", "", [5, 8], [], "(?:0|[2-9]\\d{3})\\d{4}"], "NP": ["977", "00", "0", [8, 10, 11], [6, 7], "(?:1\\d|9)\\d{9}|[1-9]\\d{7}"], "NR": ["674", "00", "", [7], [], "(?:222|444|(?:55|8\\d)\\d|666|777|999)\\d{4}"], "NU": ["683", "00", "", [4, 7], [], "(?:[4-7]|888\\d)\\d{3}"], "NZ": ["64", "*", "0", [5, 6, 7, 8, 9, 10], [], "[1289]\\d{9}|50\\d{5}(?:\\d{2,3})?|[27-9]\\d{7,8}|(?:[34]\\d|6[0-35-9])\\d{6}|8\\d{4,6}"], "OM": ["968", "00", "", [7, 8, 9], [], "(?:1505|[279]\\d{3}|500)\\d{4}|800\\d{5,6}"], "PA": ["507", "00", "", [7, 8, 10, 11], [], "(?:00800|8\\d{3})\\d{6}|[68]\\d{7}|[1-57-9]\\d{6}"], "PE": ["51", "*", "0", [8, 9], [6, 7], "(?:[14-8]|9\\d)\\d{7}"], "PF": ["689", "00", "", [6, 8, 9], [], "4\\d{5}(?:\\d{2})?|8\\d{7,8}"], "PG": ["675", "*", "", [7, 8], [], "(?:180|[78]\\d{3})\\d{4}|(?:[2-589]\\d|64)\\d{5}"], "PH": ["63", "00", "0", [6, 8, 9, 10, 11, 12, 13], [4, 5, 7], "(?:[2-7]|9\\d)\\d{8}|2\\d{5}|(?:1800|8)\\d{7,9}"], "PK": ["92", "00", "0", [8, 9, 10, 11, 12], [5, 6, 7], "122\\d{6}|[24-8]\\d{10,11}|9(?:[013-9]\\d{8,10}|2(?:[01]\\d\\d|2(?:[06-8]\\d|1[01]))\\d{7})|(?:[2-8]\\d{3}|92(?:[0-7]\\d|8[1-9]))\\d{6}|[24-9]\\d{8}|[89]\\d{7}"], "PL": ["48", "00", "", [6, 7, 8, 9, 10], [], "(?:6|8\\d\\d)\\d{7}|[1-9]\\d{6}(?:\\d{2})?|[26]\\d{5}"], "PM": ["508", "00", "0", [6, 9], [], "[78]\\d{8}|[2-9]\\d{5}"], "PR": ["1", "011", "1", [10], [7], "(?:[589]\\d\\d|787)\\d{7}"], "PS": ["970", "00", "0", [8, 9, 10], [7], "[2489]2\\d{6}|(?:1\\d|5)\\d{8}"], "PT": ["351", "00", "", [9], [], "1693\\d{5}|(?:[26-9]\\d|30)\\d{7}"], "PW": ["680", "011|012", "", [7], [], "(?:[24-8]\\d\\d|345|900)\\d{4}"], "PY": ["595", "00", "0", [6, 7, 8, 9, 10, 11], [5], "[36-8]\\d{5,8}|4\\d{6,8}|59\\d{6}|9\\d{5,10}|(?:2\\d|5[0-8])\\d{6,7}"], "QA": ["974", "00", "", [7, 8, 9, 11], [], "800\\d{4}|(?:2|800)\\d{6}|(?:0080|[3-7])\\d{7}"], "RE": ["262", "00", "0", [9], [], "709\\d{6}|(?:26|[689]\\d)\\d{7}"], "RO": ["40", "00", "0", [6, 9], [], "(?:[2378]\\d|90)\\d{7}|[23]\\d{5}"], "RS": ["381", "00", "0", [6, 7, 8, 9, 10, 11, 12], [4, 5], "38[02-9]\\d{6,9}|6\\d{7,9}|90\\d{4,8}|38\\d{5,6}|(?:7\\d\\d|800)\\d{3,9}|(?:[12]\\d|3[0-79])\\d{5,10}"], "RU": ["7", "810", "8", [10, 14], [7], "8\\d{13}|[347-9]\\d{9}"], "RW": ["250", "00", "0", [8, 9], [], "(?:06|[27]\\d\\d|[89]00)\\d{6}"], "SA": ["966", "00", "0", [9, 10], [7], "(?:[15]\\d|800|92)\\d{7}"], "SB": ["677", "00|01", "", [5, 7], [], "[6-9]\\d{6}|[1-6]\\d{4}"], "SC": ["248", "*", "", [7], [], "(?:[2489]\\d|64)\\d{5}"], "SD": ["249", "00", "0", [9], [], "[19]\\d{8}"], "SE": ["46", "00", "0", [6, 7, 8, 9, 10, 12], [], "(?:[26]\\d\\d|9)\\d{9}|[1-9]\\d{8}|[1-689]\\d{7}|[1-4689]\\d{6}|2\\d{5}"], "SG": ["65", "*", "", [8, 10, 11], [], "(?:(?:1\\d|8)\\d\\d|7000)\\d{7}|[3689]\\d{7}"], "SH": ["290", "00", "", [4, 5], [], "(?:[2569]\\d|8)\\d{3}"], "SI": ["386", "*", "0", [5, 6, 7, 8], [], "[1-7]\\d{7}|8\\d{4,7}|90\\d{4,6}"], "SJ": ["47", "00", "", [5, 8], [], "0\\d{4}|(?:[489]\\d|79)\\d{6}"], "SK": ["421", "00", "0", [6, 7, 9], [], "[2-689]\\d{8}|[2-59]\\d{6}|[2-5]\\d{5}"], "SL": ["232", "00", "0", [8], [6], "(?:[237-9]\\d|66)\\d{6}"], "SM": ["378", "00", "*", [8, 10], [6], "(?:0549|[5-7]\\d)\\d{6}"], "SN": ["221", "00", "", [9], [], "(?:[378]\\d|93)\\d{7}"], "SO": ["252", "00", "0", [6, 7, 8, 9], [], "[346-9]\\d{8}|[12679]\\d{7}|[1-5]\\d{6}|[1348]\\d{5}"], "SR": ["597", "00", "", [6, 7], [], "(?:[2-5]|[6-9]\\d)\\d{5}"], "SS": ["211", "00", "0", [9], [], "[19]\\d{8}"], "ST": ["239", "00", "", [7], [], "(?:22|9\\d)\\d{5}"], "SV": ["503", "00", "", [7, 8, 11], [], "[25-7]\\d{7}|(?:80\\d|900)\\d{4}(?:\\d{4})?"], "SX": ["1", "011", "*", [10], [7], "7215\\d{6}|(?:[58]\\d\\d|900)\\d{7}"], "SY": ["963", "00", "0", [8, 9], [6, 7], "[1-359]\\d{8}|[1-5]\\d{7}"], "SZ": ["268", "00", "", [8, 9], [], "0800\\d{4}|(?:[237]\\d|900)\\d{6}"], "TA": ["290", "00", "", [4], [], "8\\d{3}"], "TC": ["1", "011", "*", [10], [7], "(?:[58]\\d\\d|649|900)\\d{7}"], "TD": ["235", "00|16", "", [8], [], "(?:22|[3689]\\d|77)\\d{6}"], "TG": ["228", "00", "", [8], [], "[279]\\d{7}"], "TH": ["66", "*", "0", [8, 9, 10, 13], [], "(?:001800|[2-57]|[689]\\d)\\d{7}|1\\d{7,9}"], "TJ": ["992", "810", "", [9], [3, 5, 6, 7], "(?:[0-57-9]\\d|66)\\d{7}"], "TK": ["690", "00", "", [4, 5, 6, 7], [], "[2-47]\\d{3,6}"], "TL": ["670", "00", "", [7, 8], [], "7\\d{7}|(?:[2-47]\\d|[89]0)\\d{5}"], "TM": ["993", "810", "8", [8], [], "[1-7]\\d{7}"], "TN": ["216", "00", "", [8], [], "[2-57-9]\\d{7}"], "TO": ["676", "00", "", [5, 7], [], "(?:0800|(?:[5-8]\\d\\d|999)\\d)\\d{3}|[2-8]\\d{4}"], "TR": ["90", "00", "0", [7, 10, 12, 13], [], "4\\d{6}|8\\d{11,12}|(?:[2-58]\\d\\d|900)\\d{7}"], "TT": ["1", "011", "*", [10], [7], "(?:[58]\\d\\d|900)\\d{7}"], "TV": ["688", "00", "", [5, 6, 7], [], "(?:2|7\\d\\d|90)\\d{4}"], "TW": ["886", "*", "0", [7, 8, 9, 10, 11], [], "[2-689]\\d{8}|7\\d{9,10}|[2-8]\\d{7}|2\\d{6}"], "TZ": ["255", "000|005|006", "0", [9], [], "(?:[25-8]\\d|41|90)\\d{7}"], "UA": ["380", "00", "0", [9, 10], [5, 6, 7], "[89]\\d{9}|[3-9]\\d{8}"], "UG": ["256", "000|005|007", "0", [9], [5, 6, 7], "800\\d{6}|(?:[29]0|[347]\\d)\\d{7}"], "US": ["1", "011", "1", [10], [7], "[2-9]\\d{9}|3\\d{6}"], "UY": ["598", "*", "0", [4, 5, 6, 7, 8, 9, 10, 11, 12, 13], [], "0004\\d{2,9}|[1249]\\d{7}|2\\d{3,4}|(?:[49]\\d|80)\\d{5}"], "UZ": ["998", "00", "", [9], [], "(?:20|33|[5-9]\\d)\\d{7}"], "VA": ["39", "00", "", [6, 7, 8, 9, 10, 11, 12], [], "0\\d{5,10}|3[0-8]\\d{7,10}|55\\d{8}|8\\d{5}(?:\\d{2,4})?|(?:1\\d|39)\\d{7,8}"], "VC": ["1", "011", "*", [10], [7], "(?:[58]\\d\\d|784|900)\\d{7}"], "VE": ["58", "00", "0", [10], [7], "[68]00\\d{7}|(?:[24]\\d|[59]0)\\d{8}"], "VG": ["1", "011", "*", [10], [7], "(?:284|[58]\\d\\d|900)\\d{7}"], "VI": ["1", "011", "*", [10], [7], "[58]\\d{9}|(?:34|90)0\\d{7}"], "VN": ["84", "00", "0", [7, 8, 9, 10], [], "[12]\\d{9}|[135-9]\\d{8}|[16]\\d{6,7}|7\\d{6}"], "VU": ["678", "00", "", [5, 7], [], "[57-9]\\d{6}|(?:[238]\\d|48)\\d{3}"], "WF": ["681", "00", "", [6, 9], [], "(?:40|72|8\\d{4})\\d{4}|[89]\\d{5}"], "WS": ["685", "0", "", [5, 6, 7, 10], [], "(?:[2-6]|8\\d{5})\\d{4}|[78]\\d{6}|[68]\\d{5}"], "XK": ["383", "00", "0", [8, 9, 10, 11, 12], [], "2\\d{7,8}|3\\d{7,11}|(?:4\\d\\d|[89]00)\\d{5}"], "YE": ["967", "00", "0", [7, 8, 9], [6], "(?:1|7\\d)\\d{7}|[1-7]\\d{6}"], "YT": ["262", "00", "0", [9], [], "(?:639\\d|7093)\\d{5}|(?:26|80|9\\d)\\d{7}"], "ZA": ["27", "00", "0", [5, 6, 7, 8, 9, 10], [], "[1-79]\\d{8}|8\\d{4,9}"], "ZM": ["260", "00", "0", [9], [6], "800\\d{6}|(?:21|[579]\\d|63)\\d{7}"], "ZW": ["263", "00", "0", [7, 9, 10], [6], "8\\d{6}(?:\\d{3})?|[235-8]\\d{8}"], "X800": ["800", "", "", [8], [], "(?:00|[1-9]\\d)\\d{6}"], "X808": ["808", "", "", [8], [], "[1-9]\\d{7}"], "X870": ["870", "", "", [9, 12], [], "7\\d{11}|[235-7]\\d{8}"], "X878": ["878", "", "", [12], [], "10\\d{10}"], "X881": ["881", "", "", [9, 10], [], "6\\d{9}|[0-36-9]\\d{8}"], "X882": ["882", "", "", [7, 8, 9, 10, 11, 12], [], "[13]\\d{6}(?:\\d{2,5})?|[19]\\d{7}|(?:[25]\\d\\d|4)\\d{7}(?:\\d{2})?"], "X883": ["883", "", "", [8, 9, 10, 11, 12], [], "(?:[1-4]\\d|51)\\d{6,10}"], "X888": ["888", "", "", [11], [], "\\d{11}"], "X979": ["979", "", "", [9], [8], "[1359]\\d{8}"]};
-// Calling code -> the region whose lengths decide whether a number is possible.
-const PII_CALLING_CODES = {"1": "US", "7": "RU", "20": "EG", "27": "ZA", "30": "GR", "31": "NL", "32": "BE", "33": "FR", "34": "ES", "36": "HU", "39": "IT", "40": "RO", "41": "CH", "43": "AT", "44": "GB", "45": "DK", "46": "SE", "47": "NO", "48": "PL", "49": "DE", "51": "PE", "52": "MX", "53": "CU", "54": "AR", "55": "BR", "56": "CL", "57": "CO", "58": "VE", "60": "MY", "61": "AU", "62": "ID", "63": "PH", "64": "NZ", "65": "SG", "66": "TH", "81": "JP", "82": "KR", "84": "VN", "86": "CN", "90": "TR", "91": "IN", "92": "PK", "93": "AF", "94": "LK", "95": "MM", "98": "IR", "211": "SS", "212": "MA", "213": "DZ", "216": "TN", "218": "LY", "220": "GM", "221": "SN", "222": "MR", "223": "ML", "224": "GN", "225": "CI", "226": "BF", "227": "NE", "228": "TG", "229": "BJ", "230": "MU", "231": "LR", "232": "SL", "233": "GH", "234": "NG", "235": "TD", "236": "CF", "237": "CM", "238": "CV", "239": "ST", "240": "GQ", "241": "GA", "242": "CG", "243": "CD", "244": "AO", "245": "GW", "246": "IO", "247": "AC", "248": "SC", "249": "SD", "250": "RW", "251": "ET", "252": "SO", "253": "DJ", "254": "KE", "255": "TZ", "256": "UG", "257": "BI", "258": "MZ", "260": "ZM", "261": "MG", "262": "RE", "263": "ZW", "264": "NA", "265": "MW", "266": "LS", "267": "BW", "268": "SZ", "269": "KM", "290": "SH", "291": "ER", "297": "AW", "298": "FO", "299": "GL", "350": "GI", "351": "PT", "352": "LU", "353": "IE", "354": "IS", "355": "AL", "356": "MT", "357": "CY", "358": "FI", "359": "BG", "370": "LT", "371": "LV", "372": "EE", "373": "MD", "374": "AM", "375": "BY", "376": "AD", "377": "MC", "378": "SM", "380": "UA", "381": "RS", "382": "ME", "383": "XK", "385": "HR", "386": "SI", "387": "BA", "389": "MK", "420": "CZ", "421": "SK", "423": "LI", "500": "FK", "501": "BZ", "502": "GT", "503": "SV", "504": "HN", "505": "NI", "506": "CR", "507": "PA", "508": "PM", "509": "HT", "590": "GP", "591": "BO", "592": "GY", "593": "EC", "594": "GF", "595": "PY", "596": "MQ", "597": "SR", "598": "UY", "599": "CW", "670": "TL", "672": "NF", "673": "BN", "674": "NR", "675": "PG", "676": "TO", "677": "SB", "678": "VU", "679": "FJ", "680": "PW", "681": "WF", "682": "CK", "683": "NU", "685": "WS", "686": "KI", "687": "NC", "688": "TV", "689": "PF", "690": "TK", "691": "FM", "692": "MH", "800": "X800", "808": "X808", "850": "KP", "852": "HK", "853": "MO", "855": "KH", "856": "LA", "870": "X870", "878": "X878", "880": "BD", "881": "X881", "882": "X882", "883": "X883", "886": "TW", "888": "X888", "960": "MV", "961": "LB", "962": "JO", "963": "SY", "964": "IQ", "965": "KW", "966": "SA", "967": "YE", "968": "OM", "970": "PS", "971": "AE", "972": "IL", "973": "BH", "974": "QA", "975": "BT", "976": "MN", "977": "NP", "979": "X979", "992": "TJ", "993": "TM", "994": "AZ", "995": "GE", "996": "KG", "998": "UZ"};
-// Python's Unicode categories over the blocks the sandbox handles: [first, last, class] runs,
-// class Z space, L letter, N number, S punctuation or symbol, X never touched (NFC would change
-// it, or it is a mark, control or format character). Characters outside the runs are X.
-const PII_CHAR_CLASSES = [["\u0000", "\b", "X"], ["\t", "\r", "Z"], ["\u000e", "\u001b", "X"], ["\u001c", " ", "Z"], ["!", "/", "S"], ["0", "9", "N"], [":", "@", "S"], ["A", "Z", "L"], ["[", "`", "S"], ["a", "z", "L"], ["{", "~", "S"], ["\u007f", "\u0084", "X"], ["\u0085", "\u0085", "Z"], ["\u0086", "\u009f", "X"], ["\u00a0", "\u00a0", "Z"], ["\u00a1", "\u00a9", "S"], ["\u00aa", "\u00aa", "L"], ["\u00ab", "\u00ac", "S"], ["\u00ad", "\u00ad", "X"], ["\u00ae", "\u00b1", "S"], ["\u00b2", "\u00b3", "N"], ["\u00b4", "\u00b4", "S"], ["\u00b5", "\u00b5", "L"], ["\u00b6", "\u00b8", "S"], ["\u00b9", "\u00b9", "N"], ["\u00ba", "\u00ba", "L"], ["\u00bb", "\u00bb", "S"], ["\u00bc", "\u00be", "N"], ["\u00bf", "\u00bf", "S"], ["\u00c0", "\u00d6", "L"], ["\u00d7", "\u00d7", "S"], ["\u00d8", "\u00f6", "L"], ["\u00f7", "\u00f7", "S"], ["\u00f8", "\u024f", "L"], ["\u0370", "\u0373", "L"], ["\u0374", "\u0374", "X"], ["\u0375", "\u0375", "S"], ["\u0376", "\u0377", "L"], ["\u0378", "\u0379", "X"], ["\u037a", "\u037d", "L"], ["\u037e", "\u037e", "X"], ["\u037f", "\u037f", "L"], ["\u0380", "\u0383", "X"], ["\u0384", "\u0385", "S"], ["\u0386", "\u0386", "L"], ["\u0387", "\u0387", "X"], ["\u0388", "\u038a", "L"], ["\u038b", "\u038b", "X"], ["\u038c", "\u038c", "L"], ["\u038d", "\u038d", "X"], ["\u038e", "\u03a1", "L"], ["\u03a2", "\u03a2", "X"], ["\u03a3", "\u03f5", "L"], ["\u03f6", "\u03f6", "S"], ["\u03f7", "\u0481", "L"], ["\u0482", "\u0482", "S"], ["\u0483", "\u0489", "X"], ["\u048a", "\u052f", "L"], ["\u0590", "\u05bd", "X"], ["\u05be", "\u05be", "S"], ["\u05bf", "\u05bf", "X"], ["\u05c0", "\u05c0", "S"], ["\u05c1", "\u05c2", "X"], ["\u05c3", "\u05c3", "S"], ["\u05c4", "\u05c5", "X"], ["\u05c6", "\u05c6", "S"], ["\u05c7", "\u05cf", "X"], ["\u05d0", "\u05ea", "L"], ["\u05eb", "\u05ee", "X"], ["\u05ef", "\u05f2", "L"], ["\u05f3", "\u05f4", "S"], ["\u05f5", "\u0605", "X"], ["\u0606", "\u060f", "S"], ["\u0610", "\u061a", "X"], ["\u061b", "\u061b", "S"], ["\u061c", "\u061c", "X"], ["\u061d", "\u061f", "S"], ["\u0620", "\u064a", "L"], ["\u064b", "\u065f", "X"], ["\u0660", "\u0669", "N"], ["\u066a", "\u066d", "S"], ["\u066e", "\u066f", "L"], ["\u0670", "\u0670", "X"], ["\u0671", "\u06d3", "L"], ["\u06d4", "\u06d4", "S"], ["\u06d5", "\u06d5", "L"], ["\u06d6", "\u06dd", "X"], ["\u06de", "\u06de", "S"], ["\u06df", "\u06e4", "X"], ["\u06e5", "\u06e6", "L"], ["\u06e7", "\u06e8", "X"], ["\u06e9", "\u06e9", "S"], ["\u06ea", "\u06ed", "X"], ["\u06ee", "\u06ef", "L"], ["\u06f0", "\u06f9", "N"], ["\u06fa", "\u06fc", "L"], ["\u06fd", "\u06fe", "S"], ["\u06ff", "\u06ff", "L"], ["\u1e00", "\u1eff", "L"], ["\u2000", "\u2001", "X"], ["\u2002", "\u200a", "Z"], ["\u200b", "\u200f", "X"], ["\u2010", "\u2027", "S"], ["\u2028", "\u2029", "Z"], ["\u202a", "\u202e", "X"], ["\u202f", "\u202f", "Z"], ["\u2030", "\u205e", "S"], ["\u205f", "\u205f", "Z"], ["\u2060", "\u206f", "X"], ["\u20a0", "\u20c0", "S"], ["\u20c1", "\u20cf", "X"], ["\u3000", "\u3000", "Z"], ["\u3001", "\u3004", "S"], ["\u3005", "\u3006", "L"], ["\u3007", "\u3007", "N"], ["\u3008", "\u3020", "S"], ["\u3021", "\u3029", "N"], ["\u302a", "\u302f", "X"], ["\u3030", "\u3030", "S"], ["\u3031", "\u3035", "L"], ["\u3036", "\u3037", "S"], ["\u3038", "\u303a", "N"], ["\u303b", "\u303c", "L"], ["\u303d", "\u303f", "S"], ["\u3040", "\u3040", "X"], ["\u3041", "\u3096", "L"], ["\u3097", "\u309a", "X"], ["\u309b", "\u309c", "S"], ["\u309d", "\u309f", "L"], ["\u30a0", "\u30a0", "S"], ["\u30a1", "\u30fa", "L"], ["\u30fb", "\u30fb", "S"], ["\u30fc", "\u30ff", "L"], ["\u4e00", "\u9fff", "L"], ["\uac00", "\ud7a3", "L"], ["\uff00", "\uff00", "X"], ["\uff01", "\uff0f", "S"], ["\uff10", "\uff19", "N"], ["\uff1a", "\uff20", "S"], ["\uff21", "\uff3a", "L"], ["\uff3b", "\uff40", "S"], ["\uff41", "\uff5a", "L"], ["\uff5b", "\uff65", "S"], ["\uff66", "\uffbe", "L"], ["\uffbf", "\uffc1", "X"], ["\uffc2", "\uffc7", "L"], ["\uffc8", "\uffc9", "X"], ["\uffca", "\uffcf", "L"], ["\uffd0", "\uffd1", "X"], ["\uffd2", "\uffd7", "L"], ["\uffd8", "\uffd9", "X"], ["\uffda", "\uffdc", "L"], ["\uffdd", "\uffdf", "X"], ["\uffe0", "\uffe6", "S"], ["\uffe7", "\uffe7", "X"], ["\uffe8", "\uffee", "S"], ["\uffef", "\uffef", "X"]];
-const PII_PHONE_PUNCTUATION = '-.()/~[]\u00ad\u200b\u2060\u2010\u2011\u2012\u2013\u2014\u2015\u2212\u30fc\uff0d\uff0f\uff08\uff09\uff3b\uff3d\u2053\u223c\uff5e';
-
-function piiDrop(reason) {
-  return { dropped: reason };
-}
-
-function piiCharClass(c) {
-  for (let i = 0; i < PII_CHAR_CLASSES.length; i++) {
-    const run = PII_CHAR_CLASSES[i];
-    if (c < run[0]) return 'X';
-    if (c <= run[1]) return run[2];
-  }
-  return 'X';
-}
-
-function piiIsSpace(c) {
-  return piiCharClass(c) === 'Z';
-}
-
-// True when a character is one the sandbox cannot handle the way Python does (NFC composition
-// first of all): the value is dropped, never hashed differently.
-function piiNeedsNfc(text) {
-  for (let i = 0; i < text.length; i++) {
-    if (piiCharClass(text.charAt(i)) === 'X') return true;
-  }
-  return false;
-}
-
-function piiStrip(text) {
-  let start = 0;
-  let end = text.length;
-  while (start < end && piiIsSpace(text.charAt(start))) start++;
-  while (end > start && piiIsSpace(text.charAt(end - 1))) end--;
-  return text.substring(start, end);
-}
-
-function piiWords(text) {
-  const words = [];
-  let word = '';
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charAt(i);
-    if (piiIsSpace(c)) {
-      if (word !== '') words.push(word);
-      word = '';
-    } else {
-      word = word + c;
-    }
-  }
-  if (word !== '') words.push(word);
-  return words;
-}
-
-function piiIsHex64(text) {
-  if (text.length !== 64) return false;
-  for (let i = 0; i < 64; i++) {
-    const c = text.charAt(i);
-    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'))) {
-      return false;
-    }
-  }
-  return true;
-}
-
-// Lower-case and remove symbols (and numbers when asked); words joined by `joiner`.
-// Returns undefined when a character cannot be classified in the sandbox.
-function piiLetters(text, dropDigits, joiner) {
-  let kept = '';
-  const lowered = text.toLowerCase();
-  for (let i = 0; i < lowered.length; i++) {
-    const c = lowered.charAt(i);
-    const kind = piiCharClass(c);
-    if (kind === 'X') return undefined;
-    if (kind === 'S' || (kind === 'N' && dropDigits)) continue;
-    kept = kept + c;
-  }
-  return piiWords(kept).join(joiner);
-}
-
-function piiAllDigits(text) {
-  for (let i = 0; i < text.length; i++) {
-    if (!(text.charAt(i) >= '0' && text.charAt(i) <= '9')) return false;
-  }
-  return true;
-}
-
-function piiEmail(text, google) {
-  if (google) text = piiWords(text).join('');
-  text = text.toLowerCase();
-  for (let i = 0; i < text.length; i++) {
-    if (piiIsSpace(text.charAt(i))) return piiDrop('invalid_email');
-  }
-  const at = text.indexOf('@');
-  if (at < 1 || text.indexOf('@', at + 1) !== -1) return piiDrop('invalid_email');
-  let local = text.substring(0, at);
-  const domain = text.substring(at + 1);
-  let dotted = false;
-  for (let j = 1; j < domain.length - 1; j++) {
-    if (domain.charAt(j) === '.') dotted = true;
-  }
-  if (!dotted) return piiDrop('invalid_email');
-  if (google && (domain === 'gmail.com' || domain === 'googlemail.com')) {
-    // Gmail ignores dots in the local part; Google documents no '+tag' rule.
-    local = local.split('.').join('');
-    if (local === '') return piiDrop('invalid_email');
-  }
-  return local + '@' + domain;
-}
-
-function piiPhoneRegion(key) {
-  const row = getType(key) === 'string' && key.length <= 4 ? PII_PHONE_REGIONS[key] : undefined;
-  return getType(row) === 'array' ? row : undefined;
-}
-
-function piiMainRegion(callingCode) {
-  const key = PII_CALLING_CODES[callingCode];
-  return getType(key) === 'string' ? piiPhoneRegion(key) : undefined;
-}
-
-// phonenumbers' _test_number_length against one region's lengths.
-function piiLengthCheck(digits, row) {
-  const lengths = row[3];
-  const n = digits.length;
-  if (row[4].indexOf(n) !== -1) return 'local_only';
-  if (lengths.length === 0 || lengths[0] > n) return 'too_short';
-  if (lengths[lengths.length - 1] < n) return 'too_long';
-  return lengths.indexOf(n) !== -1 ? 'possible' : 'invalid';
-}
-
-// Whether the digits are a national number of the region (its general pattern, whole string).
-function piiViable(digits, row) {
-  const regex = createRegex('^(?:' + row[5] + ')$');
-  return !!regex && testRegex(regex, digits);
-}
-
-function piiMatchPrefix(digits, alternatives) {
-  if (!alternatives) return '';
-  const options = alternatives.split('|');
-  for (let i = 0; i < options.length; i++) {
-    if (options[i] !== '' && digits.indexOf(options[i]) === 0) return options[i];
-  }
-  return '';
-}
-
-// phonenumbers' _maybe_strip_national_prefix_carrier_code: undefined when the region's rule
-// needs a regex with a transform.
-function piiStripNational(digits, row) {
-  if (digits === '' || row[2] === '') return digits;
-  if (row[2] === '*') return undefined;
-  const prefix = piiMatchPrefix(digits, row[2]);
-  if (prefix === '') return digits;
-  const rest = digits.substring(prefix.length);
-  if (piiViable(digits, row) && !piiViable(rest, row)) return digits;
-  return rest;
-}
-
-function piiSplitCallingCode(digits) {
-  if (digits.charAt(0) === '0') return undefined;
-  for (let n = 1; n <= 3 && n <= digits.length; n++) {
-    const code = digits.substring(0, n);
-    if (piiMainRegion(code)) return [code, digits.substring(n)];
-  }
-  return undefined;
-}
-
-// phonenumbers' _maybe_extract_country_code: {cc, nsn} (cc '' for a national number), or
-// 'invalid_country_code', 'too_short' or 'sandbox'.
-function piiExtract(digits, plus, home) {
-  let full = digits;
-  let international = plus;
-  if (!plus && home) {
-    if (home[1] === '*') return 'sandbox';
-    const idd = piiMatchPrefix(digits, home[1]);
-    // phonenumbers does not read a prefix as IDD when a 0 follows it.
-    if (idd !== '' && digits.charAt(idd.length) !== '0') {
-      full = digits.substring(idd.length);
-      international = true;
-    }
-  }
-  if (international) {
-    if (full.length <= 2) return 'too_short';
-    const split = piiSplitCallingCode(full);
-    if (!split) return 'invalid_country_code';
-    return { cc: split[0], nsn: split[1] };
-  }
-  if (!home) return { cc: '', nsn: full };
-  const code = home[0];
-  if (full.indexOf(code) === 0) {
-    // Written with the home calling code but no '+': keep it as such when that reads better.
-    const potential = piiStripNational(full.substring(code.length), home);
-    if (potential === undefined) return 'sandbox';
-    if ((!piiViable(full, home) && piiViable(potential, home)) || piiLengthCheck(full, home) === 'too_long') {
-      return { cc: code, nsn: potential };
-    }
-  }
-  return { cc: '', nsn: full };
-}
-
-// E.164 ('+' and digits) or a drop, following phonenumbers.parse and is_possible_number.
-function piiE164(text, region) {
-  if (text.length > 250) return piiDrop('unparseable_phone');
-  let digits = '';
-  let plus = false;
-  let letters = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charAt(i);
-    if (c >= '0' && c <= '9') {
-      digits = digits + c;
-    } else if ((c === '+' || c === '\uff0b') && digits === '') {
-      plus = true;
-    } else if (piiCharClass(c) === 'N') {
-      // A digit of another script: phonenumbers reads it, the sandbox does not.
-      return piiDrop('sandbox_unsupported');
-    } else if (!piiIsSpace(c) && PII_PHONE_PUNCTUATION.indexOf(c) === -1) {
-      letters = true;
-    }
-  }
-  if (letters) return piiDrop(digits.length < 3 ? 'unparseable_phone' : 'sandbox_unsupported');
-  if (digits.length < 2 || (digits.length === 2 && piiStrip(text) !== digits)) {
-    return piiDrop('unparseable_phone');
-  }
-  const home = region ? piiPhoneRegion(region) : undefined;
-  if (!plus && !home) return piiDrop('unparseable_phone');
-  let parsed = piiExtract(digits, plus, home);
-  if (parsed === 'invalid_country_code' && plus) {
-    // phonenumbers retries without the '+', and then insists on a calling code.
-    parsed = piiExtract(digits, false, home);
-    if (getType(parsed) === 'object' && parsed.cc === '') parsed = 'invalid_country_code';
-  }
-  if (parsed === 'sandbox') return piiDrop('sandbox_unsupported');
-  if (getType(parsed) !== 'object') return piiDrop('unparseable_phone');
-  const code = parsed.cc !== '' ? parsed.cc : home[0];
-  const row = parsed.cc !== '' ? piiMainRegion(code) : home;
-  let nsn = parsed.nsn;
-  if (nsn.length < 2) return piiDrop('unparseable_phone');
-  if (row) {
-    const stripped = piiStripNational(nsn, row);
-    if (stripped === undefined) return piiDrop('sandbox_unsupported');
-    const check = piiLengthCheck(stripped, row);
-    if (check === 'possible' || check === 'too_long') nsn = stripped;
-  }
-  if (nsn.length < 2 || nsn.length > 17) return piiDrop('unparseable_phone');
-  const main = piiMainRegion(code);
-  if (!main || piiLengthCheck(nsn, main) !== 'possible') return piiDrop('invalid_phone');
-  return '+' + code + nsn;
-}
-
-function piiCountry(text) {
-  const code = text.toUpperCase();
-  if (code.length !== 2 || PII_ISO_COUNTRIES.indexOf(' ' + code + ' ') === -1) {
-    return piiDrop('invalid_country');
-  }
-  return code;
-}
-
-function piiRule(rules, field, text, region, country) {
-  if (rules === 'meta') {
-    if (field === 'email') return piiEmail(text, false);
-    if (field === 'phone') {
-      const e164 = piiE164(text, region);
-      return getType(e164) === 'string' ? e164.substring(1) : e164;
-    }
-    if (field === 'first_name' || field === 'last_name') return piiLetters(text, false, '');
-    if (field === 'city' || field === 'region') return piiLetters(text, true, '');
-    if (field === 'postal_code') {
-      const code = piiWords(text.toLowerCase()).join('').split('-').join('');
-      for (let i = 0; i < code.length; i++) {
-        const c = code.charAt(i);
-        if (piiCharClass(c) === 'N' && !(c >= '0' && c <= '9')) return undefined;
-      }
-      if ((country || region) === 'US' && piiAllDigits(code) && (code.length === 5 || code.length === 9)) {
-        return code.substring(0, 5);
-      }
-      return code;
-    }
-    if (field === 'country') {
-      const iso = piiCountry(text);
-      return getType(iso) === 'string' ? iso.toLowerCase() : iso;
-    }
-    return piiWords(text.toLowerCase()).join('');
-  }
-  if (field === 'email') return piiEmail(text, true);
-  if (field === 'phone') return piiE164(text, region);
-  if (field === 'postal_code') return piiStrip(text.split('.').join('').split('~').join(''));
-  if (field === 'country') return piiCountry(text);
-  return piiLetters(text, true, ' ');
-}
-
-// One canonical field by one rule set: {value, sha256} (sha256 undefined when the
-// destination takes the value raw) or {dropped: reason}.
-function piiNormalize(rules, field, value, region, country) {
-  if (PII_FIELDS.indexOf(field) === -1) return piiDrop('unknown_field');
-  if (rules === 'google' && !PII_GOOGLE_KEYS[field]) return piiDrop('unsupported');
-  if (getType(value) !== 'string') return piiDrop('not_a_string');
-  if (piiNeedsNfc(value)) return piiDrop('sandbox_unsupported');
-  const text = piiStrip(value);
-  if (text === '') return piiDrop('empty');
-  const hashed = !(rules === 'google' && PII_GOOGLE_RAW[field]);
-  if (piiIsHex64(text)) {
-    if (!hashed) return piiDrop('prehashed_not_accepted');
-    // Already hashed upstream: pass through, never hash twice.
-    return { value: text.toLowerCase(), sha256: text.toLowerCase() };
-  }
-  const normalized = piiRule(rules, field, text, region ? region.toUpperCase() : '', country);
-  if (normalized === undefined) return piiDrop('sandbox_unsupported');
-  if (getType(normalized) === 'object') return normalized;
-  if (normalized === '') return piiDrop('empty');
-  return {
-    value: normalized,
-    sha256: hashed ? sha256Sync(normalized, { outputEncoding: 'hex' }) : undefined
-  };
-}
-
-// Canonical user data ({email: ..., phone: ...}) to one destination's keys: Meta em/ph/...
-// or Google sha256_* with an address object. Fields not in `allowed` never leave.
-function piiPrepare(rules, userData, allowed, region) {
-  const fields = {};
-  const address = {};
-  const dropped = {};
-  let addressUsed = false;
-  const countryRaw = getType(userData.country) === 'string' ? piiStrip(userData.country).toUpperCase() : '';
-  const country = PII_ISO_COUNTRIES.indexOf(' ' + countryRaw + ' ') !== -1 && countryRaw.length === 2 ? countryRaw : '';
-  for (let i = 0; i < PII_FIELDS.length; i++) {
-    const field = PII_FIELDS[i];
-    if (userData[field] === undefined || userData[field] === null) continue;
-    if (allowed.indexOf(field) === -1) {
-      dropped[field] = 'not_allowed';
-      continue;
-    }
-    const result = piiNormalize(rules, field, userData[field], region, country || region);
-    if (result.dropped) {
-      dropped[field] = result.dropped;
-      continue;
-    }
-    const sent = result.sha256 !== undefined ? result.sha256 : result.value;
-    if (rules === 'meta') {
-      fields[PII_META_KEYS[field]] = sent;
-    } else if (PII_GOOGLE_KEYS[field].indexOf('address.') === 0) {
-      address[PII_GOOGLE_KEYS[field].substring(8)] = sent;
-      addressUsed = true;
-    } else {
-      fields[PII_GOOGLE_KEYS[field]] = sent;
-    }
-  }
-  const keys = Object.keys(userData).sort();
-  for (let k = 0; k < keys.length; k++) {
-    if (PII_FIELDS.indexOf(keys[k]) === -1) dropped[keys[k]] = 'unknown_field';
-  }
-  if (addressUsed) fields.address = address;
-  return { fields: fields, dropped: dropped };
-}
 
 /*==============================================================================
   Logging (stape GTMS-3: one JSON object per line; only in debug and preview)
@@ -949,10 +488,6 @@ ___SERVER_PERMISSIONS___
               },
               {
                 "type": 1,
-                "string": "user_data"
-              },
-              {
-                "type": 1,
                 "string": "value"
               },
               {
@@ -1101,14 +636,12 @@ scenarios:
     callLater(() => {
       assertApi('gtmOnSuccess').wasCalled();
     });
-- name: '[Row] No PII reaches the table unless the plan allows it'
+- name: '[Row] The plan gives the warehouse no PII: none reaches the table'
   code: |-
     mockData.destinations.warehouse.user_data = { sha256_email_address: HASH };
-    runCode(mockData);
-    assertThat(inserts[0].rows[0].user_data).isUndefined();
     mockData.piiFields = 'email';
     runCode(mockData);
-    assertThat(inserts[1].rows[0].user_data).isEqualTo('{"sha256_email_address":"' + HASH + '"}');
+    assertThat(inserts[0].rows[0].user_data).isUndefined();
 - name: '[Row] An anonymised event is written without client or session ids'
   code: |-
     mockData.consentState = { ads: false, analytics: false };
