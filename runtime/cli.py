@@ -6,12 +6,6 @@ import argparse
 import sys
 from typing import Any
 
-from generator.tpl import TplError
-from runtime.engine import load_template
-from runtime.environment import Environment, parse_route
-from runtime.syntax import TemplateSyntaxError
-from runtime.testing import run_scenario, scenarios
-
 
 def register(subparsers: Any) -> None:
     templates = subparsers.add_parser("templates", help="work with sGTM custom templates (.tpl)")
@@ -51,7 +45,15 @@ def register(subparsers: Any) -> None:
     dev.set_defaults(func=_dev)
 
 
+# The sandbox modules are imported by the commands, not at registration: esprima alone takes over
+# a second to import, and every `sgtm` invocation builds this parser.
 def _test(args: argparse.Namespace) -> int:
+    from generator.tpl import TplError
+    from runtime.engine import load_template
+    from runtime.environment import Environment
+    from runtime.syntax import TemplateSyntaxError
+    from runtime.testing import run_scenario, scenarios
+
     passed = failed = 0
     for path in args.templates:
         try:
@@ -86,6 +88,7 @@ def _test(args: argparse.Namespace) -> int:
 
 def _dev(args: argparse.Namespace) -> int:
     from runtime.dev import DevError, serve
+    from runtime.environment import parse_route
 
     try:
         routes = dict(parse_route(r) for r in args.route)
