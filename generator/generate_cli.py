@@ -63,6 +63,12 @@ def run(args: argparse.Namespace) -> int:
         where = exc.filename or args.output
         print(f"{where}: cannot write: {exc.strerror}", file=sys.stderr)
         return 1
+    for path in stale_files(files, out):
+        print(
+            f"{path}: warning: left over from an earlier run, not part of plan {plan.name} "
+            f"{plan.version}; delete it so nobody imports it",
+            file=sys.stderr,
+        )
     if args.format == "json":
         json.dump({"written": [str(p) for p in written]}, sys.stdout, indent=2)
         sys.stdout.write("\n")
@@ -75,6 +81,17 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     return 0
+
+
+def stale_files(files: dict[str, str], out: Path) -> list[Path]:
+    """Generated-looking files in OUT this run did not write (a destination kind or event the
+    plan no longer has). Reported, never deleted: OUT may hold the user's own files."""
+    found = []
+    for pattern in ("templates/*.tpl", "schemas/events/*.schema.json"):
+        for path in sorted(out.glob(pattern)):
+            if path.relative_to(out).as_posix() not in files:
+                found.append(path)
+    return found
 
 
 def write_tree(files: dict[str, str], out: Path) -> list[Path]:

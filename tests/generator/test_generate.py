@@ -198,3 +198,14 @@ def test_key_ids_reach_the_permission_and_the_client(tmp_path: Path) -> None:
 
     client = parse_tpl((tmp_path / "templates" / "client.tpl").read_text(encoding="utf-8"))
     assert client.permission("use_custom_private_keys") == {"keyIds": ["k2026", "k2027"]}
+
+
+def test_files_left_from_an_earlier_run_are_reported_not_deleted(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    (out / "templates").mkdir(parents=True)
+    stale = out / "templates" / "tiktok.tpl"
+    stale.write_text("old", encoding="utf-8")
+    result = sgtm("generate", str(EXAMPLE_PLAN), "-o", str(out))
+    assert result.returncode == 0, result.stderr
+    assert f"{stale}: warning: left over from an earlier run" in result.stderr
+    assert stale.read_text(encoding="utf-8") == "old"
