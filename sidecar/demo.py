@@ -87,6 +87,9 @@ class CaptureServer:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # Headers and body go out in two writes: without this, Nagle + delayed ACK add
+            # ~40 ms to every answer on a kept-alive connection.
+            disable_nagle_algorithm = True
 
             def log_message(self, *_args: Any) -> None:
                 return

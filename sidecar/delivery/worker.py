@@ -229,10 +229,9 @@ class Worker:
                 self._fail_all(claims, f"sGTM answered 200 but {exc}", 200, None)
                 return
             self.breaker.success()
-            for claim in claims:
-                self._record(
-                    claim.event_id, self._outcomes(claim, verdicts[claim.event_id], done), done
-                )
+            self._record_many(
+                [(c.event_id, self._outcomes(c, verdicts[c.event_id], done)) for c in claims], done
+            )
             return
         if resp.status in (400, 413) and len(claims) > 1:
             # One bad event must not take the batch down with it: try each event alone.
@@ -294,24 +293,35 @@ class Worker:
         self, claims: list[Claim], reason: str, status: int | None, retry_after: float | None
     ) -> None:
         now = self.clock()
-        for claim in claims:
-            attempt = Attempt(now, "failure", reason, status)
-            self._record(
-                claim.event_id,
-                [self._retry(claim, d, attempt, now, retry_after) for d in claim.destinations],
-                now,
-            )
+        attempt = Attempt(now, "failure", reason, status)
+        self._record_many(
+            [
+                (c.event_id, [self._retry(c, d, attempt, now, retry_after) for d in c.destinations])
+                for c in claims
+            ],
+            now,
+        )
 
     def _abort_all(self, claims: list[Claim], reason: str, status: int, now: float) -> None:
-        for claim in claims:
-            attempt = Attempt(now, "rejected", reason, status)
-            self._record(
-                claim.event_id, [Outcome(d, "aborted", attempt) for d in claim.destinations], now
-            )
+        attempt = Attempt(now, "rejected", reason, status)
+        self._record_many(
+            [
+                (c.event_id, [Outcome(d, "aborted", attempt) for d in c.destinations])
+                for c in claims
+            ],
+            now,
+        )
 
     def _record(self, event_id: str, outcomes: list[Outcome], now: float) -> None:
-        self.store.record(event_id, outcomes, now)
-        self.stats.count(outcomes)
+        self._record_many([(event_id, outcomes)], now)
+
+    def _record_many(self, items: list[tuple[str, list[Outcome]]], now: float) -> None:
+        self.store.record_many(items, now)
+        for event_id, outcomes in items:
+            self.stats.count(outcomes)
+            self._log_dead(event_id, outcomes)
+
+    def _log_dead(self, event_id: str, outcomes: list[Outcome]) -> None:
         for o in outcomes:
             if o.state == "aborted":
                 log.warning(

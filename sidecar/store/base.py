@@ -167,6 +167,10 @@ class DeliveryStore(Store, Protocol):
         """Apply one attempt's outcomes; "aborted" ones also become dead letters."""
         ...
 
+    def record_many(self, items: list[tuple[str, list[Outcome]]], now: float) -> None:
+        """``record`` for every event of one batch's answer (one transaction where possible)."""
+        ...
+
     def requeue_executing(self, now: float) -> int:
         """At worker start: destinations left ``executing`` go back to ``failed``, due when
         their lease ends (the dead worker's request may still be running in sGTM until then)."""

@@ -389,6 +389,11 @@ class GcpStore:
         apply(self.db.transaction())
         self._settle(event_id, now)
 
+    def record_many(self, items: list[tuple[str, list[Outcome]]], now: float) -> None:
+        # Firestore transactions are per document here; one per event keeps contention low.
+        for event_id, outcomes in items:
+            self.record(event_id, outcomes, now)
+
     def _settle(self, event_id: str, now: float) -> None:
         """Ack the pulled message when nothing is pending; else hold it until the next try."""
         with self._lock:

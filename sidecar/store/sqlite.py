@@ -310,11 +310,7 @@ class SqliteStore:
     def claim(self, now: float, limit: int, lease_s: float) -> list[Claim]:
         with self._tx() as db:
             # Expired leases belong to a worker that died without requeue_executing running.
-            rows = db.execute(
-                _CLAIM_EVENTS,
-                (now, now, limit),
-            ).fetchall()
-            claims = [_claim_one(db, event_id, now, lease_s) for (event_id,) in rows]
+            claims = [_claim_one(db, e, now, lease_s) for e in _due_events(db, now, limit)]
         return [c for c in claims if c is not None]
 
     def claim_event(self, event_id: str, now: float, lease_s: float) -> Claim | None:
@@ -322,55 +318,13 @@ class SqliteStore:
             return _claim_one(db, event_id, now, lease_s)
 
     def record(self, event_id: str, outcomes: list[Outcome], now: float) -> None:
+        self.record_many([(event_id, outcomes)], now)
+
+    def record_many(self, items: list[tuple[str, list[Outcome]]], now: float) -> None:
+        # One transaction for a whole batch's answer: one fsync instead of one per event.
         with self._tx() as db:
-            sent = False
-            for o in outcomes:
-                a = o.attempt
-                counted = a.outcome != NOT_SENT
-                sent = sent or counted
-                db.execute(
-                    "INSERT INTO attempts(event_id, destination, at, outcome, reason, http_status)"
-                    " VALUES (?, ?, ?, ?, ?, ?)",
-                    (event_id, o.destination, a.at, a.outcome, a.reason, a.http_status),
-                )
-                db.execute(
-                    "UPDATE deliveries SET state = ?, attempts = attempts + ?, lease_until = NULL,"
-                    " next_attempt_at = COALESCE(?, next_attempt_at), last_reason = ?,"
-                    " acked_at = CASE WHEN ? = 'succeeded' THEN ? ELSE acked_at END"
-                    " WHERE event_id = ? AND destination = ?",
-                    (
-                        o.state,
-                        1 if counted else 0,
-                        o.next_attempt_at,
-                        a.reason,
-                        o.state,
-                        now,
-                        event_id,
-                        o.destination,
-                    ),
-                )
-                if o.state == "aborted":
-                    history = db.execute(
-                        "SELECT at, outcome, reason, http_status FROM attempts"
-                        " WHERE event_id = ? AND destination = ? ORDER BY rowid",
-                        (event_id, o.destination),
-                    ).fetchall()
-                    db.execute(
-                        "INSERT INTO dead_letters(event_id, destination, dead_at, reason, attempts)"
-                        " VALUES (?, ?, ?, ?, ?)",
-                        (
-                            event_id,
-                            o.destination,
-                            now,
-                            a.reason,
-                            _dumps([list(h) for h in history]),
-                        ),
-                    )
-            if sent:
-                db.execute(
-                    "UPDATE events SET forwarded_at = ? WHERE event_id = ? AND forwarded_at IS NULL",
-                    (now, event_id),
-                )
+            for event_id, outcomes in items:
+                _record_in(db, event_id, outcomes, now)
 
     def requeue_executing(self, now: float) -> int:
         with self._tx() as db:
@@ -485,18 +439,95 @@ class SqliteStore:
 
 # A destination is due when it waits or failed and its time has come, or when it is executing
 # under a lease that ran out (its worker died without requeue_executing running).
-_CLAIM_EVENTS = (
-    "SELECT event_id FROM deliveries"
-    " WHERE (state IN ('waiting','failed') AND next_attempt_at <= ?)"
-    "    OR (state = 'executing' AND lease_until < ?)"
-    " GROUP BY event_id ORDER BY MIN(next_attempt_at), event_id LIMIT ?"
+# Due rows in due order, read from the partial index (no scan of the whole table, which a
+# GROUP BY would do: with a 120,000-event backlog that made every claim O(backlog)).
+_DUE_ROWS = (
+    "SELECT event_id FROM deliveries INDEXED BY deliveries_due"
+    " WHERE state IN ('waiting','failed') AND next_attempt_at <= ?"
+    " ORDER BY next_attempt_at LIMIT ?"
 )
+_LAPSED_ROWS = (
+    "SELECT event_id FROM deliveries INDEXED BY deliveries_executing"
+    " WHERE state = 'executing' AND lease_until < ? LIMIT ?"
+)
+
+
+def _due_events(db: sqlite3.Connection, now: float, limit: int) -> list[str]:
+    """Up to ``limit`` distinct event ids with a due destination, earliest first."""
+    # Expired leases first: they belong to a worker that died without requeue_executing.
+    seen: dict[str, None] = {}
+    for (event_id,) in db.execute(_LAPSED_ROWS, (now, limit * 8)):
+        seen.setdefault(event_id)
+    rows = limit * 8  # an event has a handful of destinations; widen until enough ids
+    while len(seen) < limit:
+        got = db.execute(_DUE_ROWS, (now, rows)).fetchall()
+        for (event_id,) in got:
+            seen.setdefault(event_id)
+            if len(seen) >= limit:
+                break
+        if len(got) < rows:
+            break
+        rows *= 4
+    return list(seen)[:limit]
+
+
 _CLAIM_DESTINATIONS = (
     "SELECT destination, attempts, window_start FROM deliveries WHERE event_id = ?"
     " AND ((state IN ('waiting','failed') AND next_attempt_at <= ?)"
     "      OR (state = 'executing' AND lease_until < ?))"
     " ORDER BY destination"
 )
+
+
+def _record_in(db: sqlite3.Connection, event_id: str, outcomes: list[Outcome], now: float) -> None:
+    sent = False
+    for o in outcomes:
+        a = o.attempt
+        counted = a.outcome != NOT_SENT
+        sent = sent or counted
+        db.execute(
+            "INSERT INTO attempts(event_id, destination, at, outcome, reason, http_status)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (event_id, o.destination, a.at, a.outcome, a.reason, a.http_status),
+        )
+        db.execute(
+            "UPDATE deliveries SET state = ?, attempts = attempts + ?, lease_until = NULL,"
+            " next_attempt_at = COALESCE(?, next_attempt_at), last_reason = ?,"
+            " acked_at = CASE WHEN ? = 'succeeded' THEN ? ELSE acked_at END"
+            " WHERE event_id = ? AND destination = ?",
+            (
+                o.state,
+                1 if counted else 0,
+                o.next_attempt_at,
+                a.reason,
+                o.state,
+                now,
+                event_id,
+                o.destination,
+            ),
+        )
+        if o.state == "aborted":
+            history = db.execute(
+                "SELECT at, outcome, reason, http_status FROM attempts"
+                " WHERE event_id = ? AND destination = ? ORDER BY rowid",
+                (event_id, o.destination),
+            ).fetchall()
+            db.execute(
+                "INSERT INTO dead_letters(event_id, destination, dead_at, reason, attempts)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (
+                    event_id,
+                    o.destination,
+                    now,
+                    a.reason,
+                    _dumps([list(h) for h in history]),
+                ),
+            )
+    if sent:
+        db.execute(
+            "UPDATE events SET forwarded_at = ? WHERE event_id = ? AND forwarded_at IS NULL",
+            (now, event_id),
+        )
 
 
 def _claim_one(db: sqlite3.Connection, event_id: str, now: float, lease_s: float) -> Claim | None:
