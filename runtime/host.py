@@ -13,6 +13,7 @@ import copy
 import hashlib
 import hmac
 import json
+import os
 import secrets
 import time
 from collections.abc import Callable
@@ -33,6 +34,9 @@ MULTI_LABEL_SUFFIXES = frozenset(
     com.es com.pl com.ua co.il co.id com.my com.ph com.vn com.co com.pe com.sa com.eg
     github.io herokuapp.com appspot.com web.app firebaseapp.com blogspot.com""".split()
 )
+
+# The access token getGoogleAuth stands for in local runs (sGTM uses its service account).
+LOCAL_GOOGLE_TOKEN_ENV = "SGTM_GOOGLE_ACCESS_TOKEN"  # noqa: S105 - a variable name, not a secret
 
 
 class _Null:
@@ -477,10 +481,18 @@ class Host:
         target = _str(url)
         opts = options if isinstance(options, dict) else {}
         self.perms.send_http(api, target)
+        headers = dict(opts.get("headers")) if isinstance(opts.get("headers"), dict) else {}
         if opts.get("authorization") is not None:
-            raise ApiError(
-                "sendHttpRequest: options.authorization (getGoogleAuth) is not supported by the local runtime"
-            )
+            # sGTM signs with the container's service account (Application Default
+            # Credentials). Locally there is none: a token for local runs comes from the
+            # environment, and without one the call fails loudly rather than going out unsigned.
+            token = os.environ.get(LOCAL_GOOGLE_TOKEN_ENV, "")
+            if not token:
+                raise ApiError(
+                    f"{api}: options.authorization (getGoogleAuth) is not supported by the local "
+                    f"runtime unless {LOCAL_GOOGLE_TOKEN_ENV} holds an access token to send"
+                )
+            headers.setdefault("Authorization", f"Bearer {token}")
         timeout_ms = opts.get("timeout", 15000)
         try:
             timeout = max(0.001, float(timeout_ms) / 1000.0)
@@ -488,7 +500,6 @@ class Host:
             raise ApiError(
                 f"sendHttpRequest: options.timeout {timeout_ms!r} is not a number"
             ) from None
-        headers = opts.get("headers") if isinstance(opts.get("headers"), dict) else {}
         method = str(opts.get("method") or "GET")
         payload = None if body is None else _str(body)
         rid = self.state.env.next_id("h")

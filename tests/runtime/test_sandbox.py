@@ -439,3 +439,29 @@ def test_send_http_get_both_forms(destination: HTTPServer):
     narrow = perm("send_http", allowedUrls="specific", urls=["https://other.example.com/"])
     result, _ = run("require('sendHttpGet')('https://api.example.com/ok');", [narrow])
     assert result.error.split(": ", 1)[1].startswith("sendHttpGet: permission denied")
+
+
+GOOGLE_AUTH_CODE = """const sendHttpRequest = require('sendHttpRequest');
+const getGoogleAuth = require('getGoogleAuth');
+sendHttpRequest('https://api.example.com/ok', {method: 'POST',
+  authorization: getGoogleAuth({scopes: ['https://www.googleapis.com/auth/adwords']})}, '{}')
+  .then(() => data.gtmOnSuccess(), () => data.gtmOnFailure());"""
+GOOGLE_AUTH = perm(
+    "use_google_credentials", allowedScopes=["https://www.googleapis.com/auth/adwords"]
+)
+
+
+def test_google_auth_without_a_local_token_fails_loudly(destination: HTTPServer, monkeypatch):
+    monkeypatch.delenv("SGTM_GOOGLE_ACCESS_TOKEN", raising=False)
+    result, _ = run(GOOGLE_AUTH_CODE, [SEND_ANY, GOOGLE_AUTH], env=_env(destination))
+    assert result.outcome is None
+    assert "not supported by the local runtime unless SGTM_GOOGLE_ACCESS_TOKEN" in result.error
+    assert destination.log == []
+
+
+def test_google_auth_signs_with_the_local_token(destination: HTTPServer, monkeypatch):
+    monkeypatch.setenv("SGTM_GOOGLE_ACCESS_TOKEN", "local-token")
+    result, _ = run(GOOGLE_AUTH_CODE, [SEND_ANY, GOOGLE_AUTH], env=_env(destination))
+    assert result.outcome == "success", result.error
+    req, _ = destination.log[-1]
+    assert req.headers["Authorization"] == "Bearer local-token"
