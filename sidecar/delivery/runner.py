@@ -58,6 +58,17 @@ def load_settings(
     return DeliverySettings(plan, url, keys_var, plan.delivery.batch_size)
 
 
+def housekeeping_for(store: Any, plan: Plan) -> Any:
+    """What the worker runs on idle turns for this backend (None when it needs nothing)."""
+    if hasattr(store, "purge"):  # SQLite: expired dedupe keys and contexts, rows past retention
+        window = plan.dedupe_window_hours * 3600
+        retention = plan.retention_days * 86400
+        return lambda now: store.purge(now, window, retention)
+    if hasattr(store, "sweep"):  # gcp: events whose publish did not complete
+        return lambda _now: store.sweep()
+    return None
+
+
 def build_worker(
     env: Mapping[str, str] | None = None,
     *,
@@ -83,4 +94,5 @@ def build_worker(
         except ValueError as exc:
             raise DeliveryConfigError(str(exc)) from None
     worker_kw.setdefault("batch_size", settings.batch_size)
+    worker_kw.setdefault("housekeeping", housekeeping_for(store, settings.plan))
     return Worker(store, keyset, RetryPolicy.from_plan(settings.plan), transport, **worker_kw)

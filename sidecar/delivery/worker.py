@@ -76,6 +76,8 @@ class Worker:
         lease_s: float | None = None,
         settle_s: float | None = None,
         idle_poll_s: float = 0.5,
+        housekeeping: Callable[[float], object] | None = None,
+        housekeeping_every_s: float = 600.0,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
@@ -98,6 +100,11 @@ class Worker:
         # looks like a dead worker, and a dead worker's batch is retried only once it settled.
         self.lease_s = lease_s if lease_s is not None else timeout + self.settle_s
         self.idle_poll_s = idle_poll_s
+        # Purging expired keys and old rows (SQLite), republishing unpublished events (gcp):
+        # done on idle turns, at most every ``housekeeping_every_s``.
+        self.housekeeping = housekeeping
+        self.housekeeping_every_s = housekeeping_every_s
+        self._housekept_at: float | None = None
         self.clock = clock
         self.sleep = sleep
         self.rng = rng or random.Random()  # noqa: S311 - jitter, not security
@@ -126,6 +133,7 @@ class Worker:
                 break
             if self.run_once():
                 continue
+            self._maybe_housekeep()
             due = self.store.next_due_at()
             if until_idle and due is None:
                 break
@@ -139,6 +147,18 @@ class Worker:
             else:
                 self.sleep(max(wait, 0.001))
         return self.stats
+
+    def _maybe_housekeep(self) -> None:
+        if self.housekeeping is None:
+            return
+        now = self.clock()
+        if self._housekept_at is not None and now - self._housekept_at < self.housekeeping_every_s:
+            return
+        self._housekept_at = now
+        try:
+            self.housekeeping(now)
+        except Exception as exc:  # noqa: BLE001 - housekeeping must never stop delivery
+            log.warning("housekeeping failed: %s", exc)
 
     def run_once(self) -> int:
         """One claim-send-record step; the number of events it handled (0 when idle)."""

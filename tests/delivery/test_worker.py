@@ -236,3 +236,24 @@ def test_deliver_event_reports_what_is_still_pending(outbox, sgtm, make_worker, 
     fake_clock.advance(1.0)
     assert worker.deliver_event("e1").pending == ()
     assert worker.deliver_event("nope").found is False
+
+
+def test_housekeeping_purges_expired_keys_on_idle_turns(outbox, sgtm, make_worker, fake_clock):
+    _enqueue(outbox, fake_clock, "e1")
+    calls = []
+
+    def housekeeping(now):
+        calls.append(now)
+        return outbox.purge(now, 60, 10 * 86400)
+
+    worker = make_worker(housekeeping=housekeeping, housekeeping_every_s=100)
+    worker.run(until_idle=True)
+    assert len(calls) == 1
+    fake_clock.advance(61)  # the dedupe key expires, but housekeeping is not due yet
+    worker.run(until_idle=True)
+    assert len(calls) == 1  # not yet due again
+    fake_clock.advance(100)
+    worker.run(until_idle=True)
+    assert len(calls) == 2
+    # Now it ran again and dropped the expired key.
+    assert outbox._read().execute("SELECT COUNT(*) FROM dedupe_keys").fetchone()[0] == 0
