@@ -95,9 +95,7 @@ class Tpl:
 
     @property
     def permission_ids(self) -> list[str]:
-        return [
-            e.get("instance", {}).get("key", {}).get("publicId", "") for e in self.permissions
-        ]
+        return [e.get("instance", {}).get("key", {}).get("publicId", "") for e in self.permissions]
 
 
 def split_sections(text: str, source: str = "<template>") -> dict[str, Section]:

@@ -109,7 +109,7 @@ def load(config: Config) -> Loaded:
         ) from None
     secrets: dict[str, str] = {}
     missing: list[str] = []
-    for ref in plan.secret_refs():
+    for ref in plan.sidecar_secret_refs():
         if ref.env in secrets or any(m.startswith(f"{ref.env} ") for m in missing):
             continue  # named twice in the plan
         value = config.environ.get(ref.env, "")

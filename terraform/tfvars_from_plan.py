@@ -1,6 +1,6 @@
 """Write the Terraform variables that must agree with a tracking plan.
 
-The sidecar refuses to start unless every secret environment variable the plan names is set,
+The sidecar refuses to start unless every secret environment variable it reads is set,
 and the Firestore TTLs, log bucket and audit table must keep data as long as the plan says. So
 these values are derived from the plan, never typed twice:
 
@@ -39,7 +39,7 @@ def tfvars(plan: Plan, prefix: str = "sgtm") -> dict[str, Any]:
     delivery_env = plan.delivery.keys.env if plan.delivery.keys is not None else None
     if delivery_env is not None:
         out["delivery_keys_env"] = delivery_env
-    envs = sorted({ref.env for ref in plan.secret_refs()} - {delivery_env})
+    envs = sorted({ref.env for ref in plan.sidecar_secret_refs()} - {delivery_env})
     out["sidecar_secret_env"] = {env: secret_id(prefix, env) for env in envs}
     return out
 

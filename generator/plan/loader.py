@@ -93,7 +93,9 @@ KIND_SETTINGS: dict[str, dict[str, tuple[bool, str]]] = {
         "test_event_code": (False, r"^[A-Za-z0-9]{1,32}$"),
     },
     "google_ads": {
-        "conversion_id": (True, r"^(AW-)?\d{6,12}$"),
+        "customer_id": (True, r"^\d{3}-?\d{3}-?\d{4}$"),
+        "login_customer_id": (False, r"^\d{3}-?\d{3}-?\d{4}$"),
+        "conversion_id": (False, r"^(AW-)?\d{6,12}$"),
     },
     "bigquery": {
         "project": (True, r"^[a-z][a-z0-9\-]{4,28}[a-z0-9]$"),
@@ -109,7 +111,7 @@ KIND_CREDENTIALS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     # kind -> (required credential roles, optional ones)
     "ga4": (("api_secret",), ()),
     "meta_capi": (("access_token",), ()),
-    "google_ads": ((), ("developer_token",)),
+    "google_ads": (("developer_token",), ()),
     "bigquery": ((), ()),
     "http": ((), ("bearer_token",)),
 }
@@ -679,7 +681,7 @@ class _Reader:
                     "every destination needs a legal basis; use 'functional' for strictly "
                     "necessary processing",
                 )
-            mapped = self.destination_events(dnode, where, events)
+            mapped = self.destination_events(dnode, where, events, kind)
             pii = self.name_list(dnode, "pii", where, m.PII_FIELDS, "PII field")
             for i, field in enumerate(pii):
                 pos = self.value_pos(dnode["pii"], i)
@@ -740,7 +742,7 @@ class _Reader:
         return out
 
     def destination_events(
-        self, dnode: CommentedMap, where: str, events: dict[str, m.Event]
+        self, dnode: CommentedMap, where: str, events: dict[str, m.Event], kind: str
     ) -> dict[str, str]:
         raw = dnode.get("events")
         pos = self.value_pos(dnode, "events")
@@ -770,6 +772,14 @@ class _Reader:
                     epos,
                     f"{where}.events.{event}: the destination's event name must be a "
                     "non-empty string of at most 100 characters",
+                )
+                continue
+            if kind == "google_ads" and not re.match(r"^\d{1,20}$", str(target)):
+                self.error(
+                    epos,
+                    f"{where}.events.{event}: {target!r} is not a conversion action id",
+                    "Google Ads events map to the numeric id of a conversion action (Goals > "
+                    "Conversions > the action's ctId); conversion labels are for the browser tag",
                 )
                 continue
             mapped[str(event)] = str(target)

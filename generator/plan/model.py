@@ -219,6 +219,17 @@ class Plan:
     def destinations_for(self, event_name: str) -> list[Destination]:
         return [d for d in self.destinations.values() if event_name in d.events]
 
+    def sidecar_secret_refs(self) -> list[SecretRef]:
+        """The secrets the sidecar itself reads: source secrets and the delivery keyset.
+
+        Destination credentials are the sGTM tags' (container constants), so the sidecar never
+        holds them: least privilege, and one fewer place a Meta token can leak from.
+        """
+        refs = [ref for source in self.sources.values() for ref in source.secrets.values()]
+        if self.delivery.keys is not None:
+            refs.append(self.delivery.keys)
+        return refs
+
     def secret_refs(self) -> list[SecretRef]:
         refs: list[SecretRef] = []
         for source in self.sources.values():

@@ -225,10 +225,9 @@ def kind_parameters(dest: m.Destination) -> list[dict[str, Any]]:
             t("testEventCode", s.get("test_event_code")),
         ]
     if dest.kind == "google_ads":
-        # The plan names the conversion (AW-...) but not the Ads account: the user fills it in.
         return [
-            t("customerId", None),
-            t("loginCustomerId", None),
+            t("customerId", s["customer_id"]),
+            t("loginCustomerId", s.get("login_customer_id")),
             t("developerToken", creds.get("developerToken")),
             t("apiVersion", "v26"),
         ]

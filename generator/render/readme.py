@@ -31,9 +31,9 @@ def notes(plan: m.Plan) -> list[str]:
     for dest in plan.destinations.values():
         if dest.kind == "google_ads":
             out.append(
-                f"`{dest.name}` (Google Ads API): fill the tag's Customer ID, and a developer "
-                "token unless the plan names one; the plan's event mapping must give numeric "
-                "conversion action ids."
+                f"`{dest.name}` (Google Ads API): give the tagging server's service account "
+                f"access to Ads account {dest.settings['customer_id']} and fill the developer "
+                "token constant; events upload to the conversion actions the plan names."
             )
         if dest.kind == "bigquery":
             out.append(

@@ -125,3 +125,17 @@ def test_suggestions_prefer_prefixes_then_spelling():
     assert suggest("meta", ["ga4", "meta_capi"]) == "did you mean 'meta_capi'?"
     assert suggest("requird", ["required", "enum"]) == "did you mean 'required'?"
     assert suggest("colour", ["rollout", "kind"]) == ""
+
+
+def test_the_sidecar_reads_source_secrets_and_the_keyset_only(example_plan_path):
+    plan = load_plan(example_plan_path)
+    sidecar = {ref.env for ref in plan.sidecar_secret_refs()}
+    assert sidecar == {
+        "WEB_TOKEN_KEYS",
+        "WEB_SIGNING_KEYS",
+        "SHOPIFY_WEBHOOK_SECRET",
+        "WOOCOMMERCE_WEBHOOK_SECRET",
+        "STRIPE_WEBHOOK_SECRET",
+        "SGTM_DELIVERY_KEYS",
+    }
+    assert {"META_ACCESS_TOKEN", "GA4_API_SECRET"} <= {r.env for r in plan.secret_refs()} - sidecar

@@ -18,14 +18,14 @@ names = st.from_regex(r"[a-z][a-z0-9_]{0,12}", fullmatch=True)
 SETTINGS = {
     "ga4": {"measurement_id": "G-ABCD1234"},
     "meta_capi": {"pixel_id": "1234567890"},
-    "google_ads": {"conversion_id": "AW-123456789"},
+    "google_ads": {"customer_id": "123-456-7890"},
     "bigquery": {"project": "acme-analytics", "dataset": "events", "table": "raw"},
     "http": {"url": "https://hooks.example.com/x"},
 }
 CREDENTIALS = {
     "ga4": {"api_secret": "GA4_API_SECRET"},
     "meta_capi": {"access_token": "META_ACCESS_TOKEN"},
-    "google_ads": {},
+    "google_ads": {"developer_token": "GOOGLE_ADS_DEVELOPER_TOKEN"},
     "bigquery": {},
     "http": {"bearer_token": "HTTP_TOKEN"},
 }
@@ -82,7 +82,9 @@ def plans(draw):
                     st.sampled_from(["analytics", "ads", "functional"]), min_size=1, unique=True
                 )
             ),
-            "events": draw(st.lists(st.sampled_from(event_names), min_size=1, unique=True)),
+            "events": _events(
+                kind, draw(st.lists(st.sampled_from(event_names), min_size=1, unique=True))
+            ),
             "pii": draw(st.lists(st.sampled_from(allowed), unique=True)) if allowed else [],
             "ip": draw(st.sampled_from(["none", "anonymized", "full"])),
             "rollout": draw(st.integers(0, 100)),
@@ -100,6 +102,11 @@ def plans(draw):
         "events": events,
         "destinations": destinations,
     }
+
+
+def _events(kind: str, names: list[str]):
+    # Google Ads events map to numeric conversion action ids; the others keep their names.
+    return {n: str(1000 + i) for i, n in enumerate(names)} if kind == "google_ads" else names
 
 
 def _yaml(data) -> str:

@@ -126,7 +126,7 @@ def test_redaction_filter_scrubs_what_slips_through(debug_app, sidecar_env):
             "oops %s %s %s",
             CANARIES["email"],
             CONTEXT["ip"],
-            sidecar_env["META_ACCESS_TOKEN"],
+            sidecar_env["SHOPIFY_WEBHOOK_SECRET"],
             extra={"json_fields": {"phone": CANARIES["phone"]}},
         )
     line = json.loads(stream.getvalue().splitlines()[-1])

@@ -12,12 +12,14 @@ from terraform import tfvars_from_plan
 from tests.terraform import hcl
 
 
-def test_every_plan_secret_reaches_the_sidecar(example_plan_path: Path, tmp_path: Path) -> None:
+def test_every_secret_the_sidecar_reads_reaches_it(example_plan_path: Path, tmp_path: Path) -> None:
     out = tmp_path / "plan.auto.tfvars.json"
     assert tfvars_from_plan.main([str(example_plan_path), "-o", str(out)]) == 0
     values = json.loads(out.read_text(encoding="utf-8"))
     plan = load_plan(example_plan_path)
-    named = {ref.env for ref in plan.secret_refs()}
+    named = {ref.env for ref in plan.sidecar_secret_refs()}
+    # Destination credentials are sGTM container constants: the sidecar never holds them.
+    assert "META_ACCESS_TOKEN" not in values["sidecar_secret_env"]
     # The root adds the keyset itself (shared with sGTM); everything else comes from the map.
     assert set(values["sidecar_secret_env"]) | {values["delivery_keys_env"]} == named
     assert values["delivery_keys_env"] not in values["sidecar_secret_env"]
