@@ -2,14 +2,16 @@
 
 Request and event counters are process-local: each gunicorn worker counts what it served since
 it started, so a gate should compare error ratios, not absolute totals. Delivery figures come
-from the store (shared by every worker) when the backend can count them.
+from the store (shared by every worker) when the backend can count them. The ``webhooks`` block
+is the webhook blueprint's join counters (``app.extensions["sgtm_webhooks"]``), process-local
+too, present whenever that blueprint is registered.
 """
 
 from __future__ import annotations
 
 import os
 
-from flask import Blueprint, jsonify
+from flask import Blueprint, current_app, jsonify
 
 from sidecar.api import services
 from sidecar.store.base import StoreUnavailable
@@ -44,4 +46,7 @@ def stats():  # type: ignore[no-untyped-def]
             body["delivery_failures"] = int(states.get("failed", 0)) + int(states.get("aborted", 0))
     else:
         body["scope"]["delivery"] = "not counted by this backend"
+    hooks = current_app.extensions.get("sgtm_webhooks")
+    if hooks is not None:
+        body["webhooks"] = hooks.counters.snapshot()
     return jsonify(body)

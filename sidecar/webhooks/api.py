@@ -13,7 +13,6 @@ the sidecar's error body (400 naming the JSON pointer, 401, 503 with Retry-After
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Callable
@@ -348,21 +347,6 @@ def post_context() -> tuple[Response, int]:
             "the store cannot take the context right now; retry", headers={"Retry-After": "5"}
         ) from None
     return jsonify({"status": "stored", "expires_in": ttl}), 200
-
-
-# --- the join rate in /v1/stats ---------------------------------------------------------------
-
-
-@bp.after_app_request
-def _stats(response: Response) -> Response:
-    """Add the join counters to ``GET /v1/stats`` (whose other figures the stats blueprint owns)."""
-    if request.path != "/v1/stats" or response.status_code != 200 or not response.is_json:
-        return response
-    body = response.get_json(silent=True)
-    if isinstance(body, dict):
-        body["webhooks"] = state().counters.snapshot()
-        response.set_data(json.dumps(body))
-    return response
 
 
 @bp.record_once
