@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import os
 import re
 import signal
@@ -224,11 +223,6 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from sidecar.delivery.lock import WorkerLock, WorkerLockHeld
     from sidecar.delivery.runner import DeliveryConfigError, build_worker
 
-    logging.basicConfig(
-        level=logging.INFO,
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
     env = _env(args)
     try:
         worker = build_worker(
@@ -241,6 +235,25 @@ def cmd_worker(args: argparse.Namespace) -> int:
     except DeliveryConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    from sidecar import logs
+
+    level = env.get("SGTM_LOG_LEVEL", "INFO").upper()
+    if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        print(
+            f"error: SGTM_LOG_LEVEL={level!r}; expected DEBUG, INFO, WARNING or ERROR",
+            file=sys.stderr,
+        )
+        return 1
+
+    # The sidecar's structured, redacting log handler: dead-letter reasons quote sGTM's answers,
+    # and the values of the plan's secrets must never reach a log line.
+    secrets = [env[r.env] for r in worker.plan.secret_refs() if env.get(r.env)]
+    logs.configure(
+        stream=sys.stderr,
+        project_id=env.get("GOOGLE_CLOUD_PROJECT") or None,
+        secrets=secrets,
+        level=level,
+    )
     lock = None
     if env.get("SGTM_BACKEND", "sqlite") == "sqlite":
         lock = WorkerLock(worker.store.path)

@@ -95,4 +95,6 @@ def build_worker(
             raise DeliveryConfigError(str(exc)) from None
     worker_kw.setdefault("batch_size", settings.batch_size)
     worker_kw.setdefault("housekeeping", housekeeping_for(store, settings.plan))
-    return Worker(store, keyset, RetryPolicy.from_plan(settings.plan), transport, **worker_kw)
+    worker = Worker(store, keyset, RetryPolicy.from_plan(settings.plan), transport, **worker_kw)
+    worker.plan = settings.plan  # type: ignore[attr-defined]  # for log redaction of its secrets
+    return worker
