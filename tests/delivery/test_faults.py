@@ -1,6 +1,7 @@
 """Fault tests with real processes: the sidecar under gunicorn, the delivery worker as its own
-process, and a contract-exact sGTM client stand-in (see conftest.FakeSgtm) until the local
-runtime serves the generated container.
+process, and a contract-exact sGTM client stand-in (see conftest.FakeSgtm). The stand-in plays
+what the local runtime cannot be made to do on cue: sGTM itself answering 429 with Retry-After,
+answering too slowly, vanishing mid-batch. test_e2e_runtime.py runs the generated container.
 
 Every test ends with the same four checks (``assert_delivered``): every accepted event reached
 every destination its consent allows; denied destinations got nothing; no destination saw an
