@@ -192,3 +192,20 @@ def test_same_events_from_browser_and_server_and_denied_ads(stack):
     assert [r["status"] for r in again["results"]] == ["duplicate", "duplicate"]
     assert_delivered(stack, ["dup-1", "noads-1"], denied_ads={"noads-1"})
     assert all(n == 1 for n in stack.fake.seen.values())
+
+
+def test_same_order_from_webhook_twice_and_from_the_browser(stack):
+    from sidecar.demo import shopify_order
+
+    stack.worker.start()
+    order = shopify_order(2002, "checkout-token-2002")
+    status, first = stack.shopify(order)
+    assert status == 200 and first["events"][0]["status"] == "accepted", first
+    event_id = first["events"][0]["event_id"]
+    status, again = stack.shopify(order)  # Shopify retries the same delivery
+    assert status == 200 and again["events"][0]["status"] == "duplicate"
+    # The browser reports the same purchase under the same event id.
+    browser = stack.post(event(event_id), browser=True)
+    assert browser["results"][0]["status"] == "duplicate"
+    assert_delivered(stack, [event_id])
+    assert all(n == 1 for (d, e), n in stack.fake.seen.items() if e == event_id)
