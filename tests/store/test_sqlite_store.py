@@ -262,3 +262,30 @@ def test_factory_rejects_unknown_backend_and_settings(tmp_path):
         open_store("sqlite", pth="x")
     with pytest.raises(ValueError, match="GOOGLE_CLOUD_PROJECT"):
         open_store_from_env({"SGTM_BACKEND": "gcp"})
+
+
+def _claimer(path: str, out) -> None:
+    s = SqliteStore(path)
+    got = []
+    while True:
+        claims = s.claim(2e9, 7, lease_s=3600)
+        if not claims:
+            break
+        got.extend((c.event_id, d) for c in claims for d in c.destinations)
+    out.put(got)
+
+
+def test_concurrent_claims_never_hand_out_a_destination_twice(tmp_path):
+    path = str(tmp_path / "outbox.sqlite")
+    s = SqliteStore(path)
+    s.enqueue([make_record(f"e{i}") for i in range(150)], WINDOW)
+    ctx = multiprocessing.get_context("fork")
+    out = ctx.Queue()
+    procs = [ctx.Process(target=_claimer, args=(path, out)) for _ in range(3)]
+    for p in procs:
+        p.start()
+    got = [pair for _ in procs for pair in out.get(timeout=60)]
+    for p in procs:
+        p.join(timeout=30)
+    assert len(got) == len(set(got)) == 300  # every destination claimed exactly once
+    assert s.counts() == {"executing": 300}
