@@ -90,7 +90,8 @@ def build_worker(
         raise DeliveryConfigError(str(exc)) from None
     if store is None:
         try:
-            store = open_store_from_env(env)
+            extra = {"retention_days": settings.plan.retention_days}
+            store = open_store_from_env(env, **(extra if env.get("SGTM_BACKEND") == "gcp" else {}))
         except ValueError as exc:
             raise DeliveryConfigError(str(exc)) from None
     worker_kw.setdefault("batch_size", settings.batch_size)
