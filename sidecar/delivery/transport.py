@@ -44,6 +44,10 @@ class HttpTransport:
         self._timeout = timeout_s
         self._conn: http.client.HTTPConnection | None = None
 
+    @property
+    def timeout_s(self) -> float:
+        return self._timeout
+
     def _connection(self) -> http.client.HTTPConnection:
         if self._conn is None:
             if self._https:

@@ -377,4 +377,4 @@ def _status_reason(resp: Response) -> str:
 
 
 def transport_timeout(transport: object) -> float:
-    return float(getattr(transport, "_timeout", 10.0))
+    return float(getattr(transport, "timeout_s", 10.0))
