@@ -164,6 +164,7 @@ class LocalLoop:
     def start(self) -> LocalLoop:
         from generator.render import generate
         from runtime.dev import serve
+        from runtime.host import LOCAL_GOOGLE_TOKEN_ENV
         from sidecar.signing import generate_keyset, parse_keyset
         from sidecar.store.sqlite import SqliteStore
 
@@ -177,8 +178,14 @@ class LocalLoop:
         key_file = self.workdir / "sgtm-credentials.json"
         key_file.write_text(self.env[self._delivery_var()], encoding="utf-8")
         os.chmod(key_file, 0o600)
-        self._saved_env = {k: os.environ.get(k) for k in ("SGTM_CREDENTIALS",)}
-        os.environ["SGTM_CREDENTIALS"] = str(key_file)  # the runtime reads it like sGTM does
+        # What the tagging server would hold: the key file, the container's credential constants
+        # (the runtime fills an empty constant from the variable of the same name) and, for
+        # getGoogleAuth, a local access token. Restored when the loop closes.
+        runtime_env = {"SGTM_CREDENTIALS": str(key_file), LOCAL_GOOGLE_TOKEN_ENV: "demo-token"}
+        for dest in self.plan.destinations.values():
+            runtime_env.update({ref.env: self.env[ref.env] for ref in dest.credentials.values()})
+        self._saved_env = {k: os.environ.get(k) for k in runtime_env}
+        os.environ.update(runtime_env)
 
         self.capture = CaptureServer()
         routes = {h: f"{self.capture.url}/{d}" for h, d in vendor_hosts(self.plan).items()}
@@ -727,7 +734,7 @@ def _summarise(plan: Plan, destination: str, body: Any) -> str:
         params = params if isinstance(params, dict) else {}
         return (
             f"row event={body.get('event_name')} event_id={body.get('event_id')} "
-            f"transaction_id={params.get('transaction_id', '-')}"
+            f"transaction_id={body.get('transaction_id') or params.get('transaction_id', '-')}"
         )
     if kind == "http":
         ud = body.get("user_data") or {}
