@@ -30,6 +30,10 @@ from google.cloud.logging_v2.handlers import StructuredLogHandler
 LOGGER = "sidecar"
 REDACTED = "[redacted]"
 AUDIT_TYPE = "consent_decision"
+# Delivery records, one per failed attempt and one per dead letter; Terraform's log-based
+# metrics and alerts select on these types (terraform/variables.tf: log_record_types).
+DELIVERY_FAILURE_TYPE = "delivery_failure"
+DEAD_LETTER_TYPE = "dead_letter"
 
 # One alternation, so each string is scanned once. Scoped flags only: Python refuses global
 # flags in the middle of a pattern.
@@ -159,4 +163,17 @@ def audit(record: dict[str, Any]) -> None:
     """One consent decision, as its own log entry type. Holds no values, only names and outcomes."""
     logging.getLogger(f"{LOGGER}.audit").info(
         "consent decision", extra={"json_fields": {"type": AUDIT_TYPE, **record}}
+    )
+
+
+def delivery(kind: str, record: dict[str, Any]) -> None:
+    """A delivery failure or dead letter as its own entry type: ids, destination, reason, HTTP
+    status; never event data (reasons come from sGTM's answer or the tags' own messages)."""
+    logging.getLogger(f"{LOGGER}.delivery").warning(
+        "%s: event %s destination %s: %s",
+        kind.replace("_", " "),
+        record.get("event_id"),
+        record.get("destination"),
+        record.get("reason"),
+        extra={"json_fields": {"type": kind, **record}},
     )

@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from sidecar import logs
 from sidecar.delivery.batch import AnswerError, Verdict, batch_body, read_answer
 from sidecar.delivery.breaker import CircuitBreaker
 from sidecar.delivery.policy import RetryPolicy, parse_retry_after
@@ -343,13 +344,19 @@ class Worker:
 
     def _log_dead(self, event_id: str, outcomes: list[Outcome]) -> None:
         for o in outcomes:
-            if o.state == "aborted":
-                log.warning(
-                    "dead letter: event %s destination %s: %s",
-                    event_id,
-                    o.destination,
-                    o.attempt.reason,
-                )
+            if o.state not in ("failed", "aborted"):
+                continue
+            kind = logs.DEAD_LETTER_TYPE if o.state == "aborted" else logs.DELIVERY_FAILURE_TYPE
+            logs.delivery(
+                kind,
+                {
+                    "event_id": event_id,
+                    "destination": o.destination,
+                    "outcome": o.attempt.outcome,
+                    "reason": o.attempt.reason,
+                    "http_status": o.attempt.http_status,
+                },
+            )
 
 
 def _narrowed(claim: Claim, dests: tuple[str, ...]) -> Claim:

@@ -257,3 +257,20 @@ def test_housekeeping_purges_expired_keys_on_idle_turns(outbox, sgtm, make_worke
     assert len(calls) == 2
     # Now it ran again and dropped the expired key.
     assert outbox._read().execute("SELECT COUNT(*) FROM dedupe_keys").fetchone()[0] == 0
+
+
+def test_failures_and_dead_letters_are_log_records_of_their_own_type(
+    outbox, sgtm, make_worker, fake_clock, caplog
+):
+    # Terraform's log-based metrics and alerts count these two record types.
+    sgtm.script["meta"] = lambda _e, _n: "failure"
+    _enqueue(outbox, fake_clock, "e1")
+    with caplog.at_level("WARNING", logger="sidecar.delivery"):
+        make_worker().run(until_idle=True)
+    fields = [r.json_fields for r in caplog.records if hasattr(r, "json_fields")]
+    failures = [f for f in fields if f["type"] == "delivery_failure"]
+    dead = [f for f in fields if f["type"] == "dead_letter"]
+    assert len(failures) == 4 and len(dead) == 1  # max_attempts 5: four retries, then dead
+    assert dead[0]["event_id"] == "e1" and dead[0]["destination"] == "meta"
+    assert "gave up after 5 attempts" in dead[0]["reason"]
+    assert all(f["destination"] == "meta" for f in failures)
