@@ -49,7 +49,7 @@ def create_app(config: Config | None = None) -> Flask:
     settings = source.settings if source is not None else {}
     max_batch = int(settings.get("max_batch", DEFAULT_MAX_BATCH))
     max_body = int(settings.get("max_body_bytes", DEFAULT_MAX_BODY))
-    store = config.store if config.store is not None else _open_store(config)
+    store = config.store if config.store is not None else _open_store(config, plan.retention_days)
 
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = max_body
@@ -104,7 +104,7 @@ def create_app(config: Config | None = None) -> Flask:
     return app
 
 
-def _open_store(config: Config):  # type: ignore[no-untyped-def]
+def _open_store(config: Config, retention_days: int):  # type: ignore[no-untyped-def]
     from sidecar.store.factory import open_store
 
     settings = {"path": config.outbox} if config.backend == "sqlite" else {}
@@ -117,6 +117,8 @@ def _open_store(config: Config):  # type: ignore[no-untyped-def]
             "topic": env.get("SGTM_PUBSUB_TOPIC", "sgtm-outbox"),
             "subscription": env.get("SGTM_PUBSUB_SUBSCRIPTION", "sgtm-outbox-push"),
             "database": env.get("SGTM_FIRESTORE_DATABASE", "(default)"),
+            # Firestore's TTL policies delete by expire_at, which the store sets from this.
+            "retention_days": retention_days,
         }
     try:
         return open_store(config.backend, **settings)

@@ -74,3 +74,19 @@ def test_push_delivers_every_destination_and_retries_the_failed_one(served, sgtm
     assert {d for d, e in sgtm.delivered if e == "push-1"} == dests
     assert sgtm.seen[("meta", "push-1")] == 2
     assert all(sgtm.seen[(d, "push-1")] == 1 for d in dests - {"meta"})
+
+
+def test_app_opens_the_gcp_store_with_the_plans_retention(monkeypatch, tmp_path):
+    from generator.plan import load_plan
+
+    monkeypatch.setenv("PUBSUB_EMULATOR_HOST", emulator("pubsub"))
+    monkeypatch.setenv("FIRESTORE_EMULATOR_HOST", emulator("firestore"))
+    env = make_env()
+    env["GOOGLE_CLOUD_PROJECT"] = f"retention-{uuid.uuid4().hex[:10]}"
+    app = create_app(Config(plan_path=str(EXAMPLE_PLAN), backend="gcp", environ=env))
+    store = app.extensions["sgtm"].store
+    try:
+        # Firestore's TTL policies delete by expire_at, which the store derives from this.
+        assert store.retention_s == load_plan(EXAMPLE_PLAN).retention_days * 86400
+    finally:
+        store.close()
