@@ -256,7 +256,10 @@ class GcpStore:
             raise StoreUnavailable(f"Firestore: put_context failed: {exc}") from exc
 
     def get_context(self, token: str) -> dict[str, Any] | None:
-        snap = self.db.collection("contexts").document(_sha(token)).get()
+        try:
+            snap = self.db.collection("contexts").document(_sha(token)).get()
+        except self._gexc.GoogleAPICallError as exc:  # a 503 to retry, never a 500
+            raise StoreUnavailable(f"Firestore unavailable: {exc}") from exc
         # TTL deletion runs up to a day late: expiry is checked here, not left to it.
         if not snap.exists or snap.get("expire_at").timestamp() <= self._clock():
             return None
@@ -497,14 +500,22 @@ class GcpStore:
         return replayed
 
     def ledger(self, event_id: str) -> LedgerEntry | None:
-        snap = self._event_ref(event_id).get()
+        try:
+            snap = self._event_ref(event_id).get()
+        except self._gexc.GoogleAPICallError as exc:
+            raise StoreUnavailable(f"Firestore unavailable: {exc}") from exc
         return _ledger_entry(snap.to_dict()) if snap.exists else None
 
     def ledger_for_order(self, order_id: str) -> list[LedgerEntry]:
-        docs = [
-            s.to_dict()
-            for s in self.db.collection("events").where(filter=_eq("order_id", order_id)).stream()
-        ]
+        try:
+            docs = [
+                s.to_dict()
+                for s in self.db.collection("events")
+                .where(filter=_eq("order_id", order_id))
+                .stream()
+            ]
+        except self._gexc.GoogleAPICallError as exc:
+            raise StoreUnavailable(f"Firestore unavailable: {exc}") from exc
         docs.sort(key=lambda d: (d["accepted_at"], d["event_id"]))
         return [_ledger_entry(d) for d in docs]
 

@@ -264,14 +264,17 @@ class SqliteStore:
             raise StoreUnavailable(f"{self.path}: put_context failed: {exc}") from exc
 
     def get_context(self, token: str) -> dict[str, Any] | None:
-        row = (
-            self._read()
-            .execute(
-                "SELECT context FROM contexts WHERE token = ? AND expire_at > ?",
-                (token, self._clock()),
+        try:
+            row = (
+                self._read()
+                .execute(
+                    "SELECT context FROM contexts WHERE token = ? AND expire_at > ?",
+                    (token, self._clock()),
+                )
+                .fetchone()
             )
-            .fetchone()
-        )
+        except sqlite3.Error as exc:  # a broken outbox is a 503 to retry, never a 500
+            raise StoreUnavailable(f"{self.path}: get_context failed: {exc}") from exc
         return json.loads(row[0]) if row else None
 
     def ping(self) -> None:
@@ -411,22 +414,28 @@ class SqliteStore:
         return replayed
 
     def ledger(self, event_id: str) -> LedgerEntry | None:
-        db = self._read()
-        row = db.execute(
-            "SELECT event_id, event_name, source, order_id, accepted_at, forwarded_at, skipped"
-            " FROM events WHERE event_id = ?",
-            (event_id,),
-        ).fetchone()
-        return _ledger_entry(db, row) if row else None
+        try:
+            db = self._read()
+            row = db.execute(
+                "SELECT event_id, event_name, source, order_id, accepted_at, forwarded_at, skipped"
+                " FROM events WHERE event_id = ?",
+                (event_id,),
+            ).fetchone()
+            return _ledger_entry(db, row) if row else None
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(f"{self.path}: ledger read failed: {exc}") from exc
 
     def ledger_for_order(self, order_id: str) -> list[LedgerEntry]:
-        db = self._read()
-        rows = db.execute(
-            "SELECT event_id, event_name, source, order_id, accepted_at, forwarded_at, skipped"
-            " FROM events WHERE order_id = ? ORDER BY accepted_at, event_id",
-            (order_id,),
-        ).fetchall()
-        return [_ledger_entry(db, r) for r in rows]
+        try:
+            db = self._read()
+            rows = db.execute(
+                "SELECT event_id, event_name, source, order_id, accepted_at, forwarded_at, skipped"
+                " FROM events WHERE order_id = ? ORDER BY accepted_at, event_id",
+                (order_id,),
+            ).fetchall()
+            return [_ledger_entry(db, r) for r in rows]
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(f"{self.path}: ledger read failed: {exc}") from exc
 
     def counts(self) -> dict[str, int]:
         rows = (

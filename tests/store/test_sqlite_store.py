@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from sidecar.store.base import Attempt, Outcome
+from sidecar.store.base import Attempt, Outcome, StoreUnavailable
 from sidecar.store.factory import open_store, open_store_from_env
 from sidecar.store.sqlite import SqliteStore
 from tests.store.conftest import make_record
@@ -289,3 +289,17 @@ def test_concurrent_claims_never_hand_out_a_destination_twice(tmp_path):
         p.join(timeout=30)
     assert len(got) == len(set(got)) == 300  # every destination claimed exactly once
     assert s.counts() == {"executing": 300}
+
+
+def test_read_failures_are_store_unavailable_not_raw_errors(store):
+    # The webhook join reads contexts and the ledger: a broken outbox must become a 503 (retry),
+    # never a 500. Break the tables behind the store's back.
+    with sqlite3.connect(store.path) as db:
+        db.execute("DROP TABLE contexts")
+        db.execute("ALTER TABLE events RENAME TO events_gone")
+    with pytest.raises(StoreUnavailable, match="get_context failed"):
+        store.get_context("tok")
+    with pytest.raises(StoreUnavailable, match="ledger read failed"):
+        store.ledger("e1")
+    with pytest.raises(StoreUnavailable, match="ledger read failed"):
+        store.ledger_for_order("1001")
