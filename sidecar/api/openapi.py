@@ -784,14 +784,35 @@ def build_openapi(
         },
         "jsonSchemaDialect": "https://json-schema.org/draft/2020-12/schema",
         "paths": paths,
-        "components": {"schemas": components, "securitySchemes": SECURITY_SCHEMES},
+        "components": {
+            "schemas": components,
+            "headers": {"RequestId": REQUEST_ID_HEADER},
+            "securitySchemes": SECURITY_SCHEMES,
+        },
     }
     if app is not None:
         # Only endpoints that exist are described; a later, unknown one gets a generic entry.
         registered = {r.rule for r in app.url_map.iter_rules()}
         doc["paths"] = {p: v for p, v in paths.items() if p in registered}
         doc["paths"].update(other_routes(app, doc["paths"]))
+    for item in doc["paths"].values():
+        for operation in item.values():
+            for response in operation["responses"].values():
+                # A new mapping: header dicts such as RETRY_AFTER are shared between answers.
+                response["headers"] = {
+                    **response.get("headers", {}),
+                    "X-Request-Id": {"$ref": "#/components/headers/RequestId"},
+                }
     return doc
+
+
+# The app factory sets it on every answer, errors and 204s included.
+REQUEST_ID_HEADER = {
+    "description": "the caller's X-Request-Id when well-formed (8-64 of A-Za-z0-9._-), else a "
+    "fresh one; quote it when reporting a problem",
+    "required": True,
+    "schema": {"type": "string", "minLength": 8, "maxLength": 64},
+}
 
 
 SECURITY_SCHEMES: dict[str, Any] = {

@@ -314,6 +314,8 @@ def conforms(doc: dict[str, Any], path: str, method: str, response) -> None:
     assert status in documented, (path, method, status, response.get_data(as_text=True))
     spec = documented[status]
     for name, header in spec.get("headers", {}).items():
+        if "$ref" in header:
+            header = resolve(doc, header["$ref"])
         if header.get("required"):
             assert response.headers.get(name), (path, status, name)
     content = spec.get("content", {}).get("application/json")
