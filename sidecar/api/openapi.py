@@ -803,7 +803,9 @@ def build_openapi(
                     **response.get("headers", {}),
                     "X-Request-Id": {"$ref": "#/components/headers/RequestId"},
                 }
-    return doc
+    # Schema constants (ID, AMOUNT, PUSH_SCHEMA ...) appear in several places: a copy keeps a
+    # later edit of one document from reaching into them.
+    return copy.deepcopy(doc)
 
 
 # The app factory sets it on every answer, errors and 204s included.
