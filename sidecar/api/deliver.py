@@ -103,6 +103,8 @@ def _event_id(raw: bytes) -> str:
         doc = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise SidecarError(f"body is not JSON: {exc.msg if hasattr(exc, 'msg') else exc}") from None
+    except RecursionError:
+        raise SidecarError("body is nested too deeply to be a Pub/Sub push object") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("message"), dict):
         raise SidecarError('/message: expected the Pub/Sub push object {"message": {...}}')
     data = doc["message"].get("data")
@@ -110,7 +112,7 @@ def _event_id(raw: bytes) -> str:
         raise SidecarError("/message/data: expected a base64 string")
     try:
         payload = json.loads(base64.b64decode(data, validate=True))
-    except (binascii.Error, ValueError):
+    except (binascii.Error, ValueError, RecursionError):
         raise SidecarError('/message/data: expected base64 of {"event_id": ...}') from None
     event_id = payload.get("event_id") if isinstance(payload, dict) else None
     if not isinstance(event_id, str) or not event_id:

@@ -353,7 +353,7 @@ class Worker:
                     "event_id": event_id,
                     "destination": o.destination,
                     "outcome": o.attempt.outcome,
-                    "reason": o.attempt.reason,
+                    "reason": _loggable(o.attempt.reason),
                     "http_status": o.attempt.http_status,
                 },
             )
@@ -369,6 +369,13 @@ def _narrowed(claim: Claim, dests: tuple[str, ...]) -> Claim:
         attempts={d: claim.attempts[d] for d in dests},
         window_start={d: claim.window_start[d] for d in dests},
     )
+
+
+def _loggable(reason: str) -> str:
+    """The reason without the answer body: whatever sits behind sGTM (a proxy, another client)
+    may echo the request, and event data must not reach logs. The ledger keeps the full text."""
+    head, sep, _body = reason.partition(": ")
+    return head if sep and head.startswith("sGTM answered HTTP") else reason
 
 
 def _status_reason(resp: Response) -> str:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 import socket
 
+from werkzeug.wrappers import Response
+
 from tests.store.conftest import make_record
 
 WINDOW = 48 * 3600
@@ -274,3 +276,21 @@ def test_failures_and_dead_letters_are_log_records_of_their_own_type(
     assert dead[0]["event_id"] == "e1" and dead[0]["destination"] == "meta"
     assert "gave up after 5 attempts" in dead[0]["reason"]
     assert all(f["destination"] == "meta" for f in failures)
+
+
+def test_an_echoed_answer_body_stays_out_of_the_logs(
+    outbox, httpserver, make_worker, fake_clock, caplog
+):
+    # A misconfigured endpoint that echoes the request must not copy event data into logs.
+    httpserver.expect_request("/s2s/events").respond_with_handler(
+        lambda request: Response(request.get_data(), status=500)
+    )
+    _enqueue(outbox, fake_clock, "e-echo")
+    with caplog.at_level("WARNING", logger="sidecar.delivery"):
+        make_worker(url=httpserver.url_for("/s2s/events")).run_once()
+    records = [r.json_fields for r in caplog.records if hasattr(r, "json_fields")]
+    assert records and all(r["reason"] == "sGTM answered HTTP 500" for r in records)
+    assert all("client_id" not in r.getMessage() for r in caplog.records)
+    # The ledger keeps the whole answer for the operator.
+    attempts = outbox.ledger("e-echo").destinations["ga4"]
+    assert attempts.state == "failed"
