@@ -15,7 +15,7 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request
 
 from generator.plan.compile import CONTEXT_MAX
-from sidecar.api import services
+from sidecar.api import cors, services
 from sidecar.auth import BROWSER, Caller
 from sidecar.errors import SidecarError, UnavailableError
 from sidecar.ingest import REJECTED
@@ -23,33 +23,16 @@ from sidecar.store.base import StoreUnavailable
 
 bp = Blueprint("events", __name__)
 
-CORS_MAX_AGE = "600"
-
 
 @bp.after_request
 def _cors(response: Response) -> Response:
     """Browsers may read every answer (errors too) when their origin is allow-listed."""
-    auth = services().web_auth
-    origin = request.headers.get("Origin")
-    if auth is not None and auth.origin_allowed(origin) and origin:
-        response.headers["Access-Control-Allow-Origin"] = origin
-        response.headers["Access-Control-Expose-Headers"] = "Retry-After, X-Request-Id"
-    response.headers.add("Vary", "Origin")
-    return response
+    return cors.add_headers(response, "Retry-After, X-Request-Id")
 
 
 @bp.route("/v1/events", methods=["OPTIONS"], provide_automatic_options=False)
 def preflight() -> Response:
-    auth = services().web_auth
-    if auth is None or not auth.origin_allowed(request.headers.get("Origin")):
-        raise SidecarError(
-            "this Origin is not on the web source's allow-list", status=403, code="forbidden"
-        )
-    response = Response(status=204)
-    response.headers["Access-Control-Allow-Methods"] = "POST, OPTIONS"
-    response.headers["Access-Control-Allow-Headers"] = "Authorization, Content-Type"
-    response.headers["Access-Control-Max-Age"] = CORS_MAX_AGE
-    return response
+    return cors.preflight()
 
 
 @bp.post("/v1/events")

@@ -23,7 +23,7 @@ from flask import Blueprint, Flask, Response, current_app, jsonify, request
 
 from generator.plan.model import Source
 from sidecar import webhook_signatures as sig
-from sidecar.api import Services, services
+from sidecar.api import Services, cors, services
 from sidecar.auth import request_kid
 from sidecar.errors import AuthError, SidecarError, UnavailableError
 from sidecar.ingest import ACCEPTED, DUPLICATE, REJECTED
@@ -35,7 +35,6 @@ from sidecar.webhooks.payload import PayloadError, parse_body
 bp = Blueprint("webhooks", __name__)
 log = logging.getLogger("sidecar.webhooks")
 
-CORS_MAX_AGE = "600"
 _REASONS = {
     "missing": "no signature header",
     "malformed": "the signature header is malformed",
@@ -288,27 +287,12 @@ def _cors(response: Response) -> Response:
     """Only /v1/context is called by browsers; it answers CORS like the Event API."""
     if request.path != "/v1/context":
         return response
-    auth = services().web_auth
-    origin = request.headers.get("Origin")
-    if auth is not None and origin and auth.origin_allowed(origin):
-        response.headers["Access-Control-Allow-Origin"] = origin
-        response.headers["Access-Control-Expose-Headers"] = "X-Request-Id"
-    response.headers.add("Vary", "Origin")
-    return response
+    return cors.add_headers(response, "X-Request-Id")
 
 
 @bp.route("/v1/context", methods=["OPTIONS"], provide_automatic_options=False)
 def context_preflight() -> Response:
-    auth = services().web_auth
-    if auth is None or not auth.origin_allowed(request.headers.get("Origin")):
-        raise SidecarError(
-            "this Origin is not on the web source's allow-list", status=403, code="forbidden"
-        )
-    response = Response(status=204)
-    response.headers["Access-Control-Allow-Methods"] = "POST, OPTIONS"
-    response.headers["Access-Control-Allow-Headers"] = "Authorization, Content-Type"
-    response.headers["Access-Control-Max-Age"] = CORS_MAX_AGE
-    return response
+    return cors.preflight()
 
 
 @bp.post("/v1/context")
