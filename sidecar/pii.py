@@ -20,19 +20,12 @@ from typing import Any, Literal
 
 import phonenumbers
 
+from generator.plan import model
+
 RULE_SETS: tuple[str, ...] = ("meta", "google")
 
-PII_FIELDS: tuple[str, ...] = (
-    "email",
-    "phone",
-    "first_name",
-    "last_name",
-    "city",
-    "region",
-    "postal_code",
-    "country",
-    "external_id",
-)
+# The canonical PII field names are the plan's (one list, in the model).
+PII_FIELDS: tuple[str, ...] = model.PII_FIELDS
 
 # Closed set of drop reasons, so callers can count them without parsing text.
 DropReason = Literal[
