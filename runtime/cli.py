@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import Any
 
 
@@ -87,24 +86,6 @@ def _test(args: argparse.Namespace) -> int:
 
 
 def _dev(args: argparse.Namespace) -> int:
-    from runtime.dev import DevError, serve
-    from runtime.environment import parse_route
+    from runtime.dev import run
 
-    try:
-        routes = dict(parse_route(r) for r in args.route)
-    except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    try:
-        server = serve(
-            args.container, port=args.port, routes=routes, debug=args.debug, timeout=args.timeout
-        )
-    except DevError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    print(f"sgtm dev: serving {args.container} on http://127.0.0.1:{server.port}", flush=True)
-    try:
-        server.serve_forever()
-    finally:
-        server.close()
-    return 0
+    return run(args)

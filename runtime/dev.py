@@ -197,7 +197,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--route", action="append", default=[])
     parser.add_argument("--debug", action="store_true")
     parser.add_argument("--timeout", type=float, default=10.0)
-    args = parser.parse_args(argv)
+    return run(parser.parse_args(argv))
+
+
+def run(args: argparse.Namespace) -> int:
+    """Serve until interrupted; shared by `sgtm dev` and `python -m runtime.dev`."""
     try:
         routes = dict(parse_route(r) for r in args.route)
     except ValueError as exc:
@@ -210,6 +214,7 @@ def main(argv: list[str] | None = None) -> int:
     except DevError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    # The first line says where: scripts start this on --port 0 and read the URL from it.
     print(f"sgtm dev: serving {args.container} on {server.url}", flush=True)
     try:
         server.serve_forever()
