@@ -156,7 +156,7 @@ def parse_tpl(text: str, source: str = "<template>") -> Tpl:
     if info.get("type") not in TEMPLATE_TYPES:
         raise TplError(
             source,
-            sections["INFO"].line,
+            _line_of(sections["INFO"], '"type"'),
             f"___INFO___ type {info.get('type')!r} is not one of {', '.join(TEMPLATE_TYPES)}",
         )
     parameters = _json(sections["TEMPLATE_PARAMETERS"], source)
@@ -184,6 +184,14 @@ def parse_tpl(text: str, source: str = "<template>") -> Tpl:
         tests=tests,
         notes=sections["NOTES"].text if "NOTES" in sections else "",
     )
+
+
+def _line_of(section: Section, needle: str) -> int:
+    """The file line of the first line of a section that contains ``needle``."""
+    for offset, line in enumerate(section.text.split("\n")):
+        if needle in line:
+            return section.line + offset
+    return section.line
 
 
 def _json(section: Section, source: str) -> Any:
