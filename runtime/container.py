@@ -23,6 +23,7 @@ from generator.tpl import TplError, parse_tpl
 from runtime.engine import Sandbox, Template, compile_template, run_template
 from runtime.environment import Environment
 from runtime.host import Request, Response, RunState, event_value
+from runtime.messages import MessageBus
 from runtime.syntax import TemplateSyntaxError
 
 REF = re.compile(r"\{\{([^{}]+)\}\}")
@@ -518,8 +519,8 @@ class ContainerRuntime:
                 claimed=lambda c=claimed: c["yes"],
                 claim=lambda c=claimed: c.__setitem__("yes", True),
             )
-            state.run_container = lambda event, name, h=handled, r=request: self._run_event(
-                event, name, r, h
+            state.run_container = lambda event, name, h=handled, r=request, s=state: (
+                self._run_event(event, name, r, h, s.messages)
             )
             resolver = Resolver(self, {}, request, client.name)
             try:
@@ -538,7 +539,12 @@ class ContainerRuntime:
         return handled
 
     def _run_event(
-        self, event: dict[str, Any], client_name: str, request: Request, handled: HandledRequest
+        self,
+        event: dict[str, Any],
+        client_name: str,
+        request: Request,
+        handled: HandledRequest,
+        messages: MessageBus,
     ) -> dict[str, Any]:
         event = copy.deepcopy(event)
         event_id = self.env.next_id("ev")
@@ -571,6 +577,7 @@ class ContainerRuntime:
                 event=copy.deepcopy(event),
                 event_id=event_id,
                 client_name=client_name,
+                messages=messages,
             )
             sandbox = Sandbox(template, state, self.timeout)
             result = sandbox.run(data)

@@ -45,7 +45,8 @@ HIDDEN = (
     "encodeURI encodeURIComponent decodeURI decodeURIComponent escape unescape BigInt "
     "ArrayBuffer DataView Uint8Array Int32Array Float64Array Atomics SharedArrayBuffer console "
     "__sgtm_host __sgtm_clock __sgtm_run_template __sgtm_test_api __sgtm_require __sgtm_deliver "
-    "__sgtm_run_macrotask __sgtm_fire_event_callbacks __sgtm_failures __sgtm_outcome"
+    "__sgtm_run_macrotask __sgtm_fire_event_callbacks __sgtm_failures __sgtm_outcome "
+    "__sgtm_deliver_message"
 ).split()
 
 MEMORY_LIMIT = 64 * 1024 * 1024
@@ -121,6 +122,7 @@ class Sandbox:
         self.deadline = time.monotonic() + timeout
         self.errors: list[str] = []
         self.host = Host(state)
+        self.host.call_js = self.call
         ctx = quickjs.Context()
         ctx.set_memory_limit(MEMORY_LIMIT)
         ctx.set_max_stack_size(STACK_LIMIT)
@@ -135,6 +137,7 @@ class Sandbox:
         """Free the context now: it and its host callables form a reference cycle that would
         otherwise wait for the cyclic garbage collector."""
         self.__dict__.pop("ctx", None)
+        self.host.call_js = None
 
     # -- budget -----------------------------------------------------------------------------
     def _clock(self, line: Any) -> str:

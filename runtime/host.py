@@ -23,6 +23,7 @@ from typing import Any
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 from runtime.environment import Environment, HttpResult, OutboundError
+from runtime.messages import Listener, MessageBus
 from runtime.permissions import PermissionDenied, Permissions
 
 # Two-label public suffixes common in ecommerce. A full Public Suffix List is not shipped
@@ -99,11 +100,16 @@ class RunState:
     http: dict[str, tuple[Future[HttpResult], float]] = field(default_factory=dict)
     events: dict[str, dict[str, Any]] = field(default_factory=dict)
     fs_tx: dict[str, list[str]] = field(default_factory=dict)
+    # A client's run and the tags it fires share one bus (runtime.messages).
+    messages: MessageBus = field(default_factory=MessageBus)
 
 
 class Host:
     def __init__(self, state: RunState) -> None:
         self.state = state
+        # Calls a global function of this run's JS context (set by the engine's Sandbox), used
+        # to hand a message to a listener registered here.
+        self.call_js: Callable[..., Any] | None = None
         self.apis: dict[str, Callable[..., Any]] = {
             _api_name(m): getattr(self, m) for m in _METHODS
         }
@@ -285,7 +291,37 @@ class Host:
         event = self.state.events.pop(event_id)
         if self.state.run_container is None:  # template tests: no container, no tags
             return {"containerId": self.state.env.container_id, "eventData": {"tags": []}}
-        return self.state.run_container(event, self.state.client_name)
+        bus = self.state.messages
+        outer, bus.current = bus.current, event_id
+        try:
+            return self.state.run_container(event, self.state.client_name)
+        finally:
+            bus.current = outer
+
+    # -- messages ----------------------------------------------------------------------------
+    def api_addMessageListener(self, message_type: Any, listener_id: Any, bound: Any) -> None:  # noqa: N802
+        kind = _str(message_type)
+        self.perms.use_message("addMessageListener", kind, "listen")
+        call_js = self.call_js
+        if call_js is None:
+            raise ApiError("addMessageListener: this run cannot receive messages")
+        lid = str(listener_id)
+
+        def deliver(sent_type: str, message: Any) -> None:
+            call_js("__sgtm_deliver_message", lid, sent_type, json.dumps(message))
+
+        event = None if bound is None else str(bound)
+        self.state.messages.listen(Listener(kind, event, deliver))
+
+    def api_hasMessageListener(self, message_type: Any) -> bool:  # noqa: N802
+        kind = _str(message_type)
+        self.perms.use_message("hasMessageListener", kind, None)
+        return self.state.messages.has(kind)
+
+    def api_sendMessage(self, message_type: Any, message: Any = None) -> None:  # noqa: N802
+        kind = _str(message_type)
+        self.perms.use_message("sendMessage", kind, "send")
+        self.state.messages.send(kind, message)
 
     def api_addEventCallback(self, bound: Any) -> str:  # noqa: N802
         self.perms.need("addEventCallback", "read_event_metadata")

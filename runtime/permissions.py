@@ -33,6 +33,7 @@ DISPLAY = {
     "use_custom_private_keys": "Uses custom private keys",
     "send_pixel_from_browser": "Sends pixels from browsers",
     "use_google_credentials": "Uses Google credentials",
+    "use_message": "Uses messages",
 }
 
 GOOGLE_DOMAINS = (
@@ -247,6 +248,26 @@ class Permissions:
             raise PermissionDenied(
                 api, "use_custom_private_keys", f"key id {key_id!r} is not allowed"
             )
+
+    # -- messages -----------------------------------------------------------------------------
+    def use_message(self, api: str, message_type: str, action: str | None) -> None:
+        """``action`` is ``listen`` or ``send``; None (``hasMessageListener``) accepts either,
+        since both a listening client and a sending tag may ask."""
+        params = self.need(api, "use_message")
+        if params.get("allowedActions", "any") == "any":
+            return
+        rows = [r for r in params.get("messageTypes") or [] if isinstance(r, dict)]
+        for row in rows:
+            granted = str(row.get("action", ""))
+            if str(row.get("type", "")) != message_type:
+                continue
+            if action is None or granted in (action, "listen_and_send"):
+                return
+        wanted = f"{action} of" if action else "use of"
+        allowed = [f"{r.get('type')}:{r.get('action')}" for r in rows]
+        raise PermissionDenied(
+            api, "use_message", f"{wanted} message type {message_type!r} is not in {allowed}"
+        )
 
     def query(self, public_id: str, args: list[Any], *, debug: bool = False) -> bool:
         """``queryPermission``: the same checks, answered as a boolean."""

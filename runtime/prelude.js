@@ -336,6 +336,26 @@
     return fireEventCallbacks(target, containerId, nativeJSON.parse(eventDataJson));
   };
 
+  // ---- messages (tag -> client) -----------------------------------------------------------
+  // Callbacks stay here; Python keeps which listener hears which type and event, and calls
+  // __sgtm_deliver_message synchronously from the sender's sendMessage.
+  var messageListeners = {};
+  var listenerCount = 0;
+  function addMessageListener(type, cb) {
+    if (typeof cb !== 'function') throw SandboxError('addMessageListener: the callback must be a function');
+    var own = cb.__sgtm_event !== undefined ? cb.__sgtm_event : bound;
+    var id = 'm' + ++listenerCount;
+    call('addMessageListener', [makeString(type), id, own === undefined ? null : own]);
+    messageListeners[id] = cb;
+  }
+  function sendMessage(type, message) {
+    call('sendMessage', [makeString(type), message === undefined ? null : message]);
+  }
+  G.__sgtm_deliver_message = function (id, type, messageJson) {
+    var cb = messageListeners[id];
+    if (cb) cb(type, nativeJSON.parse(messageJson));
+  };
+
   function storage() {
     return {
       getItemCopy: hostFn('templateDataStorage.getItemCopy'),
@@ -355,7 +375,7 @@
   // rebuilt per require() so a template cannot poison another run's copy.
   var API = {
     addEventCallback: function () { return addEventCallback; },
-    addMessageListener: function () { return unsupported('addMessageListener'); },
+    addMessageListener: function () { return addMessageListener; },
     // Real templates require the test API's assertThat (a Heureka variable does); outside tests
     // calling it fails clearly.
     assertThat: function () {
@@ -420,7 +440,7 @@
     getTimestamp: function () { return getTimestampMillis; },
     getTimestampMillis: function () { return getTimestampMillis; },
     getType: function () { return getType; },
-    hasMessageListener: function () { return unsupported('hasMessageListener'); },
+    hasMessageListener: function () { return hostFn('hasMessageListener'); },
     hmacSha256: function () { return hostFn('hmacSha256'); },
     isRequestMpv1: function () { return hostFn('isRequestMpv1'); },
     isRequestMpv2: function () { return hostFn('isRequestMpv2'); },
@@ -440,7 +460,7 @@
     sendEventToGoogleAnalytics: function () { return unsupported('sendEventToGoogleAnalytics'); },
     sendHttpGet: function () { return sendHttpGet; },
     sendHttpRequest: function () { return sendHttpRequest; },
-    sendMessage: function () { return unsupported('sendMessage'); },
+    sendMessage: function () { return sendMessage; },
     sendPixelFromBrowser: function () { return hostFn('sendPixelFromBrowser'); },
     setCookie: function () { return hostFn('setCookie'); },
     setPixelResponse: function () { return hostFn('setPixelResponse'); },

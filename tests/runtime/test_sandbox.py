@@ -264,8 +264,8 @@ def test_hmac_sha256_reads_keys_from_sgtm_credentials(tmp_path: Path, monkeypatc
 def test_apis_not_emulated_fail_clearly():
     result, _ = run("require('extractEventsFromMpv2')(); data.gtmOnSuccess();")
     assert "extractEventsFromMpv2 is not supported by the local runtime" in result.error
-    result, _ = run("require('sendMessage')('a', {}); data.gtmOnSuccess();")
-    assert "sendMessage is not supported by the local runtime" in result.error
+    result, _ = run("require('getGoogleScript')('ANALYTICS', () => 1); data.gtmOnSuccess();")
+    assert "getGoogleScript is not supported by the local runtime" in result.error
 
 
 def test_logging_needs_the_permission_and_debug_only_is_dropped_in_production():
