@@ -23,6 +23,10 @@ from generator.tpl import render_tpl
 SIGNATURE_HEADER = "x-sgtm-signature"
 METADATA_KEY = "sgtm_destination"
 DEFAULT_KEY_IDS = ("delivery-1", "delivery-2")
+# The message type tags send their test surface's answer on in shadow mode (the client listens).
+SHADOW_MESSAGE = "sgtm_shadow"
+# Kinds with a test surface (the plan loader refuses shadow mode for the others).
+SHADOW_KINDS = ("ga4", "meta_capi")
 MAX_BATCH_EVENTS = 500
 HTTP_TIMEOUT_MS = 5000
 # Meta suggests a client timeout of 1500 ms (protocols.md 2.7); the sidecar retries.
@@ -185,6 +189,13 @@ def client_permissions(key_ids: tuple[str, ...]) -> list[dict[str, Any]]:
         f.permission("read_container_data"),
         f.permission("logging", {"environments": "debug"}),
         f.permission("use_custom_private_keys", {"keyIds": list(key_ids)}),
+        f.permission(
+            "use_message",
+            {
+                "allowedActions": "specific",
+                "messageTypes": [{"type": SHADOW_MESSAGE, "action": "listen"}],
+            },
+        ),
     ]
 
 
@@ -196,6 +207,7 @@ def client_template(plan: m.Plan, key_ids: tuple[str, ...] = DEFAULT_KEY_IDS) ->
         envelope_schema=m.ENVELOPE_SCHEMA_MAJOR,
         item_keys=ITEM_KEYS,
         max_events=MAX_BATCH_EVENTS,
+        shadow_message=SHADOW_MESSAGE,
     )
     tests = render(
         "tpl/client.tests.yaml.jinja",
@@ -376,6 +388,16 @@ def tag_permissions(plan: m.Plan, kind: str, code: str) -> list[dict[str, Any]]:
         out.append(f.permission("access_bigquery", {"allowedTables": tables}))
     if "getGoogleAuth" in apis:
         out.append(f.permission("use_google_credentials", {"allowedScopes": [ADS_API_SCOPE]}))
+    if "sendMessage" in apis:
+        out.append(
+            f.permission(
+                "use_message",
+                {
+                    "allowedActions": "specific",
+                    "messageTypes": [{"type": SHADOW_MESSAGE, "action": "send"}],
+                },
+            )
+        )
     out.append(f.permission("logging", {"environments": "debug"}))
     out.append(f.permission("read_container_data"))
     return out
@@ -398,6 +420,8 @@ def tag_code(plan: m.Plan, kind: str) -> str:
         api_url=ADS_API_URL,
         api_scope=ADS_API_SCOPE,
         event_params=event_params(plan),
+        shadow=kind in SHADOW_KINDS,
+        shadow_message=SHADOW_MESSAGE,
         with_pii=with_pii,
         **(pii_tables.context(plan.default_country) if with_pii else {}),
     )

@@ -19,6 +19,7 @@ KINDS = ["client", "ga4", "meta_capi", "google_ads", "bigquery", "http"]
 # imported from the generator so the two cannot agree by construction.
 API_PERMISSION = {
     "addEventCallback": "read_event_metadata",
+    "addMessageListener": "use_message",
     "BigQuery": "access_bigquery",
     "getAllEventData": "read_event_data",
     "getClientName": "read_container_data",
@@ -31,12 +32,14 @@ API_PERMISSION = {
     "getRequestMethod": "read_request",
     "getRequestPath": "read_request",
     "getRequestQueryParameter": "read_request",
+    "hasMessageListener": "use_message",
     "hmacSha256": "use_custom_private_keys",
     "logToConsole": "logging",
     "returnResponse": "return_response",
     "runContainer": "run_container",
     "sendHttpGet": "send_http",
     "sendHttpRequest": "send_http",
+    "sendMessage": "use_message",
     "setResponseBody": "access_response",
     "setResponseHeader": "access_response",
     "setResponseStatus": "access_response",

@@ -133,6 +133,7 @@ ___TEMPLATE_PARAMETERS___
 ___SANDBOXED_JS_FOR_SERVER___
 
 const addEventCallback = require('addEventCallback');
+const addMessageListener = require('addMessageListener');
 const claimRequest = require('claimRequest');
 const getContainerVersion = require('getContainerVersion');
 const getRequestBody = require('getRequestBody');
@@ -166,6 +167,10 @@ const MAX_EVENTS = 500;
 const GOOGLE_KINDS = ['ga4', 'google_ads'];
 // Envelope params that have their own place in event data, so they are not copied as-is.
 const PARAMS_MAPPED = { items: true, value: true, currency: true };
+// Shadow-mode tags send their test surface's answer on this message type; it is recorded next to
+// the destination's outcome. A summary bigger than this is a sender bug and is not passed on.
+const SHADOW_MESSAGE = 'sgtm_shadow';
+const MAX_SHADOW_JSON = 4096;
 
 /*==============================================================================
   Main: claim our path, authenticate, validate, run the container per event
@@ -217,11 +222,14 @@ if (pending === 0) {
   respond(200, { results: results, errors: errors });
 }
 accepted.forEach((event, position) => {
-  const state = { completed: false, tags: undefined };
+  const state = { completed: false, tags: undefined, shadow: {} };
   results.push(undefined);
   const finish = () => {
     if (!state.completed || state.tags === undefined || results[position] !== undefined) return;
-    results[position] = { event_id: event.event_id, destinations: outcomes(event, state.tags) };
+    const result = { event_id: event.event_id, destinations: outcomes(event, state.tags) };
+    const shadow = shadowResults(result.destinations, state.shadow);
+    if (shadow) result.shadow = shadow;
+    results[position] = result;
     pending--;
     if (pending === 0) respond(200, { results: results, errors: errors });
   };
@@ -239,6 +247,10 @@ accepted.forEach((event, position) => {
           finish();
         })
       );
+      // Bound too: only this event's tags report into this event's result.
+      bindToEvent(addMessageListener)(SHADOW_MESSAGE, (type, message) => {
+        recordShadow(event, state.shadow, message);
+      });
     }
   );
 });
@@ -538,6 +550,42 @@ function outcomes(event, tags) {
     } else {
       out[name] = status[name] ? 'success' : 'failure';
     }
+  });
+  return out;
+}
+
+/*==============================================================================
+  Shadow mode: each destination's test surface answer, as its tag summarised it
+==============================================================================*/
+
+function recordShadow(event, shadow, message) {
+  const ok =
+    getType(message) === 'object' &&
+    isText(message.destination, 40) &&
+    getType(message.status_code) === 'number' &&
+    getType(message.response) === 'object';
+  if (!ok) {
+    log({ Type: 'Message', TraceId: event.event_id, Message: 'ignored a malformed ' + SHADOW_MESSAGE + ' message' });
+    return;
+  }
+  let response = message.response;
+  const size = (JSON.stringify(response) || '').length;
+  if (size > MAX_SHADOW_JSON) {
+    log({ Type: 'Message', TraceId: event.event_id, Message: 'shadow summary of ' + message.destination + ' too large: ' + size });
+    response = { error: { message: 'summary of ' + size + ' characters left out (limit ' + MAX_SHADOW_JSON + ')' } };
+  }
+  shadow[message.destination] = { status_code: message.status_code, response: response };
+}
+
+// Only destinations with an outcome in this result, in name order; undefined when none.
+function shadowResults(destinations, shadow) {
+  const names = Object.keys(shadow)
+    .filter((name) => destinations[name] !== undefined)
+    .sort();
+  if (names.length === 0) return undefined;
+  const out = {};
+  names.forEach((name) => {
+    out[name] = shadow[name];
   });
   return out;
 }
@@ -845,6 +893,58 @@ ___SERVER_PERMISSIONS___
       "isEditedByUser": true
     },
     "isRequired": true
+  },
+  {
+    "instance": {
+      "key": {
+        "publicId": "use_message",
+        "versionId": "1"
+      },
+      "param": [
+        {
+          "key": "allowedActions",
+          "value": {
+            "type": 1,
+            "string": "specific"
+          }
+        },
+        {
+          "key": "messageTypes",
+          "value": {
+            "type": 2,
+            "listItem": [
+              {
+                "type": 3,
+                "mapKey": [
+                  {
+                    "type": 1,
+                    "string": "type"
+                  },
+                  {
+                    "type": 1,
+                    "string": "action"
+                  }
+                ],
+                "mapValue": [
+                  {
+                    "type": 1,
+                    "string": "sgtm_shadow"
+                  },
+                  {
+                    "type": 1,
+                    "string": "listen"
+                  }
+                ]
+              }
+            ]
+          }
+        }
+      ]
+    },
+    "clientAnnotations": {
+      "isEditedByUser": true
+    },
+    "isRequired": true
   }
 ]
 
@@ -1063,6 +1163,23 @@ scenarios:
       results: [{ event_id: 'ord-1001-purchase', destinations: { ga4: 'failure', google_ads: 'success', meta: 'success' } }],
       errors: []
     }));
+- name: '[Shadow] A tag shadow report is recorded next to the outcome of its destination'
+  code: |-
+    signedRequest(batchBody([purchase]));
+    runCode(mockData);
+    assertThat(listeners.map((l) => l.type)).isEqualTo(['sgtm_shadow']);
+    listeners[0].listener('sgtm_shadow', { destination: 'meta', status_code: 200, response: { events_received: 1, fbtrace_id: 'AbC' } });
+    listeners[0].listener('sgtm_shadow', { destination: 'meta', status_code: 'bad' });
+    listeners[0].listener('sgtm_shadow', { destination: 'crm', status_code: 200, response: {} });
+    callbacks[0]('GTM-TEST', { tags: [tagStatus('meta', 'success'), tagStatus('google_ads', 'success')] });
+    assertApi('setResponseBody').wasCalledWith(JSON.stringify({
+      results: [{
+        event_id: 'ord-1001-purchase',
+        destinations: { ga4: 'skipped_no_consent', google_ads: 'success', meta: 'success' },
+        shadow: { meta: { status_code: 200, response: { events_received: 1, fbtrace_id: 'AbC' } } }
+      }],
+      errors: []
+    }));
 setup: |-
   const JSON = require('JSON');
   const Object = require('Object');
@@ -1115,6 +1232,7 @@ setup: |-
   };
   let runs = [];
   let callbacks = [];
+  let listeners = [];
   function batchBody(events) {
     return JSON.stringify({ schema: 1, sent_at: NOW, events: events });
   }
@@ -1142,6 +1260,9 @@ setup: |-
     });
     mock('addEventCallback', (callback) => {
       callbacks.push(callback);
+    });
+    mock('addMessageListener', (type, listener) => {
+      listeners.push({ type: type, listener: listener });
     });
   }
   function signedRequest(body) {

@@ -224,16 +224,19 @@ const getContainerVersion = require('getContainerVersion');
 const getEventData = require('getEventData');
 const getTimestampMillis = require('getTimestampMillis');
 const getType = require('getType');
+const hasMessageListener = require('hasMessageListener');
 const JSON = require('JSON');
 const logToConsole = require('logToConsole');
 const makeString = require('makeString');
 const Math = require('Math');
 const Object = require('Object');
 const sendHttpRequest = require('sendHttpRequest');
+const sendMessage = require('sendMessage');
 
 const LOG_NAME = 'sgtm-companion ga4';
 const HOSTS = {"eu": "https://region1.google-analytics.com", "global": "https://www.google-analytics.com"};
 const TIMEOUT_MS = 5000;
+const SHADOW_MESSAGE = 'sgtm_shadow';
 // GA4 Measurement Protocol limits (protocols.md 1.4).
 const MAX_PARAMS = 25;
 const MAX_VALUE_LENGTH = 100;
@@ -361,6 +364,7 @@ function finishHttp(request) {
         EventName: mappedName,
         ResponseStatusCode: result.statusCode
       });
+      reportShadow(result.statusCode, result.body);
       if (result.statusCode >= 200 && result.statusCode < 300 && isAccepted(result)) {
         data.gtmOnSuccess();
       } else {
@@ -374,9 +378,38 @@ function finishHttp(request) {
         EventName: mappedName,
         Message: 'request failed: ' + (error && error.reason ? error.reason : 'unknown')
       });
+      reportShadow(0, undefined, error && error.reason ? error.reason : 'unknown');
       data.gtmOnFailure();
     }
   );
+}
+
+/*==============================================================================
+  Shadow mode: the test surface's answer goes back to the client, which records it
+==============================================================================*/
+
+// At most this many findings, each text cut to MAX_SHADOW_TEXT: the summary travels in every
+// batch answer and lands in the ledger.
+const MAX_SHADOW_ITEMS = 10;
+const MAX_SHADOW_TEXT = 300;
+
+// Sends a bounded summary of the answer (never the request, never user data) to the client's
+// listener; status 0 with the reason when no answer came. Outside shadow mode, or with no client
+// listening, nothing is sent.
+function reportShadow(statusCode, body, failedReason) {
+  if (data.mode !== 'shadow' || !hasMessageListener(SHADOW_MESSAGE)) return;
+  const answer = JSON.parse(body || '');
+  sendMessage(SHADOW_MESSAGE, {
+    destination: data.destinationName,
+    status_code: statusCode,
+    response: failedReason
+      ? { error: { message: 'request failed: ' + shortText(failedReason) } }
+      : shadowSummary(getType(answer) === 'object' ? answer : {})
+  });
+}
+
+function shortText(value) {
+  return truncate(makeString(value), MAX_SHADOW_TEXT);
 }
 
 
@@ -540,11 +573,26 @@ function mpUserData(userData) {
   return out;
 }
 
-// The validation endpoint answers 200 with validationMessages: in shadow mode a message fails.
+// A validation message is a finding about the payload, not a failed delivery: the event reached
+// its test surface, the message is recorded (shadow mode) and no retry could change it.
 function isAccepted(result) {
-  if (data.mode !== 'shadow') return true;
-  const answer = JSON.parse(result.body || '{}');
-  return !!answer && getType(answer.validationMessages) === 'array' && answer.validationMessages.length === 0;
+  return true;
+}
+
+// The validation endpoint's findings: field, code and description of each (GA4 echoes no values).
+function shadowSummary(answer) {
+  const messages = getType(answer.validationMessages) === 'array' ? answer.validationMessages : [];
+  return {
+    validationMessages: messages.slice(0, MAX_SHADOW_ITEMS).map((message) => {
+      const m = getType(message) === 'object' ? message : {};
+      return {
+        fieldPath: shortText(m.fieldPath || ''),
+        description: shortText(m.description || ''),
+        validationCode: shortText(m.validationCode || '')
+      };
+    }),
+    validationMessageCount: messages.length
+  };
 }
 
 
@@ -708,6 +756,58 @@ ___SERVER_PERMISSIONS___
   {
     "instance": {
       "key": {
+        "publicId": "use_message",
+        "versionId": "1"
+      },
+      "param": [
+        {
+          "key": "allowedActions",
+          "value": {
+            "type": 1,
+            "string": "specific"
+          }
+        },
+        {
+          "key": "messageTypes",
+          "value": {
+            "type": 2,
+            "listItem": [
+              {
+                "type": 3,
+                "mapKey": [
+                  {
+                    "type": 1,
+                    "string": "type"
+                  },
+                  {
+                    "type": 1,
+                    "string": "action"
+                  }
+                ],
+                "mapValue": [
+                  {
+                    "type": 1,
+                    "string": "sgtm_shadow"
+                  },
+                  {
+                    "type": 1,
+                    "string": "send"
+                  }
+                ]
+              }
+            ]
+          }
+        }
+      ]
+    },
+    "clientAnnotations": {
+      "isEditedByUser": true
+    },
+    "isRequired": true
+  },
+  {
+    "instance": {
+      "key": {
         "publicId": "logging",
         "versionId": "1"
       },
@@ -829,15 +929,46 @@ scenarios:
     fromOtherClient({ email_address: 'ana@example.com' });
     runCode(mockData);
     assertThat(requests[0].body.user_data).isUndefined();
-- name: '[Shadow] Shadow mode uses the validation endpoint and fails on validation messages'
+- name: '[Shadow] A validation message is recorded for the client and does not fail the tag'
   code: |-
     mockData.mode = 'shadow';
-    answer(200, '{"validationMessages":[{"fieldPath":"events","validationCode":"NAME_INVALID"}]}');
+    clientListens();
+    answer(200, '{"validationMessages":[{"fieldPath":"events","description":"Event name is reserved.","validationCode":"NAME_RESERVED"}]}');
     runCode(mockData);
     assertThat(requests[0].url.indexOf('https://region1.google-analytics.com/debug/mp/collect?')).isEqualTo(0);
     callLater(() => {
+      assertThat(shadowMessages).isEqualTo([{ type: 'sgtm_shadow', message: {
+        destination: 'ga4',
+        status_code: 200,
+        response: {
+          validationMessages: [{ fieldPath: 'events', description: 'Event name is reserved.', validationCode: 'NAME_RESERVED' }],
+          validationMessageCount: 1
+        }
+      } }]);
+      assertApi('gtmOnSuccess').wasCalled();
+      assertApi('gtmOnFailure').wasNotCalled();
+    });
+- name: '[Shadow] Live mode sends no shadow message'
+  code: |-
+    clientListens();
+    runCode(mockData);
+    callLater(() => {
+      assertApi('sendMessage').wasNotCalled();
+      assertApi('gtmOnSuccess').wasCalled();
+    });
+- name: '[Shadow] A validation endpoint that does not answer is recorded and fails the tag'
+  code: |-
+    mockData.mode = 'shadow';
+    clientListens();
+    mock('sendHttpRequest', () => Promise.create((resolve, reject) => reject({ reason: 'timed_out' })));
+    runCode(mockData);
+    callLater(() => {
+      assertThat(shadowMessages[0].message).isEqualTo({
+        destination: 'ga4',
+        status_code: 0,
+        response: { error: { message: 'request failed: timed_out' } }
+      });
       assertApi('gtmOnFailure').wasCalled();
-      assertApi('gtmOnSuccess').wasNotCalled();
     });
 - name: '[Errors] A 500 fails the tag'
   code: |-
@@ -909,6 +1040,12 @@ setup: |-
     endpoint: 'eu',
     mode: 'live'
   };
+  // A client listening for shadow reports (the sgtm-companion client does).
+  let shadowMessages = [];
+  function clientListens() {
+    mock('hasMessageListener', (type) => type === 'sgtm_shadow');
+    mock('sendMessage', (type, message) => shadowMessages.push({ type: type, message: message }));
+  }
 
 
 ___NOTES___

@@ -238,6 +238,7 @@ const getContainerVersion = require('getContainerVersion');
 const getEventData = require('getEventData');
 const getTimestampMillis = require('getTimestampMillis');
 const getType = require('getType');
+const hasMessageListener = require('hasMessageListener');
 const JSON = require('JSON');
 const logToConsole = require('logToConsole');
 const makeInteger = require('makeInteger');
@@ -246,12 +247,14 @@ const makeString = require('makeString');
 const Math = require('Math');
 const Object = require('Object');
 const sendHttpRequest = require('sendHttpRequest');
+const sendMessage = require('sendMessage');
 const sha256Sync = require('sha256Sync');
 const testRegex = require('testRegex');
 
 const LOG_NAME = 'sgtm-companion meta_capi';
 const GRAPH_URL = 'https://graph.facebook.com/';
 const TIMEOUT_MS = 1500;
+const SHADOW_MESSAGE = 'sgtm_shadow';
 // Meta rejects the whole request when an event is older than 7 days (protocols.md 2.2).
 const MAX_AGE_SECONDS = 7 * 24 * 3600;
 const MAX_CONTENTS = 1000;
@@ -424,6 +427,7 @@ function finishHttp(request) {
         EventName: mappedName,
         ResponseStatusCode: result.statusCode
       });
+      reportShadow(result.statusCode, result.body);
       if (result.statusCode >= 200 && result.statusCode < 300 && isAccepted(result)) {
         data.gtmOnSuccess();
       } else {
@@ -437,9 +441,38 @@ function finishHttp(request) {
         EventName: mappedName,
         Message: 'request failed: ' + (error && error.reason ? error.reason : 'unknown')
       });
+      reportShadow(0, undefined, error && error.reason ? error.reason : 'unknown');
       data.gtmOnFailure();
     }
   );
+}
+
+/*==============================================================================
+  Shadow mode: the test surface's answer goes back to the client, which records it
+==============================================================================*/
+
+// At most this many findings, each text cut to MAX_SHADOW_TEXT: the summary travels in every
+// batch answer and lands in the ledger.
+const MAX_SHADOW_ITEMS = 10;
+const MAX_SHADOW_TEXT = 300;
+
+// Sends a bounded summary of the answer (never the request, never user data) to the client's
+// listener; status 0 with the reason when no answer came. Outside shadow mode, or with no client
+// listening, nothing is sent.
+function reportShadow(statusCode, body, failedReason) {
+  if (data.mode !== 'shadow' || !hasMessageListener(SHADOW_MESSAGE)) return;
+  const answer = JSON.parse(body || '');
+  sendMessage(SHADOW_MESSAGE, {
+    destination: data.destinationName,
+    status_code: statusCode,
+    response: failedReason
+      ? { error: { message: 'request failed: ' + shortText(failedReason) } }
+      : shadowSummary(getType(answer) === 'object' ? answer : {})
+  });
+}
+
+function shortText(value) {
+  return truncate(makeString(value), MAX_SHADOW_TEXT);
 }
 
 /*==============================================================================
@@ -970,6 +1003,27 @@ function isAccepted(result) {
   return true;
 }
 
+// Meta's answer: events_received, messages and fbtrace_id, or the error's message and codes.
+function shadowSummary(answer) {
+  const out = {};
+  if (getType(answer.error) === 'object') {
+    const error = answer.error;
+    out.error = { message: shortText(error.message || '') };
+    if (getType(error.code) === 'number') out.error.code = error.code;
+    if (getType(error.error_subcode) === 'number') out.error.error_subcode = error.error_subcode;
+    if (getType(error.fbtrace_id) === 'string') out.fbtrace_id = shortText(error.fbtrace_id);
+    return out;
+  }
+  if (getType(answer.events_received) === 'number') out.events_received = answer.events_received;
+  if (getType(answer.messages) === 'array') {
+    out.messages = answer.messages
+      .slice(0, MAX_SHADOW_ITEMS)
+      .map((message) => shortText(getType(message) === 'string' ? message : JSON.stringify(message)));
+  }
+  if (getType(answer.fbtrace_id) === 'string') out.fbtrace_id = shortText(answer.fbtrace_id);
+  return out;
+}
+
 
 ___SERVER_PERMISSIONS___
 
@@ -1091,6 +1145,58 @@ ___SERVER_PERMISSIONS___
   {
     "instance": {
       "key": {
+        "publicId": "use_message",
+        "versionId": "1"
+      },
+      "param": [
+        {
+          "key": "allowedActions",
+          "value": {
+            "type": 1,
+            "string": "specific"
+          }
+        },
+        {
+          "key": "messageTypes",
+          "value": {
+            "type": 2,
+            "listItem": [
+              {
+                "type": 3,
+                "mapKey": [
+                  {
+                    "type": 1,
+                    "string": "type"
+                  },
+                  {
+                    "type": 1,
+                    "string": "action"
+                  }
+                ],
+                "mapValue": [
+                  {
+                    "type": 1,
+                    "string": "sgtm_shadow"
+                  },
+                  {
+                    "type": 1,
+                    "string": "send"
+                  }
+                ]
+              }
+            ]
+          }
+        }
+      ]
+    },
+    "clientAnnotations": {
+      "isEditedByUser": true
+    },
+    "isRequired": true
+  },
+  {
+    "instance": {
+      "key": {
         "publicId": "logging",
         "versionId": "1"
       },
@@ -1190,12 +1296,45 @@ scenarios:
     mockData.destinations.meta.user_data = { em: HASH.toUpperCase() };
     runCode(mockData);
     assertThat(requests[0].body.data[0].user_data.em).isEqualTo([HASH]);
-- name: '[Shadow] Shadow mode sends the test event code'
+- name: '[Shadow] Shadow mode sends the test event code and records the answer for the client'
+  code: |-
+    mockData.mode = 'shadow';
+    mockData.testEventCode = 'TEST123';
+    clientListens();
+    answer(200, '{"events_received":1,"messages":[],"fbtrace_id":"AbCdEf"}');
+    runCode(mockData);
+    assertThat(requests[0].body.test_event_code).isEqualTo('TEST123');
+    callLater(() => {
+      assertApi('sendMessage').wasCalledWith('sgtm_shadow', {
+        destination: 'meta',
+        status_code: 200,
+        response: { events_received: 1, messages: [], fbtrace_id: 'AbCdEf' }
+      });
+      assertApi('gtmOnSuccess').wasCalled();
+    });
+- name: '[Shadow] A rejected test event records the error and fails the tag'
+  code: |-
+    mockData.mode = 'shadow';
+    mockData.testEventCode = 'TEST123';
+    clientListens();
+    answer(400, '{"error":{"message":"Invalid parameter","type":"OAuthException","code":100,"error_subcode":2804003,"fbtrace_id":"XyZ"}}');
+    runCode(mockData);
+    callLater(() => {
+      assertThat(shadowMessages[0].message.response).isEqualTo({
+        error: { message: 'Invalid parameter', code: 100, error_subcode: 2804003 },
+        fbtrace_id: 'XyZ'
+      });
+      assertApi('gtmOnFailure').wasCalled();
+    });
+- name: '[Shadow] Without a listening client the answer is not sent anywhere'
   code: |-
     mockData.mode = 'shadow';
     mockData.testEventCode = 'TEST123';
     runCode(mockData);
-    assertThat(requests[0].body.test_event_code).isEqualTo('TEST123');
+    callLater(() => {
+      assertApi('sendMessage').wasNotCalled();
+      assertApi('gtmOnSuccess').wasCalled();
+    });
 - name: '[Errors] A 400 from Meta fails the tag'
   code: |-
     answer(400, '{"error":{"message":"Invalid parameter","code":100}}');
@@ -1275,6 +1414,12 @@ setup: |-
     mode: 'live',
     testEventCode: ''
   };
+  // A client listening for shadow reports (the sgtm-companion client does).
+  let shadowMessages = [];
+  function clientListens() {
+    mock('hasMessageListener', (type) => type === 'sgtm_shadow');
+    mock('sendMessage', (type, message) => shadowMessages.push({ type: type, message: message }));
+  }
 
 
 ___NOTES___
