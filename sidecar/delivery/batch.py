@@ -3,6 +3,10 @@
 ``read_answer`` turns the client's 200 body into one verdict per claimed event and destination.
 Anything the answer leaves out is a failure to retry, never a silent success: a destination is
 done only when the client said ``success`` (or skipped it for lack of consent).
+
+A destination in shadow mode also gets its test surface's answer back, as ``shadow.<dest>`` next
+to the outcomes; it becomes the attempt's reason (``shadow: <compact JSON>``), which both stores
+keep with the attempt, in the ledger's last reason and in dead letters.
 """
 
 from __future__ import annotations
@@ -14,6 +18,10 @@ from typing import Any
 from sidecar.store.base import Claim
 
 OUTCOMES = ("success", "failure", "skipped_no_consent", "skipped_not_requested")
+SHADOW_PREFIX = "shadow: "
+# The client already bounds a summary to 4096 characters; this keeps a misbehaving one from
+# filling the ledger.
+MAX_SHADOW_JSON = 4096
 
 
 @dataclass(frozen=True)
@@ -51,13 +59,15 @@ def read_answer(body: bytes, claims: list[Claim]) -> dict[str, dict[str, Verdict
         event_id, dests = _result_item(item, f"/results/{i}")
         if event_id not in wanted:
             continue  # an id we did not send this time: nothing to record
+        shadow = item.get("shadow")
         for dest, outcome in dests.items():
             if outcome not in OUTCOMES:
                 said.setdefault(event_id, {})[dest] = Verdict(
                     "failure", f"sGTM answered an unknown outcome {outcome!r} at /results/{i}"
                 )
             else:
-                said.setdefault(event_id, {})[dest] = Verdict(outcome, "")
+                reason = _shadow_reason(shadow, dest, f"/results/{i}/shadow")
+                said.setdefault(event_id, {})[dest] = Verdict(outcome, reason)
     for i, item in enumerate(errors):
         if not isinstance(item, dict):
             raise AnswerError(f"/errors/{i}: expected an object")
@@ -93,3 +103,37 @@ def _result_item(item: Any, pointer: str) -> tuple[str, dict[str, Any]]:
     if not isinstance(dests, dict):
         raise AnswerError(f"{pointer}/destinations: expected an object")
     return event_id, dests
+
+
+def _shadow_reason(shadow: Any, dest: str, pointer: str) -> str:
+    """The attempt reason carrying ``dest``'s shadow summary; '' when there is none. A summary
+    of the wrong shape is named, not dropped: the outcome still counts."""
+    if shadow is None:
+        return ""
+    if not isinstance(shadow, dict):
+        return f"sGTM answered a malformed shadow summary at {pointer}: expected an object"
+    entry = shadow.get(dest)
+    if entry is None:
+        return ""
+    where = f"{pointer}/{dest}"
+    if not isinstance(entry, dict):
+        return f"sGTM answered a malformed shadow summary at {where}: expected an object"
+    status = entry.get("status_code")
+    if not isinstance(status, int) or isinstance(status, bool):
+        return (
+            f"sGTM answered a malformed shadow summary at {where}/status_code: expected an integer"
+        )
+    if not isinstance(entry.get("response"), dict):
+        return f"sGTM answered a malformed shadow summary at {where}/response: expected an object"
+    text = json.dumps(
+        {"status_code": status, "response": entry["response"]},
+        separators=(",", ":"),
+        sort_keys=True,
+        ensure_ascii=False,
+    )
+    if len(text) > MAX_SHADOW_JSON:
+        return (
+            f"sGTM answered a shadow summary of {len(text)} characters at {where}; "
+            f"more than {MAX_SHADOW_JSON} are not recorded"
+        )
+    return SHADOW_PREFIX + text
