@@ -16,8 +16,6 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-from generator import __doc__ as _summary
-
 COMMAND_MODULES: tuple[str, ...] = (
     "generator.generate_cli",
     "generator.plan.cli",
@@ -45,8 +43,9 @@ Run `sgtm COMMAND --help` for the options of each command.
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="sgtm",
-        description="sgtm-companion: server-side tagging for ecommerce from one tracking plan. "
-        + (_summary or ""),
+        description="sgtm-companion: server-side tagging for ecommerce, from one tracking plan. "
+        "Compile the plan into sGTM templates and a server container, test them locally, and "
+        "run the sidecar that verifies, decides consent, queues and delivers events.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
