@@ -24,6 +24,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "runtime.cli",
     "sidecar.cli",
     "sidecar.dlq_cli",
+    "sidecar.keys_cli",
+    "sidecar.send_cli",
     "sidecar.webhooks.snippet",
     "sidecar.demo",
 )
