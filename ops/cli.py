@@ -8,6 +8,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from generator.cli_output import EXIT_UNREACHABLE, add_format, print_json
+from generator.progress import mode_for
 from ops.tagmanager import DEFAULT_QPS, ENDPOINT_ENV
 
 
@@ -56,6 +58,7 @@ def _register_push(subparsers: Any) -> None:
         "--endpoint",
         help=f"API root URL instead of Google's (testing aid; also ${ENDPOINT_ENV})",
     )
+    add_format(p)
     p.set_defaults(func=run_push)
 
 
@@ -90,13 +93,17 @@ def run_push(
     except _CredentialsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    fmt = getattr(args, "format", "text")
+    # Text: the run's account on stdout. JSON: stdout is the one document, so the account of
+    # the run (headers, retries) goes to stderr with the progress.
+    out = print if fmt == "text" else _stderr
     api = Api(
         service,
         qps=args.qps,
         policy=policy or RetryPolicy(),
         sleep=sleep,
         clock=clock,
-        log=print,
+        log=out,
     )
     options = PushOptions(
         account=args.account,
@@ -107,14 +114,27 @@ def run_push(
         message=args.message,
     )
     try:
-        result = Pusher(api, export, options).run()
+        result = Pusher(api, export, options, out=out, progress_mode=mode_for(fmt)).run()
     except (PushError, ApiError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         print(
             f"({api.requests} request(s) made; re-running the same command resumes safely)",
             file=sys.stderr,
         )
-        return 1
+        return EXIT_UNREACHABLE if isinstance(exc, ApiError) and _unreachable(exc.status) else 1
+    if fmt == "json":
+        print_json(
+            {
+                "dry_run": args.dry_run,
+                "changes": [change.describe() for change in result.changes],
+                "unchanged": result.unchanged,
+                "written": result.written,
+                "requests": result.requests,
+                "retries": result.retries,
+                "version": (result.version or {}).get("containerVersionId"),
+            }
+        )
+        return 0
     summary = (
         f"{'would write' if args.dry_run else 'wrote'} {len(result.changes)} change(s), "
         f"{result.unchanged} unchanged; {result.requests} request(s), {result.retries} retried"
@@ -127,6 +147,15 @@ def run_push(
 
 class _CredentialsError(RuntimeError):
     pass
+
+
+def _stderr(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _unreachable(status: int | None) -> bool:
+    """The API did not answer (network), or answered 5xx until the retries ran out: exit 3."""
+    return not status or status >= 500
 
 
 def _tagmanager_service(args: argparse.Namespace) -> Any:
