@@ -19,6 +19,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from generator.cli_output import add_format, print_json
 from sidecar import signing
 
 _NUMBERED = re.compile(r"k(\d+)")
@@ -53,6 +54,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     rotate.add_argument("file", metavar="FILE", help="a keyset JSON file; must exist")
     rotate.add_argument("--kid", help="the new key id (default: the next free kN)")
+    add_format(rotate)
     rotate.set_defaults(func=cmd_rotate)
 
     env = sub.add_parser(
@@ -125,6 +127,9 @@ def cmd_rotate(args: argparse.Namespace) -> int:
         print(f"sgtm keys rotate: {path}: cannot write: {exc.strerror or exc}", file=sys.stderr)
         return 1
     signer = next(iter(json.loads(updated)["keys"]))
+    if args.format == "json":
+        print_json({"file": str(path), "added": kid, "signing": signer})
+        return 0
     print(
         f"{path}: added key {kid!r} second; {signer!r} still signs. Deploy, then move {kid!r} "
         "first, deploy, and remove the old key after the retry window.",
