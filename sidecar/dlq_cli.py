@@ -135,14 +135,22 @@ def _open(args: argparse.Namespace) -> Any:
     from sidecar.store.factory import open_store_from_env
 
     env = _env(args)
-    if (env.get("SGTM_BACKEND") or "sqlite") == "sqlite":
-        path = env.get("SGTM_OUTBOX", "./sgtm-outbox.sqlite")
-        if not os.path.exists(path):
-            flag = "--outbox" if getattr(args, "outbox", None) else "SGTM_OUTBOX"
-            raise StoreMissing(
-                f"{path}: no such outbox ({flag}); `sgtm serve` creates it on first start"
-            )
+    missing = _missing_outbox(args, env)
+    if missing:
+        raise StoreMissing(missing)
     return open_store_from_env(env)
+
+
+def _missing_outbox(args: argparse.Namespace, env: dict[str, str]) -> str:
+    """Why the SQLite outbox cannot be used ('' when it exists): opening a mistyped path would
+    create an empty database and show nothing (dlq) or deliver nothing, forever (worker)."""
+    if (env.get("SGTM_BACKEND") or "sqlite") != "sqlite":
+        return ""
+    path = env.get("SGTM_OUTBOX", "./sgtm-outbox.sqlite")
+    if os.path.exists(path):
+        return ""
+    flag = "--outbox" if getattr(args, "outbox", None) else "SGTM_OUTBOX"
+    return f"{path}: no such outbox ({flag}); `sgtm serve` creates it on first start"
 
 
 def _with_store(command: Any) -> Any:
@@ -278,6 +286,10 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from sidecar.delivery.runner import DeliveryConfigError, build_worker
 
     env = _env(args)
+    missing = _missing_outbox(args, env)
+    if missing:
+        print(f"error: {missing}", file=sys.stderr)
+        return 1
     try:
         worker = build_worker(
             env,

@@ -213,6 +213,7 @@ def test_a_missing_input_file_exits_1_and_is_never_created(tmp_path, monkeypatch
         ["validate", str(missing)],
         ["plan", "check", str(missing)],
         ["templates", "test", str(missing)],
+        ["worker", "--plan", str(EXAMPLE_PLAN), "--outbox", str(missing)],
     ):
         code, out, err = run(argv)
         assert code == 1, argv

@@ -85,12 +85,14 @@ def test_parse_since(text, expected):
 
 def test_worker_refuses_to_start_without_collect_url(tmp_path, capsys, monkeypatch):
     monkeypatch.delenv("SGTM_COLLECT_URL", raising=False)
+    SqliteStore(str(tmp_path / "o.sqlite")).close()
     assert main(["worker", "--plan", PLAN, "--outbox", str(tmp_path / "o.sqlite")]) == 1
     assert "SGTM_COLLECT_URL is not set" in capsys.readouterr().err
 
 
 def test_worker_refuses_a_missing_keyset(tmp_path, capsys, monkeypatch):
     monkeypatch.delenv("SGTM_DELIVERY_KEYS", raising=False)
+    SqliteStore(str(tmp_path / "o.sqlite")).close()
     rc = main(
         [
             "worker",
@@ -131,6 +133,17 @@ def test_worker_process_delivers_until_idle(tmp_path, sgtm, httpserver, keyset_j
     assert proc.returncode == 0, proc.stderr
     assert "6 acknowledged" in proc.stderr
     assert set(sgtm.delivered.values()) == {1} and len(sgtm.delivered) == 6
+
+
+def test_worker_refuses_an_outbox_that_does_not_exist(tmp_path, capsys, keyset_json, monkeypatch):
+    monkeypatch.setenv("SGTM_DELIVERY_KEYS", keyset_json)
+    typo = tmp_path / "outbx.sqlite"
+    rc = main(
+        ["worker", "--plan", PLAN, "--outbox", str(typo), "--collect-url", "http://127.0.0.1:9/"]
+    )
+    assert rc == 1
+    assert f"{typo}: no such outbox (--outbox)" in capsys.readouterr().err
+    assert not typo.exists()
 
 
 def test_one_worker_per_outbox(tmp_path, keyset_json, capsys, monkeypatch):
