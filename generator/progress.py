@@ -75,6 +75,7 @@ class Progress:
             return
         first = self.done + 1
         last = self.done + n
+        self.total = max(self.total, last)  # an estimate that fell short never prints 5/4
         left = self.left()
         self.done = last
         if self.mode == "quiet":

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from generator.cli_output import EXIT_UNREACHABLE, add_format, print_json
+from generator.progress import Progress, mode_for
 from sidecar.store.base import DeadLetter, StoreUnavailable
 
 _RELATIVE = re.compile(r"(\d+)([smhd])")
@@ -264,7 +265,15 @@ def cmd_show(args: argparse.Namespace, store: Any) -> int:
 
 @_with_store
 def cmd_replay(args: argparse.Namespace, store: Any) -> int:
-    replayed = store.replay(since=args.since, destination=args.destination, now=time.time())
+    # The gcp store replays one Firestore transaction per dead letter: minutes for thousands.
+    total = len(store.dead_letters(since=args.since, destination=args.destination, limit=10**9))
+    with Progress(total, "replay", mode=mode_for(args.format), unit="letter") as progress:
+        replayed = store.replay(
+            since=args.since,
+            destination=args.destination,
+            now=time.time(),
+            on_each=lambda d: progress.step(f"{d.id}: {d.event_id} -> {d.destination}"),
+        )
     if args.format == "json":
         print_json(
             {

@@ -57,6 +57,18 @@ def test_dlq_list_show_replay(dead_outbox, capsys):
     assert s.ledger("ord-1").destinations["meta"].state == "waiting"
 
 
+def test_dlq_replay_shows_progress_on_stderr_and_none_with_json(dead_outbox, capsys):
+    assert main(["dlq", "replay", "--outbox", dead_outbox]) == 0
+    captured = capsys.readouterr()
+    assert [line for line in captured.err.splitlines() if line.startswith("[")] == [
+        "[1/1] 1: ord-1 -> meta"
+    ]
+    assert "1 dead letter(s) queued again" in captured.out
+    assert main(["dlq", "replay", "--outbox", dead_outbox, "--format", "json"]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out) == {"replayed": []} and captured.err == ""
+
+
 def test_dlq_show_unknown_id(dead_outbox, capsys):
     assert main(["dlq", "show", "77", "--outbox", dead_outbox]) == 1
     assert "dead letter '77' not found" in capsys.readouterr().err
