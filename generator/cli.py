@@ -38,7 +38,9 @@ Typical flow:
   sgtm plan check examples/shop/plan.yaml      validate the tracking plan
   sgtm generate examples/shop/plan.yaml -o out compile templates, container and schemas
   sgtm validate out/container.json             check a container export before importing it
+  eval "$(sgtm keys env examples/shop/plan.yaml)"   throwaway secrets for a local run
   sgtm serve examples/shop/plan.yaml           run the sidecar locally
+  sgtm send examples/shop/plan.yaml purchase   send it one signed test event
   sgtm demo                                    the whole loop on this machine
 
 Run `sgtm COMMAND --help` for the options of each command.
