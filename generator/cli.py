@@ -5,8 +5,11 @@ grows without one file knowing every command. A module listed here must define
 ``register(subparsers)``; each registered parser sets ``func`` to a callable taking the parsed
 arguments and returning the exit code.
 
-Exit codes follow one rule everywhere: 0 success, 1 the input is invalid or a check failed,
-2 the command line itself is wrong (argparse's own convention).
+The contract every command keeps is docs/cli.md (enforced by tests/test_cli_contract.py):
+`--help` everywhere; `--format json` on every command that reports something (one JSON document
+on stdout, diagnostics on stderr); exit 0 success, 1 a failed check or invalid input, 2 a wrong
+command line (argparse's own convention), 3 a dependency that did not answer
+(generator/cli_output.py); a path that must exist and does not is an error, never created.
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "runtime.cli",
     "sidecar.cli",
     "sidecar.dlq_cli",
+    "sidecar.keys_cli",
+    "sidecar.send_cli",
     "sidecar.webhooks.snippet",
     "sidecar.demo",
 )
@@ -33,7 +38,9 @@ Typical flow:
   sgtm plan check examples/shop/plan.yaml      validate the tracking plan
   sgtm generate examples/shop/plan.yaml -o out compile templates, container and schemas
   sgtm validate out/container.json             check a container export before importing it
+  eval "$(sgtm keys env examples/shop/plan.yaml)"   throwaway secrets for a local run
   sgtm serve examples/shop/plan.yaml           run the sidecar locally
+  sgtm send examples/shop/plan.yaml purchase   send it one signed test event
   sgtm demo                                    the whole loop on this machine
 
 Run `sgtm COMMAND --help` for the options of each command.
@@ -77,6 +84,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # `sgtm ... | head`: the reader left; not an error of ours, and no traceback.
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == "__main__":

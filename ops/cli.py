@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import dataclasses
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
+from generator.cli_output import EXIT_UNREACHABLE, add_format, print_json
+from generator.progress import mode_for
 from ops.tagmanager import DEFAULT_QPS, ENDPOINT_ENV
 
 
@@ -56,6 +60,7 @@ def _register_push(subparsers: Any) -> None:
         "--endpoint",
         help=f"API root URL instead of Google's (testing aid; also ${ENDPOINT_ENV})",
     )
+    add_format(p)
     p.set_defaults(func=run_push)
 
 
@@ -90,13 +95,17 @@ def run_push(
     except _CredentialsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    fmt = getattr(args, "format", "text")
+    # Text: the run's account on stdout. JSON: stdout is the one document, so the account of
+    # the run (headers, retries) goes to stderr with the progress.
+    out = print if fmt == "text" else _stderr
     api = Api(
         service,
         qps=args.qps,
         policy=policy or RetryPolicy(),
         sleep=sleep,
         clock=clock,
-        log=print,
+        log=out,
     )
     options = PushOptions(
         account=args.account,
@@ -107,14 +116,27 @@ def run_push(
         message=args.message,
     )
     try:
-        result = Pusher(api, export, options).run()
+        result = Pusher(api, export, options, out=out, progress_mode=mode_for(fmt)).run()
     except (PushError, ApiError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         print(
             f"({api.requests} request(s) made; re-running the same command resumes safely)",
             file=sys.stderr,
         )
-        return 1
+        return EXIT_UNREACHABLE if isinstance(exc, ApiError) and _unreachable(exc.status) else 1
+    if fmt == "json":
+        print_json(
+            {
+                "dry_run": args.dry_run,
+                "changes": [change.describe() for change in result.changes],
+                "unchanged": result.unchanged,
+                "written": result.written,
+                "requests": result.requests,
+                "retries": result.retries,
+                "version": (result.version or {}).get("containerVersionId"),
+            }
+        )
+        return 0
     summary = (
         f"{'would write' if args.dry_run else 'wrote'} {len(result.changes)} change(s), "
         f"{result.unchanged} unchanged; {result.requests} request(s), {result.retries} retried"
@@ -127,6 +149,15 @@ def run_push(
 
 class _CredentialsError(RuntimeError):
     pass
+
+
+def _stderr(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _unreachable(status: int | None) -> bool:
+    """The API did not answer (network), or answered 5xx until the retries ran out: exit 3."""
+    return not status or status >= 500
 
 
 def _tagmanager_service(args: argparse.Namespace) -> Any:
@@ -172,6 +203,7 @@ def _register_rollout(subparsers: Any) -> None:
             help="Cloud Run Admin API root instead of Google's (testing aid; also "
             "$SGTM_CLOUDRUN_ENDPOINT)",
         )
+        add_format(parser)
 
     status = sub.add_parser("status", help="each destination's rollout %% and mode from the plan")
     status.add_argument("plan", metavar="PLAN", help="the tracking plan YAML")
@@ -233,7 +265,27 @@ def _percent(text: str) -> int:
     return value
 
 
+@contextlib.contextmanager
+def _text_to_stderr(args: argparse.Namespace) -> Iterator[dict[str, Any]]:
+    """With --format json the human account goes to stderr and the caller prints the report
+    (filled in by the step) as the one document on stdout."""
+    report: dict[str, Any] = {}
+    if getattr(args, "format", "text") != "json":
+        yield report
+        return
+    with contextlib.redirect_stdout(sys.stderr):
+        yield report
+
+
 def run_rollout_status(args: argparse.Namespace) -> int:
+    with _text_to_stderr(args) as report:
+        code = _rollout_status(args, report)
+    if code == 0 and args.format == "json":
+        print_json(report)
+    return code
+
+
+def _rollout_status(args: argparse.Namespace, report: dict[str, Any]) -> int:
     from generator.plan.errors import PlanError
     from generator.plan.loader import load_plan
 
@@ -243,6 +295,14 @@ def run_rollout_status(args: argparse.Namespace) -> int:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
         return 1
+    report.update(
+        plan=plan.name,
+        version=str(plan.version),
+        destinations=[
+            {"name": name, "mode": d.mode, "rollout": d.rollout}
+            for name, d in sorted(plan.destinations.items())
+        ],
+    )
     print(f"plan {plan.name} {plan.version}: server-side rollout per destination")
     print(f"  {'destination':<16} {'mode':<7} {'rollout':>7}  server sends / browser tag fires")
     for name in sorted(plan.destinations):
@@ -258,14 +318,19 @@ def run_rollout_status(args: argparse.Namespace) -> int:
         print("  (shadow: the server sends to the destination's test surface, not production)")
     if not args.service:
         return 0
-    return _with_cloud_run(args, lambda client, name: _print_traffic(client, name))
+    return _with_cloud_run(args, lambda client, name: _print_traffic(client, name, report))
 
 
-def _print_traffic(client: Any, name: str) -> int:
+def _print_traffic(client: Any, name: str, report: dict[str, Any]) -> int:
     from ops.cloudrun import get_service, traffic_of
     from ops.rollout import describe
 
     traffic = traffic_of(get_service(client, name))
+    report["traffic"] = {
+        "service": name,
+        "latest_ready": traffic.latest_ready,
+        "splits": [dataclasses.asdict(s) for s in traffic.splits],
+    }
     print(f"Cloud Run {name}: latest ready revision {traffic.latest_ready or '(none)'}")
     for line in describe(traffic.splits):
         print(line)
@@ -297,10 +362,14 @@ def _with_cloud_run(args: argparse.Namespace, step: Callable[[Any, str], int]) -
 
 
 def run_rollout_step(args: argparse.Namespace) -> int:
-    return _with_cloud_run(args, lambda client, name: _rollout_step(args, client, name))
+    with _text_to_stderr(args) as report:
+        code = _with_cloud_run(args, lambda client, name: _rollout_step(args, client, name, report))
+    if code == 0 and args.format == "json":
+        print_json(report)
+    return code
 
 
-def _rollout_step(args: argparse.Namespace, client: Any, name: str) -> int:
+def _rollout_step(args: argparse.Namespace, client: Any, name: str, report: dict[str, Any]) -> int:
     from ops.cloudrun import get_service, set_traffic, traffic_of
     from ops.rollout import (
         CANARY,
@@ -356,6 +425,12 @@ def _rollout_step(args: argparse.Namespace, client: Any, name: str) -> int:
     else:
         splits = rollback_split(current)
     updated = traffic_of(set_traffic(client, service, splits))
+    report.update(
+        service=name,
+        step=args.step,
+        before=[dataclasses.asdict(s) for s in current.splits],
+        after=[dataclasses.asdict(s) for s in updated.splits],
+    )
     print(f"{name} after {args.step}:")
     for line in describe(updated.splits):
         print(line)

@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from generator.progress import Mode, Progress
 from ops.export import (
     FOLDER,
     KINDS,
@@ -272,11 +273,13 @@ class Pusher:
         export: ContainerExport,
         options: PushOptions,
         out: Callable[[str], None] = print,
+        progress_mode: Mode = "auto",
     ) -> None:
         self.api = api
         self.export = export
         self.options = options
         self.out = out
+        self.progress_mode = progress_mode
 
     def run(self) -> PushResult:
         opts = self.options
@@ -391,28 +394,37 @@ class Pusher:
         changes: list[Change],
         result: PushResult,
     ) -> None:
+        # The counter counts changes, as the header does: built-in variables are enabled in one
+        # request, which advances it by as many changes (it used to stop short of the header).
+        with Progress(len(changes), "push", mode=self.progress_mode, unit="change") as progress:
+            self._apply_each(wpath, container_id, state, changes, result, progress)
+
+    def _apply_each(
+        self,
+        wpath: str,
+        container_id: str,
+        state: WorkspaceState,
+        changes: list[Change],
+        result: PushResult,
+        progress: Progress,
+    ) -> None:
         resolver = Resolver(self.export, container_id, state)
         enable = [c.name for c in changes if c.action == "enable"]
-        writes = [c for c in changes if c.action != "enable"] + ([None] if enable else [])
-        total = len(writes)
-        step = 0
         enabled_done = False
         for change in changes:
             if change.action == "enable":
                 if enabled_done:
                     continue
                 enabled_done = True
-                step += 1
-                self.out(f"[{step}/{total}] enable built-in variables {', '.join(enable)}")
+                progress.step(f"enable built-in variables {', '.join(enable)}", n=len(enable))
                 self._enable_built_ins(wpath, enable, state)
                 result.written += 1
                 continue
-            step += 1
             kind = next(k for k in KINDS if k.label == change.kind)
             collection = getattr(self.api.workspaces, kind.resource)()
             if change.action == "delete":
                 assert change.resource is not None
-                self.out(f"[{step}/{total}] {change.describe()}")
+                progress.step(change.describe())
                 self.api.call(collection.delete(path=change.resource["path"]), change.describe())
                 state.entities[kind.key].pop(change.name, None)
                 result.written += 1
@@ -421,9 +433,9 @@ class Pusher:
             body = resolver.body(change.entity)
             current = state.entities[kind.key].get(change.name)
             if current is not None and not differs(kind, body, current):
-                self.out(f"[{step}/{total}] {change.describe()}: already up to date")
+                progress.step(f"{change.describe()}: already up to date")
                 continue
-            self.out(f"[{step}/{total}] {change.describe()}")
+            progress.step(change.describe())
             if current is None:
                 saved = self.api.call(
                     collection.create(parent=wpath, body=body),

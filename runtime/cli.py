@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
+
+from generator.cli_output import add_format, print_json
 
 
 def register(subparsers: Any) -> None:
@@ -21,6 +24,7 @@ def register(subparsers: Any) -> None:
     test.add_argument(
         "--timeout", type=float, default=5.0, help="seconds per scenario before it is stopped"
     )
+    add_format(test)
     test.set_defaults(func=_test)
     templates.set_defaults(func=lambda _args: (templates.print_help(), 2)[1])
 
@@ -53,12 +57,17 @@ def _test(args: argparse.Namespace) -> int:
     from runtime.syntax import TemplateSyntaxError
     from runtime.testing import run_scenario, scenarios
 
+    # With --format json the lines below go to stderr and one document goes to stdout.
+    text = args.format == "text"
+    say = print if text else _stderr
+    report: list[dict[str, Any]] = []
     passed = failed = 0
     for path in args.templates:
         try:
             template = load_template(path)
         except (TplError, TemplateSyntaxError) as exc:
-            print(f"ERROR {exc}")
+            say(f"ERROR {exc}")
+            report.append({"template": path, "error": str(exc), "scenarios": []})
             failed += 1
             continue
         env = Environment(debug=True)
@@ -70,19 +79,35 @@ def _test(args: argparse.Namespace) -> int:
         finally:
             env.close()
         if not results:
-            print(f"{path}: no scenarios")
+            say(f"{path}: no scenarios")
         for result in results:
             status = "PASS" if result.passed else "FAIL"
-            print(f"{status} {path} :: {result.name}")
+            say(f"{status} {path} :: {result.name}")
             for message in result.messages:
-                print(f"    {message}")
+                say(f"    {message}")
             if args.verbose:
                 for line in result.logs:
-                    print(f"    log: {line}")
+                    say(f"    log: {line}")
             passed += result.passed
             failed += not result.passed
-    print(f"{passed} passed, {failed} failed")
+        report.append(
+            {
+                "template": path,
+                "scenarios": [
+                    {"name": r.name, "passed": r.passed, "messages": list(r.messages)}
+                    for r in results
+                ],
+            }
+        )
+    if text:
+        print(f"{passed} passed, {failed} failed")
+    else:
+        print_json({"passed": passed, "failed": failed, "templates": report})
     return 0 if failed == 0 else 1
+
+
+def _stderr(message: str) -> None:
+    print(message, file=sys.stderr)
 
 
 def _dev(args: argparse.Namespace) -> int:

@@ -11,6 +11,7 @@ query strings or bodies; tag ``logToConsole`` output goes to stderr only with ``
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import threading
 import time
@@ -99,6 +100,26 @@ def serve(
     return DevServer(runtime, httpd, emit)
 
 
+_LOCATION = re.compile(r"^(?P<where>.*?:\d+): (?P<message>.*)$", re.S)
+CAUSE_MAX = 300
+
+
+def never_returned(handled: HandledRequest) -> str:
+    """The 504 body when the claiming client never answered: the cause first (the exception its
+    code raised, e.g. hmacSha256 without SGTM_CREDENTIALS), so a caller that keeps only the
+    start of the body (the delivery worker keeps 200 bytes) still has it."""
+    prefix = f"client {handled.client!r}: "
+    error = next((e[len(prefix) :] for e in handled.errors if e.startswith(prefix)), "")
+    tail = f"client {handled.client!r} claimed the request but never called returnResponse"
+    if not error:
+        return tail
+    match = _LOCATION.match(error)
+    message, where = (match["message"], match["where"]) if match else (error, "")
+    where = where.rsplit("/", 1)[-1]  # the container file's name, not the local path
+    cause = " ".join(message.split())[:CAUSE_MAX]
+    return f"{cause} ({tail}{'; at ' + where if where else ''})"
+
+
 def _handler_for(runtime: ContainerRuntime, emit: Any) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -158,11 +179,7 @@ def _handler_for(runtime: ContainerRuntime, emit: Any) -> type[BaseHTTPRequestHa
                 self._plain(400, "No client claimed the request.\n")
                 return 400
             if not response.returned:
-                self._plain(
-                    504,
-                    f"client {handled.client!r} claimed the request but never called "
-                    "returnResponse\n",
-                )
+                self._plain(504, never_returned(handled) + "\n")
                 return 504
             self.send_response(response.status)
             names = {name.lower() for name, _ in response.headers.values()}

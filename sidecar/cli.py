@@ -7,6 +7,7 @@ import os
 import sys
 from pathlib import Path
 
+from generator.cli_output import add_format, print_json
 from sidecar import signing
 from sidecar.config import Config, load
 from sidecar.errors import StartupError
@@ -39,6 +40,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     token.add_argument(
         "--key-env", default="WEB_TOKEN_KEYS", help="variable holding the keyset JSON"
     )
+    add_format(token)
     token.set_defaults(func=cmd_token)
 
 
@@ -67,8 +69,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_token(args: argparse.Namespace) -> int:
     try:
         keyset = signing.keyset_from_env(args.key_env)
-        print(signing.issue_token(keyset, args.origin, args.ttl))
+        token = signing.issue_token(keyset, args.origin, args.ttl)
     except (signing.KeysetError, ValueError) as exc:
         print(f"sgtm token: {exc}", file=sys.stderr)
         return 1
+    if args.format == "json":
+        print_json(
+            {"token": token, "origin": args.origin, "kid": keyset.active_kid, "ttl": args.ttl}
+        )
+    else:
+        print(token)
     return 0

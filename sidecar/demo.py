@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from generator.plan import load_plan
+from generator.plan import PlanError, load_plan
 from generator.plan.model import Plan
 
 REPO = Path(__file__).resolve().parent.parent
@@ -326,9 +326,17 @@ class LocalLoop:
         return worker
 
     def close(self) -> None:
-        for step in (self.http.shutdown, self.sgtm.close, self.capture.close, self.store.close):
+        # Only what start() got to: a plan that does not load leaves nothing running.
+        for part, method in (
+            ("http", "shutdown"),
+            ("sgtm", "close"),
+            ("capture", "close"),
+            ("store", "close"),
+        ):
+            if not hasattr(self, part):
+                continue
             try:
-                step()
+                getattr(getattr(self, part), method)()
             except Exception:  # noqa: BLE001, S112 - best effort on the way out
                 continue
         # The throwaway delivery key never outlives the run, even with --keep.
@@ -461,6 +469,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         try:
             loop.start()
+        except PlanError as exc:
+            print(exc.report(), file=sys.stderr)
+            return 1
         except Exception as exc:  # noqa: BLE001 - any start-up failure is reported, not raised
             print(
                 f"sgtm demo: cannot start the local loop: {type(exc).__name__}: {exc}",

@@ -17,7 +17,9 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from sidecar.store.base import DeadLetter
+from generator.cli_output import EXIT_UNREACHABLE, add_format, print_json
+from generator.progress import Progress, mode_for
+from sidecar.store.base import DeadLetter, StoreUnavailable
 
 _RELATIVE = re.compile(r"(\d+)([smhd])")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -48,6 +50,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="seconds sGTM may keep running a request the worker stopped waiting for; retries "
         "of such batches (and of a killed worker's batch) wait this long (default timeout + 5)",
     )
+    add_format(worker)
     worker.set_defaults(func=cmd_worker)
 
     dlq = subparsers.add_parser(
@@ -76,6 +79,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     _store_flags(replay)
     _filters(replay)
+    add_format(replay)
     replay.set_defaults(func=cmd_replay)
 
 
@@ -124,10 +128,59 @@ def _env(args: argparse.Namespace) -> dict[str, str]:
     return env
 
 
+class StoreMissing(RuntimeError):
+    """The outbox a command reads does not exist: a mistyped path must not become an empty one."""
+
+
 def _open(args: argparse.Namespace) -> Any:
     from sidecar.store.factory import open_store_from_env
 
-    return open_store_from_env(_env(args))
+    env = _env(args)
+    missing = _missing_outbox(args, env)
+    if missing:
+        raise StoreMissing(missing)
+    return open_store_from_env(env)
+
+
+def _missing_outbox(args: argparse.Namespace, env: dict[str, str]) -> str:
+    """Why the SQLite outbox cannot be used ('' when it exists): opening a mistyped path would
+    create an empty database and show nothing (dlq) or deliver nothing, forever (worker)."""
+    if (env.get("SGTM_BACKEND") or "sqlite") != "sqlite":
+        return ""
+    path = env.get("SGTM_OUTBOX", "./sgtm-outbox.sqlite")
+    if os.path.exists(path):
+        return ""
+    flag = "--outbox" if getattr(args, "outbox", None) else "SGTM_OUTBOX"
+    return f"{path}: no such outbox ({flag}); `sgtm serve` creates it on first start"
+
+
+def _with_store(command: Any) -> Any:
+    """Run `command(args, store)`: a missing outbox exits 1, an unavailable store exits 3."""
+
+    def run(args: argparse.Namespace) -> int:
+        try:
+            store = _open(args)
+        except StoreMissing as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        except ValueError as exc:  # e.g. SGTM_BACKEND=gcp without a project
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        except StoreUnavailable as exc:
+            print(f"error: the store is unavailable: {exc}", file=sys.stderr)
+            return EXIT_UNREACHABLE
+        try:
+            return int(command(args, store))
+        except StoreUnavailable as exc:
+            print(f"error: the store is unavailable: {exc}", file=sys.stderr)
+            return EXIT_UNREACHABLE
+        finally:
+            close = getattr(store, "close", None)
+            if close is not None:
+                close()
+
+    run.__doc__ = command.__doc__
+    return run
 
 
 def _iso(ts: float | None) -> str:
@@ -158,8 +211,8 @@ def _as_dict(d: DeadLetter) -> dict[str, Any]:
     }
 
 
-def cmd_list(args: argparse.Namespace) -> int:
-    store = _open(args)
+@_with_store
+def cmd_list(args: argparse.Namespace, store: Any) -> int:
     letters = store.dead_letters(
         since=args.since, destination=args.destination, include_replayed=args.all
     )
@@ -180,8 +233,8 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_show(args: argparse.Namespace) -> int:
-    store = _open(args)
+@_with_store
+def cmd_show(args: argparse.Namespace, store: Any) -> int:
     letter = store.dead_letter(args.id)
     if letter is None:
         print(
@@ -210,9 +263,27 @@ def cmd_show(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_replay(args: argparse.Namespace) -> int:
-    store = _open(args)
-    replayed = store.replay(since=args.since, destination=args.destination, now=time.time())
+@_with_store
+def cmd_replay(args: argparse.Namespace, store: Any) -> int:
+    # The gcp store replays one Firestore transaction per dead letter: minutes for thousands.
+    total = len(store.dead_letters(since=args.since, destination=args.destination, limit=10**9))
+    with Progress(total, "replay", mode=mode_for(args.format), unit="letter") as progress:
+        replayed = store.replay(
+            since=args.since,
+            destination=args.destination,
+            now=time.time(),
+            on_each=lambda d: progress.step(f"{d.id}: {d.event_id} -> {d.destination}"),
+        )
+    if args.format == "json":
+        print_json(
+            {
+                "replayed": [
+                    {"id": d.id, "event_id": d.event_id, "destination": d.destination}
+                    for d in replayed
+                ]
+            }
+        )
+        return 0
     for d in replayed:
         print(f"replayed {d.id}: {d.event_id} -> {d.destination}")
     print(f"{len(replayed)} dead letter(s) queued again; the delivery worker will send them")
@@ -224,6 +295,10 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from sidecar.delivery.runner import DeliveryConfigError, build_worker
 
     env = _env(args)
+    missing = _missing_outbox(args, env)
+    if missing:
+        print(f"error: {missing}", file=sys.stderr)
+        return 1
     try:
         worker = build_worker(
             env,
@@ -275,6 +350,17 @@ def cmd_worker(args: argparse.Namespace) -> int:
         worker.transport.close()
         if lock is not None:
             lock.release()
+    if args.format == "json":
+        print_json(
+            {
+                "acknowledged": stats.succeeded,
+                "skipped_by_consent": stats.filtered,
+                "to_retry": stats.failed,
+                "dead_lettered": stats.aborted,
+                "batches": stats.batches,
+            }
+        )
+        return 0
     print(
         f"delivered: {stats.succeeded} acknowledged, {stats.filtered} skipped by consent, "
         f"{stats.failed} to retry, {stats.aborted} dead-lettered in {stats.batches} batch(es)",

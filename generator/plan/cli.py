@@ -47,9 +47,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _print_problems(problems: list[Problem], fmt: str) -> None:
+    """A plan that did not load: with --format json the one document on stdout says so (the
+    CLI contract, docs/cli.md); as text every problem goes to stderr."""
     if fmt == "json":
-        json.dump({"problems": [p.as_dict() for p in problems]}, sys.stderr, indent=2)
-        sys.stderr.write("\n")
+        json.dump(
+            {"valid": False, "problems": [p.as_dict() for p in problems]}, sys.stdout, indent=2
+        )
+        sys.stdout.write("\n")
         return
     for problem in problems:
         print(problem, file=sys.stderr)
@@ -73,17 +77,22 @@ def cmd_check(args: argparse.Namespace) -> int:
     plan = None
     if text is not None:
         plan, problems = check_plan_text(text, args.plan)
+    failed = plan is None or bool(args.fail_on_warning and problems)
+    if args.format == "json":
+        document: dict[str, object] = {"valid": not failed}
+        if plan is not None:
+            document.update(plan=plan.name, version=str(plan.version))
+        document["problems"] = [p.as_dict() for p in problems]
+        json.dump(document, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+        return 1 if failed else 0
     _print_problems(problems, args.format)
-    failed = plan is None or (args.fail_on_warning and problems)
-    if not failed and args.format == "text":
+    if not failed:
         assert plan is not None
         print(
             f"{args.plan}: plan {plan.name} {plan.version} is valid: {len(plan.events)} events, "
             f"{len(plan.destinations)} destinations, {len(plan.sources)} sources"
         )
-    elif not failed:
-        json.dump({"valid": True, "plan": plan.name, "version": str(plan.version)}, sys.stdout)
-        sys.stdout.write("\n")
     return 1 if failed else 0
 
 

@@ -167,10 +167,36 @@ def diff_plans(old: m.Plan, new: m.Plan) -> DiffReport:
     return report
 
 
+def renames(old: dict[str, m.Param], new: dict[str, m.Param]) -> dict[str, str]:
+    """Old name -> new name for params that look renamed: one removed and one added at the same
+    position with the same type. Still breaking (senders use the old name), but reported as one
+    change naming both, instead of a removal plus an unrelated addition."""
+    old_names, new_names = list(old), list(new)
+    found: dict[str, str] = {}
+    for index, name in enumerate(old_names):
+        if name in new or index >= len(new_names):
+            continue
+        candidate = new_names[index]
+        if candidate not in old and new[candidate].type == old[name].type:
+            found[name] = candidate
+    return found
+
+
 def _params(add: Any, path: str, old: dict[str, m.Param], new: dict[str, m.Param]) -> None:
+    renamed = renames(old, new)
     for name, before in old.items():
         ppath = f"{path}.{name}"
         after = new.get(name)
+        if name in renamed:
+            after = new[renamed[name]]
+            add(
+                BREAKING,
+                "param_renamed",
+                ppath,
+                f"renamed to {renamed[name]!r} ({before.type}, same position); senders of "
+                f"{name!r} are rejected",
+            )
+            ppath = f"{path}.{renamed[name]}"
         if after is None:
             add(BREAKING, "param_removed", ppath, "parameter removed")
             continue
@@ -186,7 +212,7 @@ def _params(add: Any, path: str, old: dict[str, m.Param], new: dict[str, m.Param
         _enum(add, ppath, before, after)
         _bounds(add, ppath, before, after)
     for name, after in new.items():
-        if name not in old:
+        if name not in old and name not in renamed.values():
             if after.required:
                 add(BREAKING, "required_param_added", f"{path}.{name}", "new required parameter")
             else:

@@ -16,7 +16,9 @@ from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.constructor import DuplicateKeyError
 from ruamel.yaml.error import MarkedYAMLError
+from ruamel.yaml.nodes import MappingNode, SequenceNode
 
 from generator.plan import model as m
 from generator.plan.errors import PlanError, Problem
@@ -180,6 +182,9 @@ def check_plan_text(text: str, source: str = "<plan>") -> tuple[m.Plan | None, l
     yaml.allow_duplicate_keys = False
     try:
         doc = yaml.load(text)
+    except DuplicateKeyError:
+        # ruamel's message dumps both values and names one position; say where each is.
+        return None, duplicate_keys(text, source) or [Problem(source, 1, 1, "duplicate key")]
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
@@ -191,6 +196,46 @@ def check_plan_text(text: str, source: str = "<plan>") -> tuple[m.Plan | None, l
     plan = reader.plan(doc)
     errors = [p for p in reader.problems if p.level == "error"]
     return (None if errors else plan), sorted(reader.problems)
+
+
+def duplicate_keys(text: str, source: str) -> list[Problem]:
+    """One problem per repeated mapping key, at the repeat, naming where the key first was.
+
+    Composing builds the node graph without constructing mappings, so repeats are still there.
+    """
+    try:
+        root = YAML(typ="rt").compose(text)
+    except Exception:  # noqa: BLE001 - ruamel raises several unrelated types for bad input
+        return []
+    problems: list[Problem] = []
+
+    def walk(node: Any, path: str) -> None:
+        if isinstance(node, MappingNode):
+            first: dict[str, Any] = {}
+            for key, value in node.value:
+                name = str(key.value)
+                where = f"{path}.{name}" if path else name
+                if name in first:
+                    seen = first[name].start_mark
+                    problems.append(
+                        Problem(
+                            source,
+                            key.start_mark.line + 1,
+                            key.start_mark.column + 1,
+                            f"{where}: duplicate key {name!r}; it is first defined at line "
+                            f"{seen.line + 1}, column {seen.column + 1}",
+                            "merge the two or rename one",
+                        )
+                    )
+                else:
+                    first[name] = key
+                walk(value, where)
+        elif isinstance(node, SequenceNode):
+            for index, item in enumerate(node.value):
+                walk(item, f"{path}[{index}]")
+
+    walk(root, "")
+    return problems
 
 
 def suggest(word: str, choices: Iterable[str]) -> str:
@@ -413,6 +458,7 @@ class _Reader:
         item_fields, max_items = self.items(root)
         events = self.events(root, item_fields)
         destinations = self.destinations(root, events, purposes, user_data)
+        self.unreceived_events(root, events, destinations)
         sources = self.sources(root)
         delivery = self.delivery(root)
         if version is None:
@@ -437,6 +483,28 @@ class _Reader:
             dedupe_window_hours=dedupe,
             source_path=self.source,
         )
+
+    def unreceived_events(
+        self,
+        root: CommentedMap,
+        events: dict[str, m.Event],
+        destinations: dict[str, m.Destination],
+    ) -> None:
+        """An event no destination receives is accepted, validated and stored, then sent
+        nowhere: almost always a forgotten `events:` entry, so say so (a warning: a plan may
+        declare an event before any destination takes it)."""
+        node = root.get("events")
+        if not isinstance(node, CommentedMap) or any(p.level == "error" for p in self.problems):
+            return
+        received = {name for dest in destinations.values() for name in dest.events}
+        for name in events:
+            if name not in received:
+                self.warn(
+                    self.key_pos(node, name),
+                    f"events.{name}: no destination receives this event; it is accepted and "
+                    "stored but never sent",
+                    "add it to a destination's events, or remove it",
+                )
 
     def semver(self, root: CommentedMap) -> m.SemVer | None:
         if "version" not in root:

@@ -1,7 +1,7 @@
 """`sgtm validate FILE`: check a container export before importing it.
 
-Exit 0 when the export is valid (warnings may still be printed), 1 when it has errors, 2 when
-the command line is wrong or the file cannot be read.
+Exit 0 when the export is valid (warnings may still be printed), 1 when it has errors or the
+file cannot be read, 2 when the command line is wrong (docs/cli.md).
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
         print(
             f"sgtm validate: error: cannot read {args.file}: {exc.strerror or exc}", file=sys.stderr
         )
-        return 2
+        return 1
     failed = errors(findings)
     if args.format == "json":
         _print_json(args.file, findings, failed)

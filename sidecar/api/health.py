@@ -1,4 +1,9 @@
-"""Liveness and readiness for Cloud Run probes."""
+"""Liveness and readiness for Cloud Run probes.
+
+Each answers on two paths: `/healthz` and `/readyz` (what Cloud Run's probes call on the
+container) and `/v1/healthz` and `/v1/readyz` (what the load balancer forwards from
+`https://collect.<domain>/v1/...`), so the URL a user checks in production works locally too.
+"""
 
 from __future__ import annotations
 
@@ -11,12 +16,14 @@ bp = Blueprint("health", __name__)
 
 
 @bp.get("/healthz")
+@bp.get("/v1/healthz")
 def healthz():  # type: ignore[no-untyped-def]
     """Alive: the process answers. Never touches the outbox, so a slow disk cannot kill it."""
     return jsonify({"status": "ok"})
 
 
 @bp.get("/readyz")
+@bp.get("/v1/readyz")
 def readyz():  # type: ignore[no-untyped-def]
     """Ready: the plan is loaded (it is, or the app would not exist) and the outbox takes writes."""
     svc = services()

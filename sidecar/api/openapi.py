@@ -95,6 +95,11 @@ def _settings(plan: Plan, kind: str, defaults: dict[str, Any]) -> dict[str, Any]
     return {**defaults, **(source.settings if source is not None else {})}
 
 
+# The probes answer on the container's paths and on the load balancer's /v1/ paths
+# (sidecar/api/health.py); operation ids must be unique.
+HEALTH_PREFIXES = (("", ""), ("/v1", "V1"))
+
+
 def other_routes(app: Flask, described: dict[str, Any]) -> dict[str, Any]:
     """Minimal entries for endpoints registered after this module last learnt of them, so the
     document always lists every endpoint; they deserve a precise entry in ``build_openapi``."""
@@ -743,20 +748,26 @@ def build_openapi(
                 },
             },
         },
-        "/healthz": {
-            "get": {
-                "operationId": "healthz",
-                "responses": {"200": _answer("alive", "Health")},
+        **{
+            prefix + "/healthz": {
+                "get": {
+                    "operationId": "healthz" + suffix,
+                    "responses": {"200": _answer("alive", "Health")},
+                }
             }
+            for prefix, suffix in HEALTH_PREFIXES
         },
-        "/readyz": {
-            "get": {
-                "operationId": "readyz",
-                "responses": {
-                    "200": _answer("plan loaded, outbox writable", "Health"),
-                    "503": _answer("outbox unavailable", "Health"),
-                },
+        **{
+            prefix + "/readyz": {
+                "get": {
+                    "operationId": "readyz" + suffix,
+                    "responses": {
+                        "200": _answer("plan loaded, outbox writable", "Health"),
+                        "503": _answer("outbox unavailable", "Health"),
+                    },
+                }
             }
+            for prefix, suffix in HEALTH_PREFIXES
         },
         "/openapi.json": {
             "get": {

@@ -372,22 +372,37 @@ def _narrowed(claim: Claim, dests: tuple[str, ...]) -> Claim:
 
 
 def _loggable(reason: str) -> str:
-    """The reason without the answer body: whatever sits behind sGTM (a proxy, another client)
-    may echo the request, and event data must not reach logs. The ledger keeps the full text."""
-    head, sep, _body = reason.partition(": ")
-    return head if sep and head.startswith("sGTM answered HTTP") else reason
+    """What the log record says. The reason already holds only `answer_cause`'s bounded,
+    redacted cause, so the log and the ledger say the same thing."""
+    return reason
+
+
+CAUSE_BYTES = 200
+# Keys of the batch the sidecar sends: an answer quoting them echoes event data (a proxy or
+# another client behind the URL), and is left out rather than stored or logged.
+_ECHO = ('"events"', '"user_data"', '"params"', '"context"', '"destinations"', '"client_id"')
+
+
+def answer_cause(body: bytes) -> str:
+    """The cause sGTM (or the runtime) gave for an error, fit for the ledger and the log:
+    the first 200 bytes, on one line, with e-mails, phone numbers, IPs, hashes and tokens
+    redacted, and nothing at all when the answer looks like an echo of the events."""
+    text = " ".join(body[:CAUSE_BYTES].decode("utf-8", "replace").split())
+    if not text:
+        return ""
+    if any(key in text for key in _ECHO):
+        return "(answer left out: it quotes event data)"
+    return logs.redact(text)
 
 
 def _status_reason(resp: Response) -> str:
-    # The first 200 bytes of the body say why (sGTM's error text); it never holds event data
-    # because the client answers errors before it reads events.
-    snippet = resp.body[:200].decode("utf-8", "replace").strip().replace("\n", " ")
     if resp.status == 401:
         return (
             "sGTM rejected the signature (401): the delivery keyset does not match the "
             "container's SGTM_CREDENTIALS"
         )
-    return f"sGTM answered HTTP {resp.status}" + (f": {snippet}" if snippet else "")
+    cause = answer_cause(resp.body)
+    return f"sGTM answered HTTP {resp.status}" + (f": {cause}" if cause else "")
 
 
 def transport_timeout(transport: object) -> float:

@@ -11,6 +11,7 @@ claimed-but-not-stored (which would turn the client's retry into a silent drop).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -191,9 +192,14 @@ class DeliveryStore(Store, Protocol):
     def dead_letter(self, dead_letter_id: str) -> DeadLetter | None: ...
 
     def replay(
-        self, since: float | None = None, destination: str | None = None, now: float = 0.0
+        self,
+        since: float | None = None,
+        destination: str | None = None,
+        now: float = 0.0,
+        on_each: Callable[[DeadLetter], None] | None = None,
     ) -> list[DeadLetter]:
-        """Send dead letters again: their destinations become ``waiting`` with a fresh window."""
+        """Send dead letters again: their destinations become ``waiting`` with a fresh window.
+        ``on_each`` is called with every dead letter once it is handled (progress)."""
         ...
 
     def ledger(self, event_id: str) -> LedgerEntry | None: ...

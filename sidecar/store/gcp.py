@@ -461,7 +461,11 @@ class GcpStore:
         return _dead_letter(snap.id, snap.to_dict()) if snap.exists else None
 
     def replay(
-        self, since: float | None = None, destination: str | None = None, now: float = 0.0
+        self,
+        since: float | None = None,
+        destination: str | None = None,
+        now: float = 0.0,
+        on_each: Callable[[DeadLetter], None] | None = None,
     ) -> list[DeadLetter]:
         now = now or self._clock()
         replayed = []
@@ -496,6 +500,8 @@ class GcpStore:
 
             if back(self.db.transaction()):
                 replayed.append(letter)
+            if on_each is not None:
+                on_each(letter)
         self._publish(sorted({d.event_id for d in replayed}))
         return replayed
 

@@ -389,7 +389,11 @@ class SqliteStore:
         return _dead_letter(row) if row else None
 
     def replay(
-        self, since: float | None = None, destination: str | None = None, now: float = 0.0
+        self,
+        since: float | None = None,
+        destination: str | None = None,
+        now: float = 0.0,
+        on_each: Callable[[DeadLetter], None] | None = None,
     ) -> list[DeadLetter]:
         now = now or self._clock()
         where, params = _dl_filter(since, destination, include_replayed=False)
@@ -411,6 +415,8 @@ class SqliteStore:
                 db.execute("UPDATE dead_letters SET replayed_at = ? WHERE id = ?", (now, row[0]))
                 if changed:
                     replayed.append(letter)
+                if on_each is not None:
+                    on_each(letter)
         return replayed
 
     def ledger(self, event_id: str) -> LedgerEntry | None:

@@ -57,6 +57,18 @@ def test_dlq_list_show_replay(dead_outbox, capsys):
     assert s.ledger("ord-1").destinations["meta"].state == "waiting"
 
 
+def test_dlq_replay_shows_progress_on_stderr_and_none_with_json(dead_outbox, capsys):
+    assert main(["dlq", "replay", "--outbox", dead_outbox]) == 0
+    captured = capsys.readouterr()
+    assert [line for line in captured.err.splitlines() if line.startswith("[")] == [
+        "[1/1] 1: ord-1 -> meta"
+    ]
+    assert "1 dead letter(s) queued again" in captured.out
+    assert main(["dlq", "replay", "--outbox", dead_outbox, "--format", "json"]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out) == {"replayed": []} and captured.err == ""
+
+
 def test_dlq_show_unknown_id(dead_outbox, capsys):
     assert main(["dlq", "show", "77", "--outbox", dead_outbox]) == 1
     assert "dead letter '77' not found" in capsys.readouterr().err
@@ -85,12 +97,14 @@ def test_parse_since(text, expected):
 
 def test_worker_refuses_to_start_without_collect_url(tmp_path, capsys, monkeypatch):
     monkeypatch.delenv("SGTM_COLLECT_URL", raising=False)
+    SqliteStore(str(tmp_path / "o.sqlite")).close()
     assert main(["worker", "--plan", PLAN, "--outbox", str(tmp_path / "o.sqlite")]) == 1
     assert "SGTM_COLLECT_URL is not set" in capsys.readouterr().err
 
 
 def test_worker_refuses_a_missing_keyset(tmp_path, capsys, monkeypatch):
     monkeypatch.delenv("SGTM_DELIVERY_KEYS", raising=False)
+    SqliteStore(str(tmp_path / "o.sqlite")).close()
     rc = main(
         [
             "worker",
@@ -131,6 +145,17 @@ def test_worker_process_delivers_until_idle(tmp_path, sgtm, httpserver, keyset_j
     assert proc.returncode == 0, proc.stderr
     assert "6 acknowledged" in proc.stderr
     assert set(sgtm.delivered.values()) == {1} and len(sgtm.delivered) == 6
+
+
+def test_worker_refuses_an_outbox_that_does_not_exist(tmp_path, capsys, keyset_json, monkeypatch):
+    monkeypatch.setenv("SGTM_DELIVERY_KEYS", keyset_json)
+    typo = tmp_path / "outbx.sqlite"
+    rc = main(
+        ["worker", "--plan", PLAN, "--outbox", str(typo), "--collect-url", "http://127.0.0.1:9/"]
+    )
+    assert rc == 1
+    assert f"{typo}: no such outbox (--outbox)" in capsys.readouterr().err
+    assert not typo.exists()
 
 
 def test_one_worker_per_outbox(tmp_path, keyset_json, capsys, monkeypatch):

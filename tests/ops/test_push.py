@@ -208,8 +208,30 @@ def test_first_push_creates_everything_with_resolved_ids(fake_tm, tmp_path, caps
     assert all(MARKER in t["notes"] for t in tags.values())
     assert MARKER in templates["Shop Meta CAPI"]["templateData"].split("___NOTES___")[1]
     assert set(fake_tm.workspace("sgtm-companion")["built_ins"]) == {"eventName", "clientName"}
-    out = capsys.readouterr().out
-    assert "[1/" in out and "create tag 'Meta - purchase'" in out
+    captured = capsys.readouterr()
+    assert "12 change(s), 0 unchanged" in captured.out
+    # Progress is on stderr, one line per step when not a terminal; its counter reaches the
+    # header's total (enabling two built-ins in one request counts as two changes).
+    steps = [line for line in captured.err.splitlines() if line.startswith("[")]
+    assert steps[0].startswith("[1/12] ")
+    assert any(
+        line.endswith("/12] enable built-in variables eventName, clientName")
+        or "enable built-in variables" in line
+        and "-" in line.split("]")[0]
+        for line in steps
+    )
+    assert steps[-1].startswith("[12/12] ")
+    assert any("create tag 'Meta - purchase'" in line for line in steps)
+    assert "left)" in steps[-1]  # time left at the pace so far
+
+
+def test_push_format_json_prints_one_document_and_no_progress(fake_tm, tmp_path, capsys):
+    export = write(tmp_path, small_export())
+    assert main([*push_args(fake_tm, export), "--format", "json"]) == 0
+    captured = capsys.readouterr()
+    document = json.loads(captured.out)
+    assert document["written"] == 11 and len(document["changes"]) == 12
+    assert "[1" not in captured.err
 
 
 def test_second_push_of_the_same_export_changes_nothing(fake_tm, tmp_path, capsys):
@@ -250,7 +272,7 @@ def test_removed_managed_entities_are_deleted_dependants_first(fake_tm, tmp_path
     assert main(push_args(fake_tm, write(tmp_path, doc))) == 0
     assert "Meta - refund" not in fake_tm.entities("sgtm-companion", "tags")
     assert "Event - refund" not in fake_tm.entities("sgtm-companion", "triggers")
-    out = capsys.readouterr().out
+    out = capsys.readouterr().err  # progress lines are on stderr
     assert out.index("delete tag 'Meta - refund'") < out.index("delete trigger 'Event - refund'")
 
 
@@ -320,7 +342,7 @@ def test_interrupted_push_resumes_and_converges_without_duplicates(fake_tm, tmp_
 
     outage = Fault(after_five_creates, 503, unavailable_503(), times=-1)
     fake_tm.faults.append(outage)
-    assert run_with(fake_tm, export, attempts=3) == 1
+    assert run_with(fake_tm, export, attempts=3) == 3  # the API stayed unavailable
     created = sum(len(fake_tm.entities("sgtm-companion", r)) for r in ("templates", "folders"))
     assert created >= 2  # the first run got somewhere before the outage
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 
 import pytest
@@ -47,6 +48,19 @@ def test_canary_moves_n_percent_to_the_newest_ready_revision(run, capsys):
     assert {t["type"] for t in run.patches[-1]["traffic"]} == {2}
     out = capsys.readouterr().out
     assert "after canary" in out and f"https://canary---{run.host}" in out
+
+
+def test_canary_format_json_prints_one_document_before_and_after(run, capsys):
+    run.deploy("sgtm-00002-bbb")
+    assert sgtm(run, "canary", SERVICE, "--percent", "10", "--format", "json") == 0
+    captured = capsys.readouterr()
+    document = json.loads(captured.out)  # the account of the step went to stderr
+    assert document["step"] == "canary"
+    assert {(s["revision"], s["percent"]) for s in document["after"]} == {
+        ("sgtm-00001-aaa", 90),
+        ("sgtm-00002-bbb", 10),
+    }
+    assert "after canary" in captured.err
 
 
 def test_canary_can_be_raised_step_by_step(run):

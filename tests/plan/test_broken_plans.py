@@ -41,7 +41,11 @@ def test_json_format_lists_problems(capsys, repo_root, monkeypatch):
     code = main(
         ["plan", "check", "tests/plan/broken/29_several_errors_at_once.yaml", "--format", "json"]
     )
-    problems = json.loads(capsys.readouterr().err)["problems"]
+    captured = capsys.readouterr()
+    document = json.loads(captured.out)  # one document on stdout, nothing on stderr
+    assert captured.err == ""
+    assert document["valid"] is False
+    problems = document["problems"]
     assert code == 1
     assert len(problems) == 3
     assert problems[0] == {

@@ -423,3 +423,35 @@ def test_cli_reports_an_invalid_plan(tmp_path, capsys):
     old, new = _write(tmp_path, "currency: EUR", "currency: euro", "1.0.0")
     assert main(["plan", "diff", old, new]) == 1
     assert "not an ISO 4217 code" in capsys.readouterr().err
+
+
+def test_a_renamed_param_is_one_breaking_rename_naming_both():
+    before, after = _plans(
+        "      coupon: {type: string}\n", "      promo_code: {type: string}\n", "2.0.0"
+    )
+    report = diff_plans(before, after)
+    assert [(c.kind, c.category, c.path) for c in report.changes] == [
+        (BREAKING, "param_renamed", "events.purchase.params.coupon")
+    ]
+    assert "renamed to 'promo_code'" in report.changes[0].detail
+
+
+def test_a_rename_that_also_changes_the_param_reports_both():
+    before, after = _plans(
+        "      coupon: {type: string}\n",
+        "      promo_code: {type: string, required: true}\n",
+        "2.0.0",
+    )
+    categories = {c.category: c.path for c in diff_plans(before, after).changes}
+    assert categories == {
+        "param_renamed": "events.purchase.params.coupon",
+        "param_made_required": "events.purchase.params.promo_code",
+    }
+
+
+def test_a_different_type_at_the_same_position_is_a_removal_and_an_addition():
+    before, after = _plans(
+        "      coupon: {type: string}\n", "      points: {type: integer}\n", "2.0.0"
+    )
+    categories = sorted(c.category for c in diff_plans(before, after).changes)
+    assert categories == ["param_added", "param_removed"]

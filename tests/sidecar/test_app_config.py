@@ -100,6 +100,20 @@ def test_health_and_readiness(client, store, monkeypatch):
     assert client.get("/healthz").status_code == 200
 
 
+def test_probes_answer_on_the_load_balancers_v1_paths_too(client, store, monkeypatch):
+    # README's deploy check is https://collect.<domain>/v1/readyz; the same URL works locally.
+    assert client.get("/v1/healthz").get_json() == {"status": "ok"}
+    ready = client.get("/v1/readyz")
+    assert ready.status_code == 200
+    assert ready.get_json()["checks"] == {"plan": "acme-home 1.0.0", "outbox": "ok"}
+
+    def down() -> None:
+        raise StoreUnavailable("outbox.sqlite: disk full")
+
+    monkeypatch.setattr(store, "ping", down)
+    assert client.get("/v1/readyz").status_code == 503
+
+
 def test_outbox_unavailable_answers_503_with_retry_after(api, store, monkeypatch):
     def busy(records, window):
         raise StoreUnavailable("outbox busy")

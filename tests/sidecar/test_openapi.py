@@ -100,6 +100,8 @@ def test_every_operation_is_described_precisely(doc):
         "/v1/context",
         "/v1/deliver",
         "/v1/events",
+        "/v1/healthz",
+        "/v1/readyz",
         "/v1/stats",
         "/v1/webhooks/shopify",
         "/v1/webhooks/stripe",

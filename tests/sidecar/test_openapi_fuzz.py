@@ -171,6 +171,8 @@ def test_no_server_errors_and_conforming_answers(fuzzed_app):
     assert sorted(ops) == [
         "GET /healthz",
         "GET /readyz",
+        "GET /v1/healthz",
+        "GET /v1/readyz",
         "GET /v1/stats",
         "OPTIONS /v1/context",
         "OPTIONS /v1/events",

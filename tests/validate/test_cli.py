@@ -65,8 +65,9 @@ def test_allow_type_accepts_an_unlisted_builtin(capsys: pytest.CaptureFixture[st
     assert _run([path, "--allow-type", "ga4"]) == 0
 
 
-def test_missing_file_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert _run([str(tmp_path / "nope.json")]) == 2
+def test_missing_file_exits_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # Invalid input, as for `sgtm plan check`; 2 is only for a wrong command line.
+    assert _run([str(tmp_path / "nope.json")]) == 1
     assert "cannot read" in capsys.readouterr().err
 
 
