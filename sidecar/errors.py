@@ -95,6 +95,9 @@ def register_error_handlers(app: Flask) -> None:
         response.status_code = exc.status
         for name, value in exc.headers.items():
             response.headers[name] = value
+        if "Retry-After" in exc.headers:
+            # The app's last after_request restores it over the rate limiter's window value.
+            g.retry_after = exc.headers["Retry-After"]
         return response
 
     @app.errorhandler(HTTPException)

@@ -19,6 +19,7 @@ from sidecar.api import cors, services
 from sidecar.auth import BROWSER, Caller
 from sidecar.errors import SidecarError, UnavailableError
 from sidecar.ingest import REJECTED
+from sidecar.ratelimit import verified
 from sidecar.store.base import StoreUnavailable
 
 bp = Blueprint("events", __name__)
@@ -72,7 +73,7 @@ def post_events() -> tuple[Response, int]:
             status=413,
             code="too_large",
         )
-    caller = svc.web_auth.authenticate(request.headers, body)
+    caller = verified(svc.web_auth.authenticate(request.headers, body))
     document = _parse(body)
     envelopes, single = _envelopes(document, svc.max_batch)
     if caller.kind == BROWSER:

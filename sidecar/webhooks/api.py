@@ -24,9 +24,10 @@ from flask import Blueprint, Flask, Response, current_app, jsonify, request
 from generator.plan.model import Source
 from sidecar import webhook_signatures as sig
 from sidecar.api import Services, cors, services
-from sidecar.auth import request_kid
 from sidecar.errors import AuthError, SidecarError, UnavailableError
 from sidecar.ingest import ACCEPTED, DUPLICATE, REJECTED
+from sidecar.ratelimit import decorators as rate_limits
+from sidecar.ratelimit import verified
 from sidecar.store.base import StoreUnavailable
 from sidecar.webhooks import identity, shopify, stripe, woocommerce
 from sidecar.webhooks.model import Mapped
@@ -309,7 +310,7 @@ def post_context() -> tuple[Response, int]:
             "Content-Type must be application/json", status=415, code="unsupported_media_type"
         )
     body = request.get_data(cache=True)
-    svc.web_auth.authenticate(request.headers, body)
+    verified(svc.web_auth.authenticate(request.headers, body))
     try:
         document = parse_body(body)
         token, context = identity.parse_context(document, svc.plan)
@@ -343,13 +344,6 @@ def _limit_context(setup_state: Any) -> None:
     endpoint = f"{bp.name}.{post_context.__name__}"
     for limiter in app.extensions.get("limiter", ()):
         view = app.view_functions[endpoint]
-        view = limiter.limit(svc.rate_limit_per_ip, key_func=lambda: "ip:" + _remote())(view)
-        view = limiter.limit(
-            svc.rate_limit_per_key,
-            key_func=lambda: request_kid(request.headers) or "anonymous:" + _remote(),
-        )(view)
+        for limit in rate_limits(limiter, svc.rate_limit_per_ip, svc.rate_limit_per_key):
+            view = limit(view)
         app.view_functions[endpoint] = view
-
-
-def _remote() -> str:
-    return request.remote_addr or "unknown"

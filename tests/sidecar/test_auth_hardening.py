@@ -1,0 +1,116 @@
+"""Who may spend what (issue 13, findings 1, 7, 8, 9, 12): a key's rate limit is spent only by
+requests that verified, browser tokens live no longer than the plan allows, nothing internal is
+answered without credentials, Retry-After only on 429 and 503, and the server signature covers
+the method and the path. Each test failed before its fix."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from sidecar.app import create_app
+from sidecar.config import Config
+from sidecar.store.base import StoreUnavailable
+from tests.conftest import EXAMPLE_PLAN
+from tests.sidecar.conftest import ORIGIN, Api, envelope
+
+
+def plan_with(tmp_path: Path, extra: str) -> Path:
+    """The example plan with web source settings added under ``max_batch``."""
+    text = EXAMPLE_PLAN.read_text().replace("    max_batch: 100\n", "    max_batch: 100\n" + extra)
+    path = tmp_path / "plan.yaml"
+    path.write_text(text)
+    return path
+
+
+def limited_api(tmp_path: Path, env: dict[str, str], store: Any, extra: str) -> Api:
+    config = Config(plan_path=str(plan_with(tmp_path, extra)), environ=env, store=store)
+    return Api(create_app(config).test_client(), env)
+
+
+def from_ip(ip: str) -> dict[str, Any]:
+    return {"environ_base": {"REMOTE_ADDR": ip}}
+
+
+def bogus_browser(api: Api, ip: str, kid: str = "tk1"):
+    forged = f"v1.{kid}.eyJleHAiOjF9.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+    return api.client.post(
+        "/v1/events",
+        data=json.dumps(envelope("bogus")),
+        headers={
+            "Content-Type": "application/json",
+            "Origin": ORIGIN,
+            "Authorization": f"Bearer {forged}",
+        },
+        **from_ip(ip),
+    )
+
+
+# --- 1. a key's budget is spent only by requests that prove they hold the key ---------------
+
+
+def test_forged_tokens_claiming_a_key_do_not_spend_its_budget(tmp_path, sidecar_env, store):
+    api = limited_api(tmp_path, sidecar_env, store, "    rate_limit_per_key: 3/minute\n")
+    for n in range(8):
+        assert bogus_browser(api, f"10.0.0.{n % 4 + 1}").status_code == 401
+    # A real browser holding tk1 still gets through, three times (the key's budget).
+    token = api.token()
+    codes = [
+        api.client.post(
+            "/v1/events",
+            data=json.dumps(envelope(f"real-{i}")),
+            headers={
+                "Content-Type": "application/json",
+                "Origin": ORIGIN,
+                "Authorization": f"Bearer {token}",
+            },
+            **from_ip("192.0.2.50"),
+        ).status_code
+        for i in range(4)
+    ]
+    assert codes == [200, 200, 200, 429]
+
+
+def test_forgeries_claiming_one_key_are_limited_in_a_larger_bucket(tmp_path, sidecar_env, store):
+    # rate_limit_per_key 1/minute: the claimed-key bucket for failures is ten times that.
+    api = limited_api(tmp_path, sidecar_env, store, "    rate_limit_per_key: 1/minute\n")
+    codes = [bogus_browser(api, f"10.0.1.{n}").status_code for n in range(1, 13)]
+    assert codes[:10] == [401] * 10
+    assert codes[10:] == [429, 429]
+    # Another claimed key id is another bucket.
+    assert bogus_browser(api, "10.0.2.1", kid="tk9").status_code == 401
+
+
+def test_unauthenticated_requests_are_limited_per_ip(tmp_path, sidecar_env, store):
+    api = limited_api(tmp_path, sidecar_env, store, "    rate_limit_per_ip: 3/minute\n")
+    codes = [bogus_browser(api, "10.0.3.1", kid=f"x{n}").status_code for n in range(4)]
+    assert codes == [401, 401, 401, 429]
+    assert bogus_browser(api, "10.0.3.2").status_code == 401
+
+
+# --- 9. Retry-After only where a retry is what we ask for ------------------------------------
+
+
+def test_retry_after_only_on_429_and_503(tmp_path, sidecar_env, store, monkeypatch):
+    api = limited_api(tmp_path, sidecar_env, store, "    rate_limit_per_ip: 2/minute\n")
+    ok = api.signed(envelope("ra-1"))
+    assert ok.status_code == 200 and "Retry-After" not in ok.headers
+    bad = api.signed(None, raw=b"{")
+    assert bad.status_code == 400 and "Retry-After" not in bad.headers
+    limited = api.signed(envelope("ra-3"))
+    assert limited.status_code == 429 and int(limited.headers["Retry-After"]) > 0
+
+
+def test_busy_outbox_503_says_the_documented_five_seconds(
+    tmp_path, sidecar_env, store, monkeypatch
+):
+    api = limited_api(tmp_path, sidecar_env, store, "    rate_limit_per_ip: 2/minute\n")
+
+    def busy(records, window):
+        raise StoreUnavailable("outbox busy")
+
+    monkeypatch.setattr(store, "enqueue", busy)
+    r = api.signed(envelope("ra-4"))
+    assert r.status_code == 503
+    assert r.headers["Retry-After"] == "5"
