@@ -30,6 +30,8 @@ _TOKEN_MESSAGES = {
     "bad_signature": "the browser token's signature does not verify",
     "expired": "the browser token has expired; fetch a new one from the shop's backend",
     "future": "the browser token is issued in the future; check the issuing server's clock",
+    "too_long": "the browser token's lifetime (exp - iat) is longer than the plan's "
+    "token_ttl_seconds; issue tokens for at most that long",
 }
 _SIGNATURE_MESSAGES = {
     "missing": f"no request signature; send {signing.SIGNATURE_HEADER}",
@@ -91,7 +93,7 @@ class WebAuth:
                 "Authorization must be 'Bearer <token>'",
                 headers={"WWW-Authenticate": 'Bearer realm="sgtm-events"'},
             )
-        check = signing.verify_token(self.token_keys, token, allowed)
+        check = signing.verify_token(self.token_keys, token, allowed, max_lifetime=self.token_ttl)
         if check.reason == "wrong_origin":
             raise ForbiddenError("the browser token was issued for another origin")
         if not check.ok or check.kid is None:

@@ -39,6 +39,7 @@ TokenReason = Literal[
     "bad_signature",
     "expired",
     "future",
+    "too_long",
     "wrong_origin",
 ]
 
@@ -282,11 +283,14 @@ def verify_token(
     expected_origin: str | None,
     now: int | None = None,
     leeway: int = TOLERANCE_SECONDS,
+    max_lifetime: int | None = None,
 ) -> TokenCheck:
     """Check a browser token; the request's Origin header must equal the token's origin.
 
     The MAC is checked before the payload is parsed, so unauthenticated JSON is never decoded.
-    `leeway` allows for clock skew on `iat` only; `exp` is exact.
+    `leeway` allows for clock skew on `iat` only; `exp` is exact. `max_lifetime` (the plan's
+    `token_ttl_seconds`) refuses tokens issued for longer, however genuine: a leaked
+    ten-year token must not work for ten years.
     """
     if token is None or token.strip() == "":
         return TokenCheck(False, "missing")
@@ -308,6 +312,8 @@ def verify_token(
     if claims is None:
         return TokenCheck(False, "malformed", kid)
     origin, exp, iat = claims
+    if max_lifetime is not None and exp - iat > max_lifetime:
+        return TokenCheck(False, "too_long", kid, origin, exp)
     current = int(time.time()) if now is None else now
     if current >= exp:
         return TokenCheck(False, "expired", kid, origin, exp)

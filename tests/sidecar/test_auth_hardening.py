@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from sidecar import signing
 from sidecar.app import create_app
 from sidecar.config import Config
 from sidecar.store.base import StoreUnavailable
@@ -114,3 +115,14 @@ def test_busy_outbox_503_says_the_documented_five_seconds(
     r = api.signed(envelope("ra-4"))
     assert r.status_code == 503
     assert r.headers["Retry-After"] == "5"
+
+
+# --- 7. browser tokens live no longer than the plan allows ----------------------------------
+
+
+def test_a_token_longer_lived_than_the_plans_ttl_is_refused(api):
+    long_lived = signing.issue_token(api.token_keys, ORIGIN, 10 * 365 * 86400)
+    r = api.browser(envelope("ttl-1"), token=long_lived)
+    assert r.status_code == 401
+    assert "lifetime" in r.get_json()["error"]["message"]
+    assert api.browser(envelope("ttl-2"), token=api.token(ttl=900)).status_code == 200
