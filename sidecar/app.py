@@ -44,7 +44,7 @@ def create_app(config: Config | None = None) -> Flask:
         secrets=loaded.secrets.values(),
         level=config.log_level,
     )
-    web_auth = load_web_auth(plan, loaded.secrets)
+    web_auth = load_web_auth(plan, loaded.secrets, config.signature_versions)
     source = web_source(plan)
     settings = source.settings if source is not None else {}
     max_batch = int(settings.get("max_batch", DEFAULT_MAX_BATCH))

@@ -15,6 +15,7 @@ from typing import IO, Any
 
 from generator.plan import Plan, PlanError, load_plan
 from sidecar.errors import StartupError
+from sidecar.signing import SIGNATURE_VERSIONS
 
 BACKENDS = ("sqlite", "gcp")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -33,6 +34,9 @@ class Config:
     trusted_proxies: int = 0
     rate_limits: bool = True
     rate_limit_storage: str = "memory://"
+    # Server signature versions accepted (docs/architecture.md): "v2" alone once every sender
+    # signs method and path.
+    signature_versions: tuple[str, ...] = SIGNATURE_VERSIONS
     # Where the secrets named by the plan are read from; os.environ in production.
     environ: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
     # An already opened store (tests, embedding); otherwise ``open_store`` builds one.
@@ -57,6 +61,13 @@ class Config:
         limits = env.get("SGTM_RATE_LIMITS", "on").lower()
         if limits not in ("on", "off"):
             problems.append(f"SGTM_RATE_LIMITS={limits!r}; expected on or off")
+        raw_versions = env.get("SGTM_SIGNATURE_VERSIONS", ",".join(SIGNATURE_VERSIONS))
+        versions = tuple(v.strip() for v in raw_versions.split(",") if v.strip())
+        if not versions or any(v not in SIGNATURE_VERSIONS for v in versions):
+            problems.append(
+                f"SGTM_SIGNATURE_VERSIONS={raw_versions!r}; expected a comma-separated list of "
+                + ", ".join(SIGNATURE_VERSIONS)
+            )
         if problems:
             raise StartupError("; ".join(problems))
         return cls(
@@ -70,6 +81,7 @@ class Config:
             trusted_proxies=proxies,
             rate_limits=limits == "on",
             rate_limit_storage=env.get("SGTM_RATE_LIMIT_STORAGE", "memory://"),
+            signature_versions=versions,
             environ=env,
         )
 

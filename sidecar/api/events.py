@@ -73,7 +73,9 @@ def post_events() -> tuple[Response, int]:
             status=413,
             code="too_large",
         )
-    caller = verified(svc.web_auth.authenticate(request.headers, body))
+    caller = verified(
+        svc.web_auth.authenticate(request.headers, body, request.method, request.path)
+    )
     document = _parse(body)
     envelopes, single = _envelopes(document, svc.max_batch)
     if caller.kind == BROWSER:

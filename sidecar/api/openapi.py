@@ -752,6 +752,8 @@ def build_openapi(
         "/readyz": {
             "get": {
                 "operationId": "readyz",
+                "description": "unauthenticated, so it names no path, version or reason; the "
+                "log has the reason",
                 "responses": {
                     "200": _answer("plan loaded, outbox writable", "Health"),
                     "503": _answer("outbox unavailable", "Health"),
@@ -767,7 +769,15 @@ def build_openapi(
         "/v1/stats": {
             "get": {
                 "operationId": "stats",
-                "responses": {"200": _answer("counters", "Stats")},
+                "summary": "Counters for the rollout gate (a server's v2 request signature)",
+                "security": [{"requestSignature": []}],
+                "responses": {
+                    "200": _answer("counters", "Stats"),
+                    "401": _error_response(
+                        "no, or no valid, version 2 request signature over GET /v1/stats"
+                    ),
+                    "404": _error_response("the plan declares no web source (no server key)"),
+                },
             }
         },
         **webhook_paths(),
@@ -828,7 +838,9 @@ SECURITY_SCHEMES: dict[str, Any] = {
         "type": "apiKey",
         "in": "header",
         "name": signing.SIGNATURE_HEADER,
-        "description": 't=<unix seconds>,kid=<key id>,v1=<hex HMAC-SHA256(key, "<t>.<raw body>")>',
+        "description": "t=<unix seconds>,kid=<key id>,v2=<hex HMAC-SHA256(key, "
+        '"<t>.<METHOD>.<path>.<raw body>")>; the older v1=<hex HMAC-SHA256(key, '
+        '"<t>.<raw body>")> while SGTM_SIGNATURE_VERSIONS allows it (not for /v1/stats)',
     },
     "shopifyHmac": {
         "type": "apiKey",

@@ -310,7 +310,7 @@ def post_context() -> tuple[Response, int]:
             "Content-Type must be application/json", status=415, code="unsupported_media_type"
         )
     body = request.get_data(cache=True)
-    verified(svc.web_auth.authenticate(request.headers, body))
+    verified(svc.web_auth.authenticate(request.headers, body, request.method, request.path))
     try:
         document = parse_body(body)
         token, context = identity.parse_context(document, svc.plan)

@@ -9,9 +9,12 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from sidecar import signing
 from sidecar.app import create_app
 from sidecar.config import Config
+from sidecar.errors import StartupError
 from sidecar.store.base import StoreUnavailable
 from tests.conftest import EXAMPLE_PLAN
 from tests.sidecar.conftest import ORIGIN, Api, envelope
@@ -126,3 +129,93 @@ def test_a_token_longer_lived_than_the_plans_ttl_is_refused(api):
     assert r.status_code == 401
     assert "lifetime" in r.get_json()["error"]["message"]
     assert api.browser(envelope("ttl-2"), token=api.token(ttl=900)).status_code == 200
+
+
+# --- 8. nothing internal in unauthenticated answers; /v1/stats needs the server credential --
+
+
+def test_readiness_names_no_path_and_no_version(client, store, monkeypatch):
+    ready = client.get("/readyz").get_json()
+    assert "1.0.0" not in json.dumps(ready)
+
+    def down() -> None:
+        raise StoreUnavailable(f"database is locked: {store.path}")
+
+    monkeypatch.setattr(store, "ping", down)
+    r = client.get("/readyz")
+    assert r.status_code == 503
+    text = r.get_data(as_text=True)
+    assert (
+        str(store.path) not in text
+        and "sqlite" not in text
+        and "/" not in r.get_json()["checks"]["outbox"]
+    )
+
+
+def test_stats_needs_the_server_credential(api, client):
+    assert client.get("/v1/stats").status_code == 401
+    browser = client.get(
+        "/v1/stats", headers={"Origin": ORIGIN, "Authorization": f"Bearer {api.token()}"}
+    )
+    assert browser.status_code == 401
+    r = api.signed_get("/v1/stats")
+    assert r.status_code == 200
+    assert "requests" in r.get_json()
+
+
+# --- 12. the server signature covers method and path ----------------------------------------
+
+
+def test_v2_signature_verifies_and_binds_the_path(api, store):
+    body = json.dumps(envelope("v2-1")).encode()
+    header = signing.sign_request_v2(api.signing_keys, "POST", "/v1/events", body)
+    assert ",v2=" in header
+    ok = api.client.post(
+        "/v1/events",
+        data=body,
+        headers={"Content-Type": "application/json", signing.SIGNATURE_HEADER: header},
+    )
+    assert ok.status_code == 200, ok.get_json()
+    # The same signature made for another path does not verify here.
+    other = signing.sign_request_v2(api.signing_keys, "POST", "/v1/context", body)
+    r = api.client.post(
+        "/v1/events",
+        data=body,
+        headers={"Content-Type": "application/json", signing.SIGNATURE_HEADER: other},
+    )
+    assert r.status_code == 401
+
+
+def test_v2_mac_is_over_timestamp_method_path_and_body():
+    keys = signing.parse_keyset(signing.generate_keyset("sk1"), source="t")
+    header = signing.sign_request_v2(keys, "POST", "/v1/events", b"{}", now=1_700_000_000)
+    import hashlib
+    import hmac
+
+    mac = hmac.new(keys.active_key, b"1700000000.POST./v1/events.{}", hashlib.sha256).hexdigest()
+    assert header == f"t=1700000000,kid=sk1,v2={mac}"
+    check = signing.verify_request(
+        keys, header, b"{}", now=1_700_000_000, method="POST", path="/v1/events"
+    )
+    assert check.ok
+    assert not signing.verify_request(
+        keys, header, b"{}", now=1_700_000_000, method="GET", path="/v1/events"
+    ).ok
+
+
+def test_v1_signatures_can_be_switched_off_once_senders_moved(tmp_path, sidecar_env, store):
+    from dataclasses import replace
+
+    config = Config(
+        plan_path=str(EXAMPLE_PLAN), environ=sidecar_env, store=store, rate_limits=False
+    )
+    app = create_app(replace(config, signature_versions=("v2",)))
+    api = Api(app.test_client(), sidecar_env)
+    r = api.signed(envelope("v1-1"))
+    assert r.status_code == 401
+    assert "v2" in r.get_json()["error"]["message"]
+    assert Config.from_env(
+        {"SGTM_PLAN": "p", "SGTM_SIGNATURE_VERSIONS": "v2"}
+    ).signature_versions == ("v2",)
+    with pytest.raises(StartupError):
+        Config.from_env({"SGTM_PLAN": "p", "SGTM_SIGNATURE_VERSIONS": "v3"})
