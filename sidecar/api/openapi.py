@@ -651,6 +651,12 @@ def build_openapi(
                 "minimum": 0,
                 "description": "members removed because the plan does not declare them",
             },
+            "errors_omitted": {
+                "type": "integer",
+                "minimum": 1,
+                "description": "errors found but not listed (at most 20 are listed per event, "
+                "fewer once the answer lists 100); absent when none",
+            },
         },
         "required": ["index", "event_id", "status", "errors", "destinations", "stripped"],
     }
@@ -670,6 +676,11 @@ def build_openapi(
                     "status": {"type": "integer"},
                     "request_id": {"type": "string"},
                     "errors": {"type": "array", "items": _ref("FieldError")},
+                    "errors_omitted": {
+                        "type": "integer",
+                        "minimum": 1,
+                        "description": "errors found but not listed (at most 20 are listed)",
+                    },
                 },
                 "required": ["code", "message", "status", "request_id"],
             }
