@@ -391,6 +391,13 @@ def answer_schemas() -> dict[str, Any]:
                     "items": _ref("WebhookEvent"),
                     "description": "absent only in the answer to WooCommerce's ping",
                 },
+                "repaired": {
+                    "type": "array",
+                    "items": {"type": "string"},
+                    "maxItems": 20,
+                    "description": "JSON pointers of payload strings whose lone surrogates "
+                    "were replaced by U+FFFD (the first 20)",
+                },
             },
             "required": ["status"],
         },
