@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 from typing import IO, Any
 
 from generator.plan import Plan, PlanError, load_plan
+from sidecar.auth import load_web_auth
 from sidecar.errors import StartupError
-from sidecar.signing import SIGNATURE_VERSIONS
+from sidecar.signing import SIGNATURE_VERSIONS, KeysetError, parse_keyset
 
 BACKENDS = ("sqlite", "gcp")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -134,4 +135,29 @@ def load(config: Config) -> Loaded:
             f"{len(missing)} secret environment variable(s) named by the plan "
             f"{config.plan_path} are not set: " + ", ".join(missing)
         )
+    _check_keysets(plan, secrets)
+    # The rest of the web source's settings (origins), exactly as the app will read them.
+    load_web_auth(plan, secrets, config.signature_versions)
     return Loaded(plan=plan, secrets=secrets)
+
+
+def _check_keysets(plan: Plan, secrets: Mapping[str, str]) -> None:
+    """Parse every keyset the plan names, now: gunicorn calls ``load`` before it forks, and a
+    keyset first parsed in the workers would crash each of them with a traceback instead."""
+    refs = [
+        ref
+        for source in plan.sources.values()
+        if source.kind == "web"
+        for role, ref in source.secrets.items()
+        if role in ("token_keys", "signing_keys")
+    ]
+    if plan.delivery.keys is not None:
+        refs.append(plan.delivery.keys)
+    problems: list[str] = []
+    for ref in refs:
+        try:
+            parse_keyset(secrets.get(ref.env), source=ref.env)
+        except KeysetError as exc:
+            problems.append(f"{exc} (named by {ref.where})")
+    if problems:
+        raise StartupError("; ".join(problems))
