@@ -2,6 +2,10 @@
 #   docker build -t sidecar .                        (plan: examples/shop/plan.yaml)
 #   docker build --build-arg PLAN=path/to/plan.yaml -t sidecar .
 # Secrets are never baked in: Cloud Run injects the variables the plan names (docs/sidecar.md).
+# It listens on 0.0.0.0 (Cloud Run's contract) and trusts no X-Forwarded-For entry: the
+# deployment says how many proxies append to it (SGTM_TRUSTED_PROXIES: 1 behind Cloud Run's
+# front end, 2 behind the load balancer; terraform/ sets it). Run without a proxy, a client
+# could otherwise choose the address its rate limit and stored IP are counted under.
 
 FROM python:3.11-slim AS build
 WORKDIR /src
@@ -23,7 +27,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     TIMEOUT=30 \
     SGTM_PLAN=/app/plan.yaml \
     SGTM_OUTBOX=/data/sgtm-outbox.sqlite \
-    SGTM_TRUSTED_PROXIES=1
+    HOST=0.0.0.0 \
+    SGTM_TRUSTED_PROXIES=0
 RUN useradd --system --uid 10001 --home-dir /app --shell /usr/sbin/nologin sgtm \
     && mkdir -p /app /data \
     && chown sgtm /data

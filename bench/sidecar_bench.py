@@ -10,6 +10,11 @@ sidecar does the whole ingest path for real: signature check, validation, consen
 PII hashing, audit log line, and a durable SQLite commit (synchronous=FULL, one per request)
 before answering. Each scenario posts the same bytes (signed the same way) to both.
 
+The "invalid" scenario (issue 13) posts ~0.99 MB batches of 100 events that each break the
+plan in 750 places to the sidecar alone, and a valid batch of 100 in the same run as its
+baseline: the ratio of their latencies (and the answer's size) shows that the work and the
+answer per request are bounded, whatever the body holds.
+
 The load client is Python threads with keep-alive connections on the same machine, so client
 and servers share the cores: figures are a floor, and the ratio is what carries over. CPU time
 is the servers' own (arbiter + workers, from /proc), divided by the events they accepted.
@@ -206,6 +211,90 @@ def _run(port: int, batch: int, duration: float, concurrency: int, keyset, tag: 
     return latencies, accepted, failures, elapsed
 
 
+def _invalid_batch(tag: str) -> list[dict[str, Any]]:
+    """100 events, each with 150 items of 5 wrong types: ~0.99 MB, 75,000 errors in all."""
+    bad_item = {"id": 1, "name": 2, "category": 3, "qty": "x", "price": "y"}
+    events = []
+    for j in range(100):
+        event = _envelope(f"{tag}-{j}", j)
+        event["params"]["items"] = [bad_item] * 150
+        events.append(event)
+    return events
+
+
+def _run_bodies(port: int, make, duration: float, concurrency: int, keyset):  # type: ignore[no-untyped-def]
+    """Post the batches ``make(tag)`` returns; latencies, answers' bytes, non-200s, elapsed."""
+    from sidecar import signing
+
+    latencies: list[float] = []
+    sizes: list[int] = []
+    failures = 0
+    lock = threading.Lock()
+    stop_at = time.monotonic() + duration
+
+    def worker(n: int) -> None:
+        nonlocal failures
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        mine: list[float] = []
+        got: list[int] = []
+        bad = seq = 0
+        while time.monotonic() < stop_at:
+            seq += 1
+            body = json.dumps(make(f"{n}-{seq}-{time.monotonic_ns()}")).encode()
+            headers = {
+                "Content-Type": "application/json",
+                signing.SIGNATURE_HEADER: signing.sign_request(keyset, body),
+            }
+            start = time.perf_counter()
+            conn.request("POST", "/v1/events", body, headers)
+            response = conn.getresponse()
+            payload = response.read()
+            mine.append(time.perf_counter() - start)
+            got.append(len(payload))
+            bad += response.status != 200
+        conn.close()
+        with lock:
+            latencies.extend(mine)
+            sizes.extend(got)
+            failures += bad
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(concurrency)]
+    began = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return latencies, sizes, failures, time.perf_counter() - began
+
+
+def _invalid_scenario(server: Server, duration: float, concurrency: int, keyset) -> list[str]:  # type: ignore[no-untyped-def]
+    valid = lambda tag: [_envelope(f"v-{tag}-{j}", j) for j in range(100)]  # noqa: E731
+    lines = []
+    figures = {}
+    for name, make in (("valid100", valid), ("invalid100", _invalid_batch)):
+        _run_bodies(server.port, make, 1.0, concurrency, keyset)  # warm-up
+        cpu0 = _cpu_seconds(server.proc.pid)
+        lat, sizes, failures, elapsed = _run_bodies(
+            server.port, make, duration, concurrency, keyset
+        )
+        cpu = _cpu_seconds(server.proc.pid) - cpu0
+        figures[name] = (lat, sizes, failures, elapsed, cpu)
+        lines.append(
+            f"{name:<10} sidecar  {len(lat) / elapsed:>8.1f} req/s  p50 "
+            f"{_percentile(lat, 0.5) * 1000:>8.1f} ms  p99 {_percentile(lat, 0.99) * 1000:>8.1f} ms"
+            f"  cpu {cpu * 1000 / max(1, len(lat)):>8.1f} ms/req  answer "
+            f"{statistics.fmean(sizes) / 1000:>7.1f} kB  non-200 {failures}"
+        )
+    v, i = figures["valid100"], figures["invalid100"]
+    lines.append(
+        f"ratio invalid100/valid100: p50 = {_percentile(i[0], 0.5) / _percentile(v[0], 0.5):.2f}x, "
+        f"p99 = {_percentile(i[0], 0.99) / _percentile(v[0], 0.99):.2f}x, "
+        f"cpu per request = {(i[4] / len(i[0])) / (v[4] / len(v[0])):.2f}x, "
+        f"answer size = {statistics.fmean(i[1]) / statistics.fmean(v[1]):.2f}x"
+    )
+    return lines
+
+
 def _percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
@@ -248,6 +337,9 @@ def main(argv: list[str] | None = None) -> int:
             kind: Server(kind, env, tmp, args.workers, args.threads) for kind in ("bare", "sidecar")
         }
         try:
+            invalid_lines = _invalid_scenario(
+                servers["sidecar"], args.duration, args.concurrency, keyset
+            )
             for batch in (1, 20):
                 for kind, server in servers.items():
                     tag = f"{kind}-w{batch}"
@@ -294,6 +386,8 @@ def main(argv: list[str] | None = None) -> int:
             f"p99 = {side['p99_ms'] / bare['p99_ms']:.2f}x, "
             f"cpu per event = {side['cpu_ms_event'] / bare['cpu_ms_event']:.1f}x"
         )
+    for line in invalid_lines:
+        print(line)
     failed = sum(r["failures"] for r in rows)
     if failed:
         print(f"{failed} request(s) did not answer 200; see the server logs")

@@ -229,6 +229,12 @@ def _register_rollout(subparsers: Any) -> None:
     promote.add_argument("--canary-url", help="base URL of the canary's sidecar (default: tag URL)")
     promote.add_argument("--stable-url", help="base URL of the stable sidecar (default: tag URL)")
     promote.add_argument(
+        "--key-env",
+        default="WEB_SIGNING_KEYS",
+        help="variable holding the sidecar's server keyset, to sign the /v1/stats reads "
+        "(default: %(default)s)",
+    )
+    promote.add_argument(
         "--min-requests",
         type=int,
         default=MIN_REQUESTS,
@@ -396,8 +402,18 @@ def _rollout_step(args: argparse.Namespace, client: Any, name: str, report: dict
             canary, stable = current.by_tag(CANARY), current.by_tag(STABLE)
             canary_url = args.canary_url or current.tag_url(CANARY)
             stable_url = args.stable_url or current.tag_url(STABLE)
-            canary_stats = fetch_stats(canary_url)
-            stable_stats = fetch_stats(stable_url)
+            from sidecar.signing import KeysetError, keyset_from_env
+
+            try:
+                keyset = keyset_from_env(args.key_env)
+            except KeysetError as exc:
+                print(
+                    f"error: --gate signs its /v1/stats reads with the server keyset: {exc}",
+                    file=sys.stderr,
+                )
+                return 1
+            canary_stats = fetch_stats(canary_url, keyset)
+            stable_stats = fetch_stats(stable_url, keyset)
             for role, stats in (("canary", canary_stats), ("stable", stable_stats)):
                 print(
                     f"gate: {role} {stats.revision}: {stats.requests} requests, "

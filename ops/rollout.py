@@ -11,17 +11,21 @@ job) can run the next step without local state:
   ``previous``. The abandoned revision stays at 0% tagged ``rolled-back`` for inspection.
 
 The gate compares the sidecar's own counters (``GET /v1/stats``) of the canary and the
-stable revision, each read through its tag URL so each answer comes from that revision.
+stable revision, each read through its tag URL so each answer comes from that revision. The
+counters are internals, so each read is signed with the sidecar's server keyset (version 2
+request signature: method and path; docs/sidecar.md "GET /v1/stats").
 """
 
 from __future__ import annotations
 
 import json
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 
 from ops.cloudrun import CloudRunError, ServiceTraffic, Split
+from sidecar.signing import SIGNATURE_HEADER, Keyset, sign_request_v2
 
 CANARY, STABLE, PREVIOUS, ROLLED_BACK = "canary", "stable", "previous", "rolled-back"
 ROLE_TAGS = frozenset({CANARY, STABLE, PREVIOUS, ROLLED_BACK})
@@ -147,12 +151,17 @@ def parse_stats(doc: object, url: str) -> Stats:
     return Stats(revision=revision, delivery_scope=str(delivery_scope or ""), **values)
 
 
-def fetch_stats(base_url: str, timeout: float = 10.0) -> Stats:
+def fetch_stats(base_url: str, keyset: Keyset, timeout: float = 10.0) -> Stats:
     url = base_url.rstrip("/") + "/v1/stats"
     if not url.startswith(("https://", "http://")):
         raise CloudRunError(f"{url}: stats URL must be http(s)")
+    # The path as sent: a tag URL serves the sidecar at its root, so this is /v1/stats.
+    path = urllib.parse.urlsplit(url).path
+    signed = urllib.request.Request(  # noqa: S310 - http(s) only, checked above
+        url, headers={SIGNATURE_HEADER: sign_request_v2(keyset, "GET", path, b"")}
+    )
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 - http(s) only
+        with urllib.request.urlopen(signed, timeout=timeout) as resp:  # noqa: S310 - http(s) only
             body = resp.read(1_000_000)
     except urllib.error.HTTPError as exc:
         raise CloudRunError(f"{url}: HTTP {exc.code}") from None

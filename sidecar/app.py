@@ -16,9 +16,9 @@ from flask import Flask, Response, g, request
 from flask_limiter import Limiter
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from sidecar import logs
+from sidecar import logs, ratelimit
 from sidecar.api import Services, deliver, events, health, openapi, stats
-from sidecar.auth import load_web_auth, request_kid, web_source
+from sidecar.auth import load_web_auth, web_source
 from sidecar.config import Config, load
 from sidecar.errors import StartupError, register_error_handlers
 from sidecar.ingest import Counters, Pipeline
@@ -44,7 +44,7 @@ def create_app(config: Config | None = None) -> Flask:
         secrets=loaded.secrets.values(),
         level=config.log_level,
     )
-    web_auth = load_web_auth(plan, loaded.secrets)
+    web_auth = load_web_auth(plan, loaded.secrets, config.signature_versions)
     source = web_source(plan)
     settings = source.settings if source is not None else {}
     max_batch = int(settings.get("max_batch", DEFAULT_MAX_BATCH))
@@ -75,9 +75,12 @@ def create_app(config: Config | None = None) -> Flask:
         g.request_id = supplied if _REQUEST_ID.fullmatch(supplied) else uuid.uuid4().hex
         counters.add("requests")
 
+    # Registered before the limiter's own after_request, so it runs after it: flask-limiter
+    # puts Retry-After (its window's reset, e.g. 50 s) on every answer of a limited endpoint.
     @app.after_request
     def _finish(response: Response) -> Response:
         response.headers["X-Request-Id"] = getattr(g, "request_id", "")
+        _retry_after(response)
         if response.status_code >= 500:
             counters.add("errors_5xx")
         return response
@@ -126,24 +129,26 @@ def _open_store(config: Config, retention_days: int):  # type: ignore[no-untyped
         raise StartupError(f"cannot open the {config.backend} outbox: {exc}") from None
 
 
-def _client_ip() -> str:
-    return request.remote_addr or "unknown"
+def _retry_after(response: Response) -> None:
+    """Retry-After only where a retry is what the answer asks for: a 429 (the limiter's value)
+    and a 503 (the value the answer chose, the documented 5 s for a busy outbox)."""
+    if response.status_code == 429:
+        return
+    chosen = getattr(g, "retry_after", None)
+    if response.status_code == 503 and chosen is not None:
+        response.headers["Retry-After"] = chosen
+    elif response.status_code != 503:
+        response.headers.pop("Retry-After", None)
 
 
 def _limit(app: Flask, config: Config, svc: Services) -> None:
-    """Per-IP and per-key limits on the Event API (in memory unless configured otherwise)."""
+    """Per-IP, per-key and per-claimed-key limits on the Event API (sidecar/ratelimit.py)."""
     limiter = Limiter(
-        key_func=_client_ip,
+        key_func=ratelimit.client_ip,
         app=app,
         storage_uri=config.rate_limit_storage,
         headers_enabled=True,
         enabled=config.rate_limits,
     )
-    limiter.limit(svc.rate_limit_per_ip, key_func=lambda: "ip:" + _client_ip(), methods=["POST"])(
-        events.bp
-    )
-    limiter.limit(
-        svc.rate_limit_per_key,
-        key_func=lambda: request_kid(request.headers) or "anonymous:" + _client_ip(),
-        methods=["POST"],
-    )(events.bp)
+    for limit in ratelimit.decorators(limiter, svc.rate_limit_per_ip, svc.rate_limit_per_key):
+        limit(events.bp)

@@ -3,7 +3,9 @@
 - Browsers send ``Authorization: Bearer <token>`` (issued by the shop's backend, ``sgtm
   token``) and an ``Origin`` header. The origin must be on the web source's allow-list and equal
   the origin the token was issued for.
-- Servers send ``X-Sgtm-Signature: t=..,kid=..,v1=..`` over the raw body; no Origin needed.
+- Servers send ``X-Sgtm-Signature: t=..,kid=..,v2=..`` over the timestamp, method, path and
+  raw body (``v1=..``, without method and path, while ``SGTM_SIGNATURE_VERSIONS`` allows it);
+  no Origin needed.
 
 Both key sets come from the environment variables the plan names (``token_keys``,
 ``signing_keys``); every key verifies, the first (or ``SGTM_ACTIVE_KEY_ID``) signs. Checks are
@@ -30,6 +32,8 @@ _TOKEN_MESSAGES = {
     "bad_signature": "the browser token's signature does not verify",
     "expired": "the browser token has expired; fetch a new one from the shop's backend",
     "future": "the browser token is issued in the future; check the issuing server's clock",
+    "too_long": "the browser token's lifetime (exp - iat) is longer than the plan's "
+    "token_ttl_seconds; issue tokens for at most that long",
 }
 _SIGNATURE_MESSAGES = {
     "missing": f"no request signature; send {signing.SIGNATURE_HEADER}",
@@ -37,6 +41,7 @@ _SIGNATURE_MESSAGES = {
     "unknown_key": f"{signing.SIGNATURE_HEADER} names an unknown key id",
     "bad_signature": f"{signing.SIGNATURE_HEADER} does not match the body",
     "stale": f"{signing.SIGNATURE_HEADER} timestamp is more than {signing.TOLERANCE_SECONDS} s old",
+    "version": f"{signing.SIGNATURE_HEADER} uses a signature version this endpoint does not accept",
     "future": f"{signing.SIGNATURE_HEADER} timestamp is more than {signing.TOLERANCE_SECONDS} s ahead",
 }
 
@@ -55,6 +60,7 @@ class WebAuth:
     token_keys: signing.Keyset
     signing_keys: signing.Keyset
     token_ttl: int
+    signature_versions: tuple[str, ...] = signing.SIGNATURE_VERSIONS
 
     def origin_allowed(self, origin: str | None) -> str | None:
         """The normalised origin when it is on the allow-list, else None."""
@@ -63,21 +69,41 @@ class WebAuth:
         normalized = signing.normalize_origin(origin)
         return normalized if normalized in self.origins else None
 
-    def authenticate(self, headers: Mapping[str, str], body: bytes) -> Caller:
+    def authenticate(
+        self, headers: Mapping[str, str], body: bytes, method: str = "POST", path: str = ""
+    ) -> Caller:
         authorization = headers.get("Authorization")
         signature = headers.get(signing.SIGNATURE_HEADER)
         if authorization is not None:
             return self._browser(authorization, headers.get("Origin"))
         if signature is not None:
-            check = signing.verify_request(self.signing_keys, signature, body)
-            if not check.ok or check.kid is None:
-                raise AuthError(_SIGNATURE_MESSAGES[check.reason or "malformed"])
-            return Caller(SERVER, check.kid)
+            return self.server(signature, body, method, path)
         raise AuthError(
             "no credentials; browsers send Authorization: Bearer <token>, servers send "
             f"{signing.SIGNATURE_HEADER}",
             headers={"WWW-Authenticate": 'Bearer realm="sgtm-events"'},
         )
+
+    def server(
+        self,
+        signature: str | None,
+        body: bytes,
+        method: str,
+        path: str,
+        versions: tuple[str, ...] | None = None,
+    ) -> Caller:
+        """A server's request signature over this request (``versions``: those accepted,
+        by default the configured ones)."""
+        accepted = versions if versions is not None else self.signature_versions
+        check = signing.verify_request(
+            self.signing_keys, signature, body, method=method, path=path, versions=accepted
+        )
+        if not check.ok or check.kid is None:
+            message = _SIGNATURE_MESSAGES[check.reason or "malformed"]
+            if check.reason == "version":
+                message += f" (accepted here: {', '.join(accepted)})"
+            raise AuthError(message)
+        return Caller(SERVER, check.kid)
 
     def _browser(self, authorization: str, origin: str | None) -> Caller:
         if not origin:
@@ -91,7 +117,7 @@ class WebAuth:
                 "Authorization must be 'Bearer <token>'",
                 headers={"WWW-Authenticate": 'Bearer realm="sgtm-events"'},
             )
-        check = signing.verify_token(self.token_keys, token, allowed)
+        check = signing.verify_token(self.token_keys, token, allowed, max_lifetime=self.token_ttl)
         if check.reason == "wrong_origin":
             raise ForbiddenError("the browser token was issued for another origin")
         if not check.ok or check.kid is None:
@@ -120,7 +146,11 @@ def web_source(plan: Plan) -> Source | None:
     return next((s for s in plan.sources.values() if s.kind == "web"), None)
 
 
-def load_web_auth(plan: Plan, secrets: Mapping[str, str]) -> WebAuth | None:
+def load_web_auth(
+    plan: Plan,
+    secrets: Mapping[str, str],
+    signature_versions: tuple[str, ...] = signing.SIGNATURE_VERSIONS,
+) -> WebAuth | None:
     """The web source's auth settings, or None when the plan has no web source."""
     source = web_source(plan)
     if source is None:
@@ -147,4 +177,5 @@ def load_web_auth(plan: Plan, secrets: Mapping[str, str]) -> WebAuth | None:
         token_keys=keysets["token_keys"],
         signing_keys=keysets["signing_keys"],
         token_ttl=int(source.settings.get("token_ttl_seconds", 900)),
+        signature_versions=signature_versions,
     )

@@ -14,7 +14,9 @@ from dataclasses import dataclass, field
 from typing import IO, Any
 
 from generator.plan import Plan, PlanError, load_plan
+from sidecar.auth import load_web_auth
 from sidecar.errors import StartupError
+from sidecar.signing import SIGNATURE_VERSIONS, KeysetError, parse_keyset
 
 BACKENDS = ("sqlite", "gcp")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -33,6 +35,9 @@ class Config:
     trusted_proxies: int = 0
     rate_limits: bool = True
     rate_limit_storage: str = "memory://"
+    # Server signature versions accepted (docs/architecture.md): "v2" alone once every sender
+    # signs method and path.
+    signature_versions: tuple[str, ...] = SIGNATURE_VERSIONS
     # Where the secrets named by the plan are read from; os.environ in production.
     environ: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
     # An already opened store (tests, embedding); otherwise ``open_store`` builds one.
@@ -57,6 +62,13 @@ class Config:
         limits = env.get("SGTM_RATE_LIMITS", "on").lower()
         if limits not in ("on", "off"):
             problems.append(f"SGTM_RATE_LIMITS={limits!r}; expected on or off")
+        raw_versions = env.get("SGTM_SIGNATURE_VERSIONS", ",".join(SIGNATURE_VERSIONS))
+        versions = tuple(v.strip() for v in raw_versions.split(",") if v.strip())
+        if not versions or any(v not in SIGNATURE_VERSIONS for v in versions):
+            problems.append(
+                f"SGTM_SIGNATURE_VERSIONS={raw_versions!r}; expected a comma-separated list of "
+                + ", ".join(SIGNATURE_VERSIONS)
+            )
         if problems:
             raise StartupError("; ".join(problems))
         return cls(
@@ -70,6 +82,7 @@ class Config:
             trusted_proxies=proxies,
             rate_limits=limits == "on",
             rate_limit_storage=env.get("SGTM_RATE_LIMIT_STORAGE", "memory://"),
+            signature_versions=versions,
             environ=env,
         )
 
@@ -122,4 +135,29 @@ def load(config: Config) -> Loaded:
             f"{len(missing)} secret environment variable(s) named by the plan "
             f"{config.plan_path} are not set: " + ", ".join(missing)
         )
+    _check_keysets(plan, secrets)
+    # The rest of the web source's settings (origins), exactly as the app will read them.
+    load_web_auth(plan, secrets, config.signature_versions)
     return Loaded(plan=plan, secrets=secrets)
+
+
+def _check_keysets(plan: Plan, secrets: Mapping[str, str]) -> None:
+    """Parse every keyset the plan names, now: gunicorn calls ``load`` before it forks, and a
+    keyset first parsed in the workers would crash each of them with a traceback instead."""
+    refs = [
+        ref
+        for source in plan.sources.values()
+        if source.kind == "web"
+        for role, ref in source.secrets.items()
+        if role in ("token_keys", "signing_keys")
+    ]
+    if plan.delivery.keys is not None:
+        refs.append(plan.delivery.keys)
+    problems: list[str] = []
+    for ref in refs:
+        try:
+            parse_keyset(secrets.get(ref.env), source=ref.env)
+        except KeysetError as exc:
+            problems.append(f"{exc} (named by {ref.where})")
+    if problems:
+        raise StartupError("; ".join(problems))

@@ -281,7 +281,7 @@ class LocalLoop:
         )
 
     def server(self, doc: Any) -> tuple[int, Any]:
-        from sidecar.signing import SIGNATURE_HEADER, sign_request
+        from sidecar.signing import SIGNATURE_HEADER, sign_request_v2
 
         body = json.dumps(doc).encode()
         return self.post(
@@ -289,7 +289,7 @@ class LocalLoop:
             body,
             {
                 "Content-Type": "application/json",
-                SIGNATURE_HEADER: sign_request(self.signing, body),
+                SIGNATURE_HEADER: sign_request_v2(self.signing, "POST", "/v1/events", body),
             },
         )
 

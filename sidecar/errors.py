@@ -34,6 +34,7 @@ class SidecarError(Exception):
         code: str | None = None,
         errors: list[dict[str, Any]] | None = None,
         headers: dict[str, str] | None = None,
+        errors_omitted: int = 0,
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -42,6 +43,7 @@ class SidecarError(Exception):
         if code is not None:
             self.code = code
         self.errors = errors or []
+        self.errors_omitted = errors_omitted
         self.headers = headers or {}
 
 
@@ -91,10 +93,15 @@ def register_error_handlers(app: Flask) -> None:
         extra: dict[str, Any] = {}
         if exc.errors:
             extra["errors"] = exc.errors
+        if exc.errors_omitted:
+            extra["errors_omitted"] = exc.errors_omitted
         response = jsonify(error_body(exc.status, exc.code, exc.message, **extra))
         response.status_code = exc.status
         for name, value in exc.headers.items():
             response.headers[name] = value
+        if "Retry-After" in exc.headers:
+            # The app's last after_request restores it over the rate limiter's window value.
+            g.retry_after = exc.headers["Retry-After"]
         return response
 
     @app.errorhandler(HTTPException)

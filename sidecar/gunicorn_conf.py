@@ -26,32 +26,50 @@ def _int(name: str, default: int) -> int:
     return value
 
 
+def _proxies() -> int:
+    raw = os.environ.get("SGTM_TRUSTED_PROXIES", "") or "0"
+    return int(raw) if raw.isdigit() else 0  # a bad value is refused by on_starting's check
+
+
 wsgi_app = "sidecar.app:create_app()"
-bind = f"{os.environ.get('HOST', '0.0.0.0')}:{_int('PORT', 8080)}"
+# Loopback unless told otherwise: the image sets HOST=0.0.0.0 (Cloud Run's contract).
+bind = f"{os.environ.get('HOST', '127.0.0.1')}:{_int('PORT', 8080)}"
+# gunicorn's own use of forwarded headers (X-Forwarded-Proto -> wsgi.url_scheme) follows the
+# same setting as the app's X-Forwarded-For: none unless proxies are configured. Which entry
+# of X-Forwarded-For is the client is counted from the right by the app (ProxyFix).
+forwarded_allow_ips = "*" if _proxies() > 0 else ""
 workers = _int("WORKERS", 2)
 threads = _int("THREADS", 4)
 worker_class = "gthread"
 timeout = _int("TIMEOUT", 30)
 graceful_timeout = _int("GRACEFUL_TIMEOUT", 8)
 keepalive = 5
-# The app logs structured JSON itself; gunicorn's access log would add unredacted URLs.
-accesslog = None
+# The app logs structured JSON itself; gunicorn's access log is off unless
+# GUNICORN_ACCESSLOG=on, and then written without query string, user agent or client address.
+access_on = os.environ.get("GUNICORN_ACCESSLOG", "off").lower() == "on"
+accesslog = "-" if access_on else None
+access_log_format = "%(m)s %(U)s %(H)s %(s)s %(B)s %(M)s ms"
 errorlog = "-"
 loglevel = os.environ.get("GUNICORN_LOGLEVEL", "warning")
-# gunicorn's own lines (boot, worker timeouts, shutdown) as Cloud Logging JSON on stdout too.
+# gunicorn's own lines (boot, worker timeouts, shutdown, debug, access) as Cloud Logging JSON
+# on stdout too, through the app's redaction filter (sidecar.logs.GunicornLogHandler).
 logconfig_dict = {
     "version": 1,
     "disable_existing_loggers": False,
     "handlers": {
         "json": {
-            "class": "google.cloud.logging_v2.handlers.StructuredLogHandler",
+            "class": "sidecar.logs.GunicornLogHandler",
             "stream": "ext://sys.stdout",
         }
     },
     "root": {"handlers": ["json"], "level": "WARNING"},
     "loggers": {
         "gunicorn.error": {"handlers": ["json"], "level": loglevel.upper(), "propagate": False},
-        "gunicorn.access": {"handlers": [], "level": "CRITICAL", "propagate": False},
+        "gunicorn.access": {
+            "handlers": ["json"] if access_on else [],
+            "level": "INFO" if access_on else "CRITICAL",
+            "propagate": False,
+        },
     },
 }
 # No gunicornc control socket: nothing uses it, and it would be written under $HOME (not

@@ -31,12 +31,18 @@ from sidecar.decide import Decision, decide
 from sidecar.ipanon import IpError, parse_ip
 from sidecar.minimise import minimise
 from sidecar.store.base import OutboxRecord, Store
-from sidecar.validate import EnvelopeValidator, FieldError, Validated
+from sidecar.validate import MAX_LISTED, EnvelopeValidator, FieldError, Validated
 
 ACCEPTED = "accepted"
 DUPLICATE = "duplicate"
 REJECTED = "rejected"
 EVENT_ID = re.compile(EVENT_ID_PATTERN)
+# Bounded work and answers per request (docs/sidecar.md "Threat model"): past this many
+# explained errors, further invalid events get one error instead of an explanation (valid ones
+# are still accepted: the fast validator is cheap); past LISTED_PER_REQUEST listed errors, each
+# further rejected event lists only its first.
+ERROR_BUDGET = 1000
+LISTED_PER_REQUEST = 100
 
 
 @dataclass(frozen=True)
@@ -47,9 +53,10 @@ class EventResult:
     errors: tuple[FieldError, ...] = ()
     destinations: dict[str, str] = field(default_factory=dict)
     stripped: int = 0
+    errors_omitted: int = 0  # found but not listed
 
     def as_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "index": self.index,
             "event_id": self.event_id,
             "status": self.status,
@@ -57,6 +64,9 @@ class EventResult:
             "destinations": dict(self.destinations),
             "stripped": self.stripped,
         }
+        if self.errors_omitted:
+            out["errors_omitted"] = self.errors_omitted
+        return out
 
 
 class Counters:
@@ -125,7 +135,14 @@ class Pipeline:
                 f"unknown source {source!r}; the plan declares {', '.join(self.plan.sources)}"
             )
         now = self.clock()
-        work = [_Work(i, self._validate(env), _claimed_id(env)) for i, env in enumerate(envelopes)]
+        work: list[_Work] = []
+        explained = listed = 0
+        for i, env in enumerate(envelopes):
+            allowance = max(1, min(MAX_LISTED, LISTED_PER_REQUEST - listed))
+            checked = self._validate(env, explain=explained < ERROR_BUDGET, listed=allowance)
+            explained += len(checked.errors) + checked.omitted
+            listed += len(checked.errors)
+            work.append(_Work(i, checked, _claimed_id(env)))
         queued: list[_Work] = []
         skipped: list[_Work] = []
         for item in work:
@@ -166,8 +183,13 @@ class Pipeline:
                 item.status = ACCEPTED
         return [self._finish(item) for item in work]
 
-    def _validate(self, envelope: Any) -> Validated:
-        checked = self.validator.check(envelope)
+    def errors(self, envelopes: Sequence[Any]) -> list[tuple[FieldError, ...]]:
+        """What ``ingest`` would reject each envelope for, without writing anything: callers
+        that write state of their own first (the webhooks' order context) check with it."""
+        return [self._validate(envelope).errors for envelope in envelopes]
+
+    def _validate(self, envelope: Any, explain: bool = True, listed: int = MAX_LISTED) -> Validated:
+        checked = self.validator.check(envelope, explain=explain, listed=listed)
         if not checked.ok or checked.envelope is None:
             return checked
         ip = checked.envelope.get("context", {}).get("ip")
@@ -185,7 +207,13 @@ class Pipeline:
         if item.decision is None or item.record is None:
             self.counters.add("rejected")
             return EventResult(
-                item.index, item.claimed_id, REJECTED, validated.errors, {}, stripped
+                item.index,
+                item.claimed_id,
+                REJECTED,
+                validated.errors,
+                {},
+                stripped,
+                validated.omitted,
             )
         if item.status == DUPLICATE:
             self.counters.add("duplicates")

@@ -136,6 +136,30 @@ def make_handler(
     return handler
 
 
+class GunicornLogHandler(StructuredLogHandler):
+    """gunicorn's own lines (boot, worker, debug request lines, the access log) as the same
+    Cloud Logging JSON, through the same redaction as the app's: at debug level gunicorn logs
+    each request's path, and a path can hold an e-mail address.
+
+    gunicorn builds it from ``logconfig_dict`` before the app exists, so the secrets to redact
+    are read here from the plan the environment names (when it loads; the start-up check
+    refuses to run otherwise)."""
+
+    def __init__(self, stream: IO[str] | None = None) -> None:
+        super().__init__(stream=stream or sys.stdout, labels={"component": "gunicorn"})
+        self.filters[:0] = [RedactionFilter(_configured_secrets())]
+
+
+def _configured_secrets() -> list[str]:
+    from sidecar.config import Config, load
+    from sidecar.errors import StartupError
+
+    try:
+        return list(load(Config.from_env()).secrets.values())
+    except (StartupError, OSError, ValueError):
+        return []
+
+
 def configure(
     *,
     stream: IO[str] | None = None,

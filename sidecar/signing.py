@@ -31,7 +31,12 @@ _DIGITS = re.compile(r"[0-9]{1,12}")
 _B64URL = re.compile(r"[A-Za-z0-9_-]+")
 _ORIGIN = re.compile(r"https?://[a-z0-9.-]+(:[0-9]{1,5})?|https?://\[[0-9a-f:.]+\](:[0-9]{1,5})?")
 
-SignatureReason = Literal["missing", "malformed", "unknown_key", "bad_signature", "stale", "future"]
+# Version 1 covers the timestamp and the body; version 2 also the method and the path, so a
+# signed request cannot be replayed to another endpoint (docs/architecture.md).
+SIGNATURE_VERSIONS = ("v1", "v2")
+SignatureReason = Literal[
+    "missing", "malformed", "unknown_key", "bad_signature", "stale", "future", "version"
+]
 TokenReason = Literal[
     "missing",
     "malformed",
@@ -39,6 +44,7 @@ TokenReason = Literal[
     "bad_signature",
     "expired",
     "future",
+    "too_long",
     "wrong_origin",
 ]
 
@@ -170,11 +176,28 @@ def _request_mac(key: bytes, timestamp: int, body: bytes) -> str:
     return hmac.new(key, f"{timestamp}.".encode("ascii") + body, hashlib.sha256).hexdigest()
 
 
+def _request_mac_v2(key: bytes, timestamp: int, method: str, path: str, body: bytes) -> str:
+    signed = f"{timestamp}.{method.upper()}.{path}.".encode() + body
+    return hmac.new(key, signed, hashlib.sha256).hexdigest()
+
+
 def sign_request(keyset: Keyset, body: bytes, now: int | None = None) -> str:
-    """The X-Sgtm-Signature value for `body`, signed with the active key."""
+    """The version 1 X-Sgtm-Signature value for `body` (timestamp and body), signed with the
+    active key. The delivery worker signs its batches to sGTM this way (the generated client
+    verifies it); callers of the sidecar should use `sign_request_v2`."""
     timestamp = int(time.time()) if now is None else now
     mac = _request_mac(keyset.active_key, timestamp, body)
     return f"t={timestamp},kid={keyset.active_kid},v1={mac}"
+
+
+def sign_request_v2(
+    keyset: Keyset, method: str, path: str, body: bytes, now: int | None = None
+) -> str:
+    """The version 2 X-Sgtm-Signature value: HMAC over `<t>.<METHOD>.<path>.<body>`, where
+    `path` is the request path without the query string (e.g. `/v1/events`)."""
+    timestamp = int(time.time()) if now is None else now
+    mac = _request_mac_v2(keyset.active_key, timestamp, method, path, body)
+    return f"t={timestamp},kid={keyset.active_kid},v2={mac}"
 
 
 def verify_request(
@@ -183,8 +206,13 @@ def verify_request(
     body: bytes,
     now: int | None = None,
     tolerance: int = TOLERANCE_SECONDS,
+    *,
+    method: str | None = None,
+    path: str | None = None,
+    versions: tuple[str, ...] = SIGNATURE_VERSIONS,
 ) -> SignatureCheck:
-    """Check an X-Sgtm-Signature value against the raw body bytes.
+    """Check an X-Sgtm-Signature value against the raw body bytes (and, for version 2, the
+    request's method and path). `versions` are those accepted; a header carries exactly one.
 
     The MAC is checked before the clock, so `stale`/`future` only ever describe a genuine
     request (a replay or a skewed clock), never a forgery.
@@ -194,17 +222,25 @@ def verify_request(
     parts = _parse_params(header)
     if parts is None:
         return SignatureCheck(False, "malformed")
-    t, kid, v1 = parts.get("t"), parts.get("kid"), parts.get("v1")
-    if t is None or kid is None or v1 is None:
+    t, kid = parts.get("t"), parts.get("kid")
+    sent = [v for v in SIGNATURE_VERSIONS if v in parts]
+    if t is None or kid is None or len(sent) != 1:
         return SignatureCheck(False, "malformed")
-    if _DIGITS.fullmatch(t) is None or _KID.fullmatch(kid) is None or _HEX64.fullmatch(v1) is None:
+    version = sent[0]
+    mac = parts[version]
+    if _DIGITS.fullmatch(t) is None or _KID.fullmatch(kid) is None or _HEX64.fullmatch(mac) is None:
         return SignatureCheck(False, "malformed")
+    if version not in versions or (version == "v2" and (method is None or path is None)):
+        return SignatureCheck(False, "version", kid)
     key = keyset.keys.get(kid)
     if key is None:
         return SignatureCheck(False, "unknown_key", kid)
     timestamp = int(t)
-    expected = _request_mac(key, timestamp, body)
-    if not hmac.compare_digest(expected.encode("ascii"), v1.encode("ascii")):
+    if version == "v2":
+        expected = _request_mac_v2(key, timestamp, method or "", path or "", body)
+    else:
+        expected = _request_mac(key, timestamp, body)
+    if not hmac.compare_digest(expected.encode("ascii"), mac.encode("ascii")):
         return SignatureCheck(False, "bad_signature", kid)
     current = int(time.time()) if now is None else now
     if timestamp < current - tolerance:
@@ -282,11 +318,14 @@ def verify_token(
     expected_origin: str | None,
     now: int | None = None,
     leeway: int = TOLERANCE_SECONDS,
+    max_lifetime: int | None = None,
 ) -> TokenCheck:
     """Check a browser token; the request's Origin header must equal the token's origin.
 
     The MAC is checked before the payload is parsed, so unauthenticated JSON is never decoded.
-    `leeway` allows for clock skew on `iat` only; `exp` is exact.
+    `leeway` allows for clock skew on `iat` only; `exp` is exact. `max_lifetime` (the plan's
+    `token_ttl_seconds`) refuses tokens issued for longer, however genuine: a leaked
+    ten-year token must not work for ten years.
     """
     if token is None or token.strip() == "":
         return TokenCheck(False, "missing")
@@ -308,6 +347,8 @@ def verify_token(
     if claims is None:
         return TokenCheck(False, "malformed", kid)
     origin, exp, iat = claims
+    if max_lifetime is not None and exp - iat > max_lifetime:
+        return TokenCheck(False, "too_long", kid, origin, exp)
     current = int(time.time()) if now is None else now
     if current >= exp:
         return TokenCheck(False, "expired", kid, origin, exp)

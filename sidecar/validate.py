@@ -8,8 +8,14 @@ The stripping rule (data minimisation; docs/sidecar.md "Unknown fields"):
     neither stored nor forwarded. Only names are looked at; a member whose value has the wrong
     type is kept and reported by validation. Nothing else is ever removed.
 
-Validation then reports every error, each with the JSON pointer of the offending member (RFC
-6901) and a message that never repeats the submitted value (it may be personal data).
+Validation then reports the errors, each with the JSON pointer of the offending member (RFC
+6901) and a message that never repeats the submitted value (it may be personal data). The work
+and the answer are bounded (docs/sidecar.md "Threat model"): an event's errors are explained up
+to ``MAX_EXPLAINED``, of which the first ``MAX_LISTED`` are listed and the rest counted.
+
+A string holding a lone surrogate (JSON's ``"\ud800"`` escape without its pair) is refused
+first, with its pointer: it is not Unicode text, cannot be encoded as UTF-8 for hashing or
+forwarding, and would otherwise fail far from where it came in.
 """
 
 from __future__ import annotations
@@ -23,6 +29,12 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
 from generator.plan.model import ENVELOPE_SCHEMA_MAJOR
+
+# Errors listed per event; the rest are counted (``Validated.omitted``).
+MAX_LISTED = 20
+# Errors explained per event: the Python validator stops there (each costs ~30 us).
+MAX_EXPLAINED = 100
+LONE_SURROGATE = "is not valid Unicode text: it holds a lone surrogate (\\ud800-\\udfff)"
 
 
 @dataclass(frozen=True)
@@ -39,6 +51,8 @@ class Validated:
     envelope: dict[str, Any] | None  # None when there are errors
     stripped: tuple[str, ...] = ()  # pointers of the removed members
     errors: tuple[FieldError, ...] = field(default=())
+    # Errors found but not listed (at most MAX_EXPLAINED - MAX_LISTED are ever counted).
+    omitted: int = 0
 
     @property
     def ok(self) -> bool:
@@ -73,7 +87,10 @@ class EnvelopeValidator:
             if "const" in branch.get("if", {}).get("properties", {}).get("event_name", {})
         }
 
-    def check(self, envelope: Any) -> Validated:
+    def check(self, envelope: Any, *, explain: bool = True, listed: int = MAX_LISTED) -> Validated:
+        """Strip and validate one envelope. ``explain=False`` (a request whose error budget is
+        spent) still accepts a valid envelope, but answers an invalid one with one error
+        instead of paying for the explanation; at most ``listed`` errors are listed."""
         if not isinstance(envelope, dict):
             return Validated(
                 None, (), (FieldError("", f"must be an object, not {_kind(envelope)}"),)
@@ -98,21 +115,34 @@ class EnvelopeValidator:
             )
         stripped: list[str] = []
         clean = self._strip(envelope, self.schema, "", stripped, root=envelope)
+        surrogates = lone_surrogates(clean)
+        if surrogates:
+            errors = [FieldError(p, LONE_SURROGATE) for p in surrogates]
+            return Validated(None, tuple(stripped), tuple(errors[:listed]), len(errors[listed:]))
         # The Rust validator answers "valid?" a hundred times faster; only an invalid
-        # envelope pays for the Python one, which explains every error with its pointer.
+        # envelope pays for the Python one, which explains the errors with their pointers.
         if self._fast.is_valid(clean):
             return Validated(clean, tuple(stripped), ())
+        if not explain:
+            budget = FieldError(
+                "",
+                "invalid, and not explained: this request's budget of explained errors is "
+                "spent; fix the errors listed for the events before it and send it again",
+            )
+            return Validated(None, tuple(stripped), (budget,))
         name = clean.get("event_name")
         validator = self._by_event.get(name, self._validator) if isinstance(name, str) else None
         validator = validator or self._validator
-        errors = sorted(
-            {fe for e in validator.iter_errors(clean) for fe in _field_errors(e)},
-            key=lambda e: (e.pointer, e.message),
-        )
+        found: set[FieldError] = set()
+        for error in validator.iter_errors(clean):
+            found.update(_field_errors(error))
+            if len(found) >= MAX_EXPLAINED:
+                break
+        errors = sorted(found, key=lambda e: (e.pointer, e.message))
         if not errors:
             # The two validators disagree: trust the stricter answer, say where it came from.
             errors = [FieldError("", "rejected by the plan's schema")]
-        return Validated(None, tuple(stripped), tuple(errors))
+        return Validated(None, tuple(stripped), tuple(errors[:listed]), len(errors[listed:]))
 
     def _resolve(self, schema: dict[str, Any]) -> dict[str, Any]:
         ref = schema.get("$ref")
@@ -163,6 +193,31 @@ class EnvelopeValidator:
             else:
                 out[key] = member
         return out
+
+
+def lone_surrogates(value: Any, pointer: str = "") -> list[str]:
+    """Pointers of the strings (and member names) in ``value`` that hold a lone surrogate."""
+    if isinstance(value, str):
+        return [] if value.isascii() or _encodable(value) else [pointer]
+    found: list[str] = []
+    if isinstance(value, dict):
+        for key, member in value.items():
+            if not _encodable(key):
+                found.append(pointer or "/")
+                continue
+            found.extend(lone_surrogates(member, join(pointer, key)))
+    elif isinstance(value, list):
+        for i, member in enumerate(value):
+            found.extend(lone_surrogates(member, join(pointer, i)))
+    return found
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _specialised(schema: dict[str, Any], branch: dict[str, Any]) -> dict[str, Any]:

@@ -19,6 +19,13 @@ CONTEXT_MAX = 2048
 # Millisecond timestamps between 2001-09-09 and 2286-11-20: catches seconds sent by mistake.
 TIMESTAMP_MIN = 1_000_000_000_000
 TIMESTAMP_MAX = 9_999_999_999_999
+# Every number the sidecar accepts is bounded (an amount of 10^400 must not reach a queue):
+# the plan's min/max when it sets them, else these, which no real order exceeds. 10^12 is also
+# the webhooks' amount limit (sidecar/webhooks/payload.py); 2^53 - 1 is the largest integer
+# JavaScript (the sGTM sandbox) holds exactly.
+NUMBER_LIMIT = 1_000_000_000_000
+INTEGER_LIMIT = 9_007_199_254_740_991
+QTY_MAX = 1_000_000_000
 
 
 def dumps(data: Any) -> str:
@@ -56,10 +63,9 @@ def param_schema(param: m.Param, plan: m.Plan) -> dict[str, Any]:
             schema["minItems"] = low
         schema["maxItems"] = high if high is not None else plan.max_items
     if param.type in ("number", "integer"):
-        if param.minimum is not None:
-            schema["minimum"] = param.minimum
-        if param.maximum is not None:
-            schema["maximum"] = param.maximum
+        limit = NUMBER_LIMIT if param.type == "number" else INTEGER_LIMIT
+        schema["minimum"] = param.minimum if param.minimum is not None else -limit
+        schema["maximum"] = param.maximum if param.maximum is not None else limit
     if param.enum:
         schema["enum"] = list(param.enum)
     return schema
@@ -70,8 +76,8 @@ def item_schema(plan: m.Plan) -> dict[str, Any]:
         "id": {"type": "string", "minLength": 1, "maxLength": 100},
         "name": {"type": "string", "maxLength": 100},
         "category": {"type": "string", "maxLength": 100},
-        "qty": {"type": "integer", "minimum": 1},
-        "price": {"type": "number", "minimum": 0},
+        "qty": {"type": "integer", "minimum": 1, "maximum": QTY_MAX},
+        "price": {"type": "number", "minimum": 0, "maximum": NUMBER_LIMIT},
     }
     for name, param in plan.item_fields.items():
         properties[name] = param_schema(param, plan)

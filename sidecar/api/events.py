@@ -10,6 +10,7 @@ answers 200 with one result per event (accepted, duplicate or rejected with its 
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
@@ -19,6 +20,7 @@ from sidecar.api import cors, services
 from sidecar.auth import BROWSER, Caller
 from sidecar.errors import SidecarError, UnavailableError
 from sidecar.ingest import REJECTED
+from sidecar.ratelimit import verified
 from sidecar.store.base import StoreUnavailable
 
 bp = Blueprint("events", __name__)
@@ -72,7 +74,9 @@ def post_events() -> tuple[Response, int]:
             status=413,
             code="too_large",
         )
-    caller = svc.web_auth.authenticate(request.headers, body)
+    caller = verified(
+        svc.web_auth.authenticate(request.headers, body, request.method, request.path)
+    )
     document = _parse(body)
     envelopes, single = _envelopes(document, svc.max_batch)
     if caller.kind == BROWSER:
@@ -87,10 +91,11 @@ def post_events() -> tuple[Response, int]:
     payload: dict[str, Any] = {"results": [r.as_dict() for r in results]}
     if single and results[0].status == REJECTED:
         errors = [e.as_dict() for e in results[0].errors]
-        count = len(errors)
-        raise SidecarError(
-            f"the event is invalid: {count} error(s)", code="invalid_event", errors=errors
-        )
+        omitted = results[0].errors_omitted
+        message = f"the event is invalid: {len(errors) + omitted} error(s)"
+        if omitted:
+            message += f"; the first {len(errors)} are listed, {omitted} more are not"
+        raise SidecarError(message, code="invalid_event", errors=errors, errors_omitted=omitted)
     return jsonify(payload), 200
 
 
@@ -104,14 +109,41 @@ def _parse(body: bytes) -> Any:
             f"body is not valid UTF-8 at byte {exc.start}", code="malformed_json"
         ) from None
     try:
-        return json.loads(text)
+        return json.loads(text, parse_float=_finite, parse_constant=_no_constant)
     except json.JSONDecodeError as exc:
         raise SidecarError(
             f"malformed JSON at line {exc.lineno} column {exc.colno} (char {exc.pos}): {exc.msg}",
             code="malformed_json",
         ) from None
+    except _NotFinite as exc:
+        raise SidecarError(
+            f"the number {exc.args[0]} is not finite (NaN, Infinity and numbers beyond "
+            "±1.8e308 are refused; every number in an event is bounded by the plan)",
+            code="malformed_json",
+        ) from None
+    except ValueError:
+        # Python refuses integers of more than 4300 digits (sys.int_info.default_max_str_digits).
+        raise SidecarError(
+            "a number in the body has too many digits", code="malformed_json"
+        ) from None
     except RecursionError:
         raise SidecarError("JSON nested too deeply", code="malformed_json") from None
+
+
+class _NotFinite(ValueError):
+    pass
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise _NotFinite(text[:32])
+    return value
+
+
+def _no_constant(text: str) -> float:
+    # json.loads would otherwise accept NaN, Infinity and -Infinity, which JSON does not have.
+    raise _NotFinite(text)
 
 
 def _envelopes(document: Any, max_batch: int) -> tuple[list[Any], bool]:

@@ -3,9 +3,15 @@
 Each answers on two paths: `/healthz` and `/readyz` (what Cloud Run's probes call on the
 container) and `/v1/healthz` and `/v1/readyz` (what the load balancer forwards from
 `https://collect.<domain>/v1/...`), so the URL a user checks in production works locally too.
+
+Both are unauthenticated, so they say only ok or not: no outbox path, no plan version, no
+exception text (docs/sidecar.md "Threat model"). The reason goes to the log, where the
+operator who can read it already may know the paths.
 """
 
 from __future__ import annotations
+
+import logging
 
 from flask import Blueprint, jsonify
 
@@ -13,6 +19,7 @@ from sidecar.api import services
 from sidecar.store.base import StoreUnavailable
 
 bp = Blueprint("health", __name__)
+log = logging.getLogger("sidecar.health")
 
 
 @bp.get("/healthz")
@@ -27,11 +34,16 @@ def healthz():  # type: ignore[no-untyped-def]
 def readyz():  # type: ignore[no-untyped-def]
     """Ready: the plan is loaded (it is, or the app would not exist) and the outbox takes writes."""
     svc = services()
-    checks = {"plan": f"{svc.plan.name} {svc.plan.version}"}
+    checks = {"plan": "ok"}
     try:
         svc.store.ping()
     except StoreUnavailable as exc:
-        checks["outbox"] = f"unavailable: {exc}"
+        log.warning(
+            "readiness: the outbox is unavailable: %s",
+            exc,
+            extra={"json_fields": {"type": "readiness", "outbox": "unavailable"}},
+        )
+        checks["outbox"] = "unavailable"
         return jsonify({"status": "unavailable", "checks": checks}), 503
     checks["outbox"] = "ok"
     return jsonify({"status": "ok", "checks": checks})

@@ -396,6 +396,13 @@ def answer_schemas() -> dict[str, Any]:
                     "items": _ref("WebhookEvent"),
                     "description": "absent only in the answer to WooCommerce's ping",
                 },
+                "repaired": {
+                    "type": "array",
+                    "items": {"type": "string"},
+                    "maxItems": 20,
+                    "description": "JSON pointers of payload strings whose lone surrogates "
+                    "were replaced by U+FFFD (the first 20)",
+                },
             },
             "required": ["status"],
         },
@@ -656,6 +663,12 @@ def build_openapi(
                 "minimum": 0,
                 "description": "members removed because the plan does not declare them",
             },
+            "errors_omitted": {
+                "type": "integer",
+                "minimum": 1,
+                "description": "errors found but not listed (at most 20 are listed per event, "
+                "fewer once the answer lists 100); absent when none",
+            },
         },
         "required": ["index", "event_id", "status", "errors", "destinations", "stripped"],
     }
@@ -675,6 +688,11 @@ def build_openapi(
                     "status": {"type": "integer"},
                     "request_id": {"type": "string"},
                     "errors": {"type": "array", "items": _ref("FieldError")},
+                    "errors_omitted": {
+                        "type": "integer",
+                        "minimum": 1,
+                        "description": "errors found but not listed (at most 20 are listed)",
+                    },
                 },
                 "required": ["code", "message", "status", "request_id"],
             }
@@ -761,6 +779,8 @@ def build_openapi(
             prefix + "/readyz": {
                 "get": {
                     "operationId": "readyz" + suffix,
+                    "description": "unauthenticated, so it names no path, version or reason; the "
+                    "log has the reason",
                     "responses": {
                         "200": _answer("plan loaded, outbox writable", "Health"),
                         "503": _answer("outbox unavailable", "Health"),
@@ -778,7 +798,15 @@ def build_openapi(
         "/v1/stats": {
             "get": {
                 "operationId": "stats",
-                "responses": {"200": _answer("counters", "Stats")},
+                "summary": "Counters for the rollout gate (a server's v2 request signature)",
+                "security": [{"requestSignature": []}],
+                "responses": {
+                    "200": _answer("counters", "Stats"),
+                    "401": _error_response(
+                        "no, or no valid, version 2 request signature over GET /v1/stats"
+                    ),
+                    "404": _error_response("the plan declares no web source (no server key)"),
+                },
             }
         },
         **webhook_paths(),
@@ -839,7 +867,9 @@ SECURITY_SCHEMES: dict[str, Any] = {
         "type": "apiKey",
         "in": "header",
         "name": signing.SIGNATURE_HEADER,
-        "description": 't=<unix seconds>,kid=<key id>,v1=<hex HMAC-SHA256(key, "<t>.<raw body>")>',
+        "description": "t=<unix seconds>,kid=<key id>,v2=<hex HMAC-SHA256(key, "
+        '"<t>.<METHOD>.<path>.<raw body>")>; the older v1=<hex HMAC-SHA256(key, '
+        '"<t>.<raw body>")> while SGTM_SIGNATURE_VERSIONS allows it (not for /v1/stats)',
     },
     "shopifyHmac": {
         "type": "apiKey",

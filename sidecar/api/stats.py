@@ -5,15 +5,21 @@ it started, so a gate should compare error ratios, not absolute totals. Delivery
 from the store (shared by every worker) when the backend can count them. The ``webhooks`` block
 is the webhook blueprint's join counters (``app.extensions["sgtm_webhooks"]``), process-local
 too, present whenever that blueprint is registered.
+
+The counters are internals (revision, traffic, failures), so the endpoint needs a server's
+request signature, version 2 only: a version 1 signature of an empty body would say nothing
+about which endpoint it was made for.
 """
 
 from __future__ import annotations
 
 import os
 
-from flask import Blueprint, current_app, jsonify
+from flask import Blueprint, current_app, jsonify, request
 
 from sidecar.api import services
+from sidecar.errors import AuthError, SidecarError
+from sidecar.signing import SIGNATURE_HEADER
 from sidecar.store.base import StoreUnavailable
 
 bp = Blueprint("stats", __name__)
@@ -22,6 +28,17 @@ bp = Blueprint("stats", __name__)
 @bp.get("/v1/stats")
 def stats():  # type: ignore[no-untyped-def]
     svc = services()
+    if svc.web_auth is None:
+        raise SidecarError(
+            "the tracking plan declares no web source, so there is no server key to sign "
+            "/v1/stats requests with",
+            status=404,
+            code="not_found",
+        )
+    signature = request.headers.get(SIGNATURE_HEADER)
+    if signature is None:
+        raise AuthError(f"/v1/stats needs a server's request signature ({SIGNATURE_HEADER}, v2)")
+    svc.web_auth.server(signature, request.get_data(), request.method, request.path, ("v2",))
     counts = svc.counters.snapshot()
     body = {
         "revision": os.environ.get("K_REVISION", svc.config.revision),

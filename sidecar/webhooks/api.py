@@ -19,18 +19,20 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from flask import Blueprint, Flask, Response, current_app, jsonify, request
+from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
 
 from generator.plan.model import Source
 from sidecar import webhook_signatures as sig
 from sidecar.api import Services, cors, services
-from sidecar.auth import request_kid
 from sidecar.errors import AuthError, SidecarError, UnavailableError
 from sidecar.ingest import ACCEPTED, DUPLICATE, REJECTED
+from sidecar.ratelimit import decorators as rate_limits
+from sidecar.ratelimit import verified
 from sidecar.store.base import StoreUnavailable
+from sidecar.validate import lone_surrogates
 from sidecar.webhooks import identity, shopify, stripe, woocommerce
 from sidecar.webhooks.model import Mapped
-from sidecar.webhooks.payload import PayloadError, parse_body
+from sidecar.webhooks.payload import PayloadError, parse_body, repair_surrogates
 
 bp = Blueprint("webhooks", __name__)
 log = logging.getLogger("sidecar.webhooks")
@@ -91,10 +93,16 @@ def _unauthorized(platform: str, check: sig.WebhookCheck) -> AuthError:
 
 
 def _payload() -> Any:
+    """The verified webhook's document, lone surrogates replaced (``g.sgtm_repaired`` names
+    where): an authentic delivery is never refused for them."""
     try:
-        return parse_body(request.get_data(cache=True))
+        document = parse_body(request.get_data(cache=True))
     except PayloadError as exc:
         raise _bad_payload(exc) from None
+    repaired: list[str] = []
+    document = repair_surrogates(document, "", repaired)
+    g.sgtm_repaired = repaired
+    return document
 
 
 def _bad_payload(exc: PayloadError) -> SidecarError:
@@ -187,6 +195,23 @@ def _seen(store: Any, event_id: str) -> bool:
 
 
 def _process(svc: Services, source: Source, topic: str, mapped: Mapped) -> tuple[Response, int]:
+    repaired: list[str] = getattr(g, "sgtm_repaired", [])
+    if repaired:
+        _log_delivery(
+            source.name,
+            topic,
+            "repaired",
+            "lone surrogates replaced by U+FFFD at " + ", ".join(repaired[:20]),
+        )
+    response, status = _answer(svc, source, topic, mapped)
+    if repaired and status == 200:
+        body = response.get_json()
+        body["repaired"] = repaired[:20]
+        response = jsonify(body)
+    return response, status
+
+
+def _answer(svc: Services, source: Source, topic: str, mapped: Mapped) -> tuple[Response, int]:
     hooks = state()
     if not mapped.events:
         hooks.counters.add_ignored()
@@ -210,24 +235,28 @@ def _process(svc: Services, source: Source, topic: str, mapped: Mapped) -> tuple
             candidates = [(identity.JOINED_TOKEN, identity.cart_key(t)) for t in mapped.join_tokens]
             candidates.append((identity.JOINED_ORDER, identity.order_key(source.name, order_id)))
             joined = identity.find(svc.store, candidates, mapped.carried)
+            fitted = [
+                identity.fit_to_plan(identity.enrich(e.envelope, joined, svc.plan), svc.plan)
+                for e in todo
+            ]
+            envelopes = [envelope for envelope, _ in fitted]
+            # A refused delivery writes nothing: check first, then keep the context.
+            _refuse_invalid(
+                [(i, errs) for i, errs in enumerate(svc.pipeline.errors(envelopes)) if errs]
+            )
             purchase = any(e.envelope["event_name"] == "purchase" for e in todo)
             if (
                 purchase
                 and "refund" in svc.plan.events
                 and joined.how in (identity.JOINED_TOKEN, identity.JOINED_ATTRIBUTES)
             ):
-                # Kept for the order's refunds, which carry no cart token. Written first, so a
-                # retry after a failed enqueue writes it again.
+                # Kept for the order's refunds, which carry no cart token. Written before the
+                # events, so a retry after a failed enqueue writes it again.
                 svc.store.put_context(
                     identity.order_key(source.name, order_id),
                     joined.context,
                     identity.context_ttl(svc.plan),
                 )
-            fitted = [
-                identity.fit_to_plan(identity.enrich(e.envelope, joined, svc.plan), svc.plan)
-                for e in todo
-            ]
-            envelopes = [envelope for envelope, _ in fitted]
             results = svc.pipeline.ingest(
                 envelopes,
                 source.name,
@@ -237,18 +266,7 @@ def _process(svc: Services, source: Source, topic: str, mapped: Mapped) -> tuple
             for result in results:
                 if result.status == ACCEPTED:
                     hooks.counters.add(joined.how)
-            errors = [
-                {"pointer": f"/events/{r.index}{e.pointer}", "message": e.message}
-                for r in results
-                if r.status == REJECTED
-                for e in r.errors
-            ]
-            if errors:
-                raise SidecarError(
-                    f"the mapped event does not fit the tracking plan: {len(errors)} error(s)",
-                    code="invalid_event",
-                    errors=errors,
-                )
+            _refuse_invalid([(r.index, r.errors) for r in results if r.status == REJECTED])
             for result, (_, dropped) in zip(results, fitted, strict=True):
                 answer = {
                     "event_id": result.event_id,
@@ -270,6 +288,21 @@ def _process(svc: Services, source: Source, topic: str, mapped: Mapped) -> tuple
     )
     _log_delivery(source.name, topic, overall, None)
     return jsonify({"status": overall, "events": answers}), 200
+
+
+def _refuse_invalid(rejected: list[tuple[int, tuple[Any, ...]]]) -> None:
+    """400 naming each mapped event's errors by envelope pointer (``/events/<i>/...``)."""
+    errors = [
+        {"pointer": f"/events/{index}{e.pointer}", "message": e.message}
+        for index, found in rejected
+        for e in found
+    ]
+    if errors:
+        raise SidecarError(
+            f"the mapped event does not fit the tracking plan: {len(errors)} error(s)",
+            code="invalid_event",
+            errors=errors,
+        )
 
 
 def _log_delivery(source: str, topic: str, status: str, reason: str | None) -> None:
@@ -309,9 +342,18 @@ def post_context() -> tuple[Response, int]:
             "Content-Type must be application/json", status=415, code="unsupported_media_type"
         )
     body = request.get_data(cache=True)
-    svc.web_auth.authenticate(request.headers, body)
+    verified(svc.web_auth.authenticate(request.headers, body, request.method, request.path))
     try:
         document = parse_body(body)
+        surrogates = lone_surrogates(document)
+        if surrogates:
+            # A browser's request, not an authentic platform delivery: refused, precisely.
+            raise identity.ContextErrors(
+                [
+                    PayloadError(p, "is not valid Unicode text: it holds a lone surrogate")
+                    for p in surrogates[:20]
+                ]
+            )
         token, context = identity.parse_context(document, svc.plan)
     except PayloadError as exc:
         raise _bad_payload(exc) from None
@@ -343,13 +385,6 @@ def _limit_context(setup_state: Any) -> None:
     endpoint = f"{bp.name}.{post_context.__name__}"
     for limiter in app.extensions.get("limiter", ()):
         view = app.view_functions[endpoint]
-        view = limiter.limit(svc.rate_limit_per_ip, key_func=lambda: "ip:" + _remote())(view)
-        view = limiter.limit(
-            svc.rate_limit_per_key,
-            key_func=lambda: request_kid(request.headers) or "anonymous:" + _remote(),
-        )(view)
+        for limit in rate_limits(limiter, svc.rate_limit_per_ip, svc.rate_limit_per_key):
+            view = limit(view)
         app.view_functions[endpoint] = view
-
-
-def _remote() -> str:
-    return request.remote_addr or "unknown"

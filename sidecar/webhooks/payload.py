@@ -8,6 +8,7 @@ value itself (payloads carry personal data).
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -15,6 +16,7 @@ from typing import Any
 from sidecar.webhooks.money import parse_amount
 
 _MISSING = object()
+_SURROGATE = re.compile("[\ud800-\udfff]")
 # No order is worth a trillion; beyond it a JSON number loses cents and quantizing overflows.
 AMOUNT_LIMIT = Decimal(10) ** 12
 
@@ -40,13 +42,56 @@ def parse_body(body: bytes) -> Any:
     except UnicodeDecodeError as exc:
         raise PayloadError("/", f"body is not valid UTF-8 at byte {exc.start}") from None
     try:
-        return json.loads(text, parse_float=Decimal)
+        return json.loads(text, parse_float=Decimal, parse_constant=_no_constant)
+    except _Constant as exc:
+        raise PayloadError("/", f"{exc.args[0]} is not a JSON number") from None
     except json.JSONDecodeError as exc:
         raise PayloadError(
             "/", f"not JSON: line {exc.lineno} column {exc.colno} (char {exc.pos}): {exc.msg}"
         ) from None
     except RecursionError:
         raise PayloadError("/", "JSON nested too deeply") from None
+    except ValueError:
+        # Python refuses integers of more than 4300 digits (sys.int_info.default_max_str_digits).
+        raise PayloadError("/", "a number in the body has too many digits") from None
+
+
+class _Constant(ValueError):
+    pass
+
+
+def _no_constant(text: str) -> Any:
+    # json.loads would otherwise accept NaN, Infinity and -Infinity, which JSON does not have.
+    raise _Constant(text)
+
+
+def repair_surrogates(value: Any, pointer: str = "", repaired: list[str] | None = None) -> Any:
+    """``value`` with every lone surrogate (JSON's ``"\\ud800"`` without its pair) replaced by
+    U+FFFD, the Unicode replacement character; ``repaired`` collects the pointers.
+
+    A signed webhook is authentic, so it is never refused (a refusal would come back on every
+    retry): the one character that cannot be text is replaced, where it is, and the answer and
+    the log name the field (never the value).
+    """
+    found = [] if repaired is None else repaired
+    if isinstance(value, str):
+        if value.isascii():
+            return value
+        # json.loads joins a valid pair into one code point: any surrogate left is alone.
+        fixed = _SURROGATE.sub("\ufffd", value)
+        if fixed != value:
+            found.append(pointer or "/")
+        return fixed
+    if isinstance(value, dict):
+        return {
+            repair_surrogates(k, pointer, found): repair_surrogates(
+                v, f"{pointer}/{_escape(k)}", found
+            )
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [repair_surrogates(v, f"{pointer}/{i}", found) for i, v in enumerate(value)]
+    return value
 
 
 def _kind(value: Any) -> str:

@@ -68,6 +68,10 @@ class FakeCloudRun:
         path = request.path
         for role, body in self.stats.items():
             if path == f"/{role}/v1/stats":
+                # The sidecar answers its counters only to a v2 signature over GET and the path.
+                signature = request.headers.get("X-Sgtm-Signature", "")
+                if ",v2=" not in signature:
+                    return Response("unsigned", status=401)
                 if isinstance(body, int):
                     return Response("oops", status=body)
                 if isinstance(body, str):

@@ -9,10 +9,17 @@ import pytest
 
 from generator.cli import main
 from ops.rollout import GateRules, Stats, judge
+from sidecar.signing import generate_keyset
 from tests.ops.fake_cloudrun import FakeCloudRun
 
 logging.getLogger("werkzeug").setLevel(logging.ERROR)
 SERVICE = "projects/shop-prod/locations/europe-west1/services/sgtm"
+
+
+@pytest.fixture(autouse=True)
+def server_keyset(monkeypatch) -> None:
+    """The gate signs its /v1/stats reads with the sidecar's server keyset."""
+    monkeypatch.setenv("WEB_SIGNING_KEYS", generate_keyset("sk1"))
 
 
 @pytest.fixture
@@ -218,3 +225,11 @@ def test_the_gate_reads_the_sidecars_delivery_scope(run, capsys):
     run.stats["canary"] = {**canary, "scope": {"delivery": "not counted by this backend"}}
     assert sgtm(run, "promote", SERVICE, *gate_args(run)) == 0
     assert "the delivery-failure check is skipped" in capsys.readouterr().out
+
+
+def test_the_gate_needs_the_server_keyset_to_read_the_stats(run, capsys, monkeypatch):
+    run.deploy("sgtm-00002-bbb")
+    sgtm(run, "canary", SERVICE, "--percent", "10")
+    monkeypatch.delenv("WEB_SIGNING_KEYS")
+    assert sgtm(run, "promote", SERVICE, *gate_args(run)) == 1
+    assert "WEB_SIGNING_KEYS: not set" in capsys.readouterr().err

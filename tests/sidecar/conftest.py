@@ -81,6 +81,14 @@ class Api:
         hdrs.update(headers or {})
         return self.client.post("/v1/events", data=data, headers=hdrs)
 
+    def signed_get(self, path: str, *, headers: dict | None = None):
+        """A GET signed by a server (version 2: method and path are covered)."""
+        hdrs = {
+            signing.SIGNATURE_HEADER: signing.sign_request_v2(self.signing_keys, "GET", path, b"")
+        }
+        hdrs.update(headers or {})
+        return self.client.get(path, headers=hdrs)
+
     def token(self, origin: str = ORIGIN, ttl: int = 900) -> str:
         return signing.issue_token(self.token_keys, origin, ttl)
 

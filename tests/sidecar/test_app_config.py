@@ -88,7 +88,7 @@ def test_health_and_readiness(client, store, monkeypatch):
     assert client.get("/healthz").get_json() == {"status": "ok"}
     ready = client.get("/readyz")
     assert ready.status_code == 200
-    assert ready.get_json()["checks"] == {"plan": "acme-home 1.0.0", "outbox": "ok"}
+    assert ready.get_json()["checks"] == {"plan": "ok", "outbox": "ok"}
 
     def down() -> None:
         raise StoreUnavailable("outbox.sqlite: disk full")
@@ -96,7 +96,7 @@ def test_health_and_readiness(client, store, monkeypatch):
     monkeypatch.setattr(store, "ping", down)
     r = client.get("/readyz")
     assert r.status_code == 503
-    assert r.get_json()["checks"]["outbox"] == "unavailable: outbox.sqlite: disk full"
+    assert r.get_json()["checks"]["outbox"] == "unavailable"  # the reason is in the log only
     assert client.get("/healthz").status_code == 200
 
 
@@ -129,7 +129,7 @@ def test_stats_counts_requests_and_outcomes(api, client):
     api.signed(envelope("st-1"))
     api.signed(envelope("st-1"))
     api.signed([envelope("st-2"), envelope("st-3", schema=2)])
-    stats = client.get("/v1/stats").get_json()
+    stats = api.signed_get("/v1/stats").get_json()
     assert stats["revision"] == "local"
     assert (stats["accepted"], stats["duplicates"], stats["rejected"]) == (2, 1, 1)
     assert stats["requests"] == 4  # this one included

@@ -162,7 +162,7 @@ def test_skipped_event_is_counted_and_never_queued(tmp_path, sidecar_env, store,
     (row,) = outbox_rows(store)
     assert row["skipped"] is True and row["deliveries"] == []
     assert row["envelope"] == {}  # nothing kept for an event nothing will receive
-    stats = app.test_client().get("/v1/stats").get_json()
+    stats = Api(app.test_client(), sidecar_env).signed_get("/v1/stats").get_json()
     assert stats["accepted"] == 1 and stats["skipped"] == 1
 
 

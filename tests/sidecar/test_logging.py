@@ -157,7 +157,8 @@ def test_unexpected_error_answers_json_500_and_logs_request_id_without_pii(
     assert entry["request_id"] == "req-0123456789"
     assert "RuntimeError" in entry["message"] and "Traceback" in entry["message"]
     assert CANARIES["email"] not in stream.getvalue()
-    assert app.test_client().get("/v1/stats").get_json()["errors_5xx"] == 1
+    stats = api.signed_get("/v1/stats").get_json()
+    assert stats["errors_5xx"] == 1
 
 
 @pytest.mark.parametrize(

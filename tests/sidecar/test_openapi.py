@@ -441,14 +441,14 @@ def test_store_unavailable_is_a_503_with_retry_after(app, store, monkeypatch):
     conforms(doc, "/v1/context", "post", response)
 
 
-def test_stats_carries_the_join_counters_without_an_after_request_hook(app, client):
+def test_stats_carries_the_join_counters_without_an_after_request_hook(app, client, api):
     # The webhook blueprint no longer rewrites other blueprints' answers.
     assert all(
         f.__module__ != "sidecar.webhooks.api" for f in app.after_request_funcs.get(None, [])
     )
     app.extensions["sgtm_webhooks"].counters.add("token")
     app.extensions["sgtm_webhooks"].counters.add_ignored()
-    response = client.get("/v1/stats")
+    response = api.signed_get("/v1/stats")
     assert response.get_json()["webhooks"] == {
         "orders": 1,
         "joined": {"token": 1, "order": 0, "attributes": 0},

@@ -70,13 +70,21 @@ class Credentials:
         self.platforms = platforms
 
     def __call__(self, environ, start_response):
-        if environ.get("REQUEST_METHOD") != "POST":
+        method, path = environ.get("REQUEST_METHOD", ""), environ.get("PATH_INFO", "")
+        if method == "GET" and path == "/v1/stats":
+            # The operator's signed read of the counters (version 2: method and path).
+            environ["HTTP_X_SGTM_SIGNATURE"] = signing.sign_request_v2(
+                self.keyset, method, path, b""
+            )
+        if method != "POST":
             return self.app(environ, start_response)
         length = int(environ.get("CONTENT_LENGTH") or 0)
         body = environ["wsgi.input"].read(length) if length > 0 else b""
         environ["wsgi.input"] = io.BytesIO(body)
         if "HTTP_AUTHORIZATION" not in environ:
-            environ["HTTP_X_SGTM_SIGNATURE"] = signing.sign_request(self.keyset, body)
+            environ["HTTP_X_SGTM_SIGNATURE"] = signing.sign_request_v2(
+                self.keyset, method, path, body
+            )
         if self.platforms:
             self._sign(environ, body)
         return self.app(environ, start_response)

@@ -7,6 +7,7 @@ import copy
 
 import pytest
 
+from sidecar import signing
 from tests.webhooks.conftest import ORIGIN, load_fixture, outbox_rows
 
 DAY = 86400
@@ -204,7 +205,17 @@ def test_join_rate_is_exposed_in_stats(shop_store):
     bare["checkout_token"] = bare["token"] = None
     shop.shopify("orders/paid", bare, webhook_id="wh-jpy")  # none
     shop.shopify("orders/paid", payload("shopify", "test_order_dropped"))  # ignored
-    stats = shop.client.get("/v1/stats").get_json()
+    stats = shop.client.get(
+        "/v1/stats",
+        headers={
+            signing.SIGNATURE_HEADER: signing.sign_request_v2(
+                signing.parse_keyset(shop.env["WEB_SIGNING_KEYS"], source="t"),
+                "GET",
+                "/v1/stats",
+                b"",
+            )
+        },
+    ).get_json()
     assert stats["webhooks"] == {
         "orders": 3,
         "joined": {"token": 1, "order": 0, "attributes": 1},
