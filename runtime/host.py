@@ -329,8 +329,11 @@ class Host:
             return str(bound)
         if self.state.kind == "CLIENT":
             raise ApiError(
-                "addEventCallback from a client must run in a function bound with "
-                "runContainer's bindToEvent"
+                'addEventCallback called unbound from a client: in a client it "must be bound '
+                "to a specific event using the runContainer API's bindToEvent function\"; "
+                "write bindToEvent(addEventCallback)((containerId, eventData) => {...}) in "
+                "runContainer's onStart or onComplete (developers.google.com/tag-platform/"
+                "tag-manager/server-side/api#addeventcallback)"
             )
         return self.state.event_id or "test"
 

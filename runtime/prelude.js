@@ -290,8 +290,10 @@
   var bound = null; // the event a client callback is bound to (runContainer's bindToEvent)
   function runContainer(event, onComplete, onStart) {
     var eventId = call('runContainer:start', [event]);
-    // A bound function carries its event (addEventCallback(bindToEvent(cb)) registers cb for
-    // this event), and anything called while it runs is bound to the event too.
+    // Google documents one form: bindToEvent(addEventCallback)(cb). Whatever the bound function
+    // calls while it runs is bound to this event. A callback wrapped the other way round
+    // (addEventCallback(bindToEvent(cb))) carries no event: addEventCallback itself runs unbound
+    // and fails in a client, as GTM says it must ("must be bound to a specific event").
     function bindToEvent(fn) {
       var wrapper = function () {
         var prev = bound;
@@ -302,7 +304,6 @@
           bound = prev;
         }
       };
-      wrapper.__sgtm_event = eventId;
       return wrapper;
     }
     if (typeof onStart === 'function') onStart(bindToEvent);
@@ -317,8 +318,7 @@
   var eventCallbacks = [];
   function addEventCallback(cb) {
     if (typeof cb !== 'function') throw SandboxError('addEventCallback: the callback must be a function');
-    var own = cb.__sgtm_event !== undefined ? cb.__sgtm_event : bound;
-    var target = call('addEventCallback', [own === undefined ? null : own]);
+    var target = call('addEventCallback', [bound]);
     eventCallbacks.push({ target: target, cb: cb });
   }
   function fireEventCallbacks(target, containerId, eventData) {
@@ -343,9 +343,8 @@
   var listenerCount = 0;
   function addMessageListener(type, cb) {
     if (typeof cb !== 'function') throw SandboxError('addMessageListener: the callback must be a function');
-    var own = cb.__sgtm_event !== undefined ? cb.__sgtm_event : bound;
     var id = 'm' + ++listenerCount;
-    call('addMessageListener', [makeString(type), id, own === undefined ? null : own]);
+    call('addMessageListener', [makeString(type), id, bound]);
     messageListeners[id] = cb;
   }
   function sendMessage(type, message) {
