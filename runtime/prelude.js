@@ -182,20 +182,32 @@
     });
   }
 
+  // Server API reference, createRegex: "'g' (global) and 'i' (ignore case) flags are
+  // supported. All other characters are silently ignored."
   function createRegex(pattern, flags) {
-    flags = flags || '';
-    if (!/^[gi]*$/.test(flags)) return null;
+    var kept = '';
+    var given = flags === undefined || flags === null ? '' : makeString(flags);
+    if (given.indexOf('g') >= 0) kept += 'g';
+    if (given.indexOf('i') >= 0) kept += 'i';
     try {
-      return new nativeRegExp(pattern, flags);
+      return new nativeRegExp(pattern, kept);
     } catch (e) {
       return null;
     }
   }
 
+  // testRegex: "A regex with the global flag is stateful": like RegExp.prototype.test, a 'g'
+  // regex continues from its lastIndex, so the state is kept between calls.
   function testRegex(re, s) {
     if (!(re instanceof nativeRegExp)) throw SandboxError('testRegex: first argument must come from createRegex');
-    re.lastIndex = 0;
     return re.test(makeString(s));
+  }
+
+  // computeEffectiveTldPlusOne: "Returns the argument unaltered if it is null/undefined"; the
+  // host computes the rest (a blank string for what is not a domain or URL).
+  function computeEffectiveTldPlusOne(value) {
+    if (value === null || value === undefined) return value;
+    return call('computeEffectiveTldPlusOne', [value]);
   }
 
   function safe(fn) {
@@ -398,7 +410,7 @@
     },
     callLater: function () { return callLater; },
     claimRequest: function () { return hostFn('claimRequest'); },
-    computeEffectiveTldPlusOne: function () { return hostFn('computeEffectiveTldPlusOne'); },
+    computeEffectiveTldPlusOne: function () { return computeEffectiveTldPlusOne; },
     createRegex: function () { return createRegex; },
     decodeUri: function () { return safe(decURI); },
     decodeUriComponent: function () { return safe(decURIC); },

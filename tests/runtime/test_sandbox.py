@@ -465,3 +465,50 @@ def test_google_auth_signs_with_the_local_token(destination: HTTPServer, monkeyp
     assert result.outcome == "success", result.error
     req, _ = destination.log[-1]
     assert req.headers["Authorization"] == "Bearer local-token"
+
+
+# Sentences quoted from developers.google.com/tag-platform/tag-manager/server-side/api (read
+# through the reference notes, sgtm-templates.md 3.3, and stape's restatement of the page).
+
+
+def test_test_regex_with_the_global_flag_keeps_its_state_between_calls():
+    """testRegex: "A regex with the global flag is stateful" (as RegExp.prototype.test: the
+    next search starts at lastIndex)."""
+    code = """const testRegex = require('testRegex');
+    const g = require('createRegex')('a', 'g');
+    const plain = require('createRegex')('a');
+    return [testRegex(g, 'a'), testRegex(g, 'a'), testRegex(g, 'a'),
+            testRegex(plain, 'a'), testRegex(plain, 'a')];"""
+    assert value_of(code) == [True, False, True, True, True]
+
+
+def test_create_regex_ignores_flag_characters_other_than_g_and_i():
+    """createRegex: "'g' (global) and 'i' (ignore case) flags are supported. All other
+    characters are silently ignored." An invalid pattern is still null."""
+    code = """const createRegex = require('createRegex');
+    const testRegex = require('testRegex');
+    const re = createRegex('^ab$', 'mxiy!');
+    return [re === null, testRegex(re, 'AB'), createRegex('^ab$', 'u') === null,
+            createRegex('(', 'i')];"""
+    assert value_of(code) == [False, True, False, None]
+
+
+def test_compute_effective_tld_plus_one_edge_cases():
+    """computeEffectiveTldPlusOne: "Returns a blank string if the argument is not a valid domain
+    or URL. Returns the argument unaltered if it is null/undefined"."""
+    code = """const f = require('computeEffectiveTldPlusOne');
+    return [f('www.example.co.uk'), f('https://a.b.example.com:8443/x?y'), f('not a domain'),
+            f('com'), f('co.uk'), f(''), f('localhost'), f('1.2.3.4'), f(null),
+            f(undefined) === undefined];"""
+    assert value_of(code) == [
+        "example.co.uk",
+        "example.com",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        None,
+        True,
+    ]
