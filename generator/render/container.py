@@ -16,6 +16,7 @@ from typing import Any
 from generator.plan import model as m
 from generator.render import fields as f
 from generator.render.templates import METADATA_KEY, TemplateFile, kind_gets_pii
+from generator.tpl import template_data
 
 # The placeholders Google's own distributed import files use; the importer remaps them.
 ACCOUNT_ID = "1234567890"
@@ -100,7 +101,7 @@ def custom_templates(templates: list[TemplateFile]) -> list[dict[str, Any]]:
             **_base(),
             "templateId": stable_id("template", t.kind),
             "name": t.display_name,
-            "templateData": t.text,
+            "templateData": template_data(t.text),
             "fingerprint": FINGERPRINT,
         }
         for t in templates
