@@ -308,3 +308,38 @@ def test_templates_may_require_assert_that():
 
     result, _ = run(code, kind="MACRO", data={"v": 2})
     assert "assertThat is only available while template tests run" in result.error
+
+
+def test_cli_warns_per_undocumented_use_and_strict_fails(tmp_path: Path, capsys):
+    """Google guarantees only its standard library (developers.google.com/tag-platform/
+    tag-manager/templates/standard-library) and ES5.1 plus arrows and let/const; anything else
+    runs here but may not in GTM: a warning with file:line:col, a failure under --strict."""
+    code = (
+        "const ok = 'abc'.indexOf('b');\nfor (const c of ['x']) { 'x'.startsWith(c); }\nreturn ok;"
+    )
+    path = tmp_path / "modern.tpl"
+    text = "// Licence: MIT" + tpl_text(
+        code, [], "MACRO", scenarios(("ok", "runCode({});"))
+    ).lstrip("\ufeff")
+    path.write_text(text, encoding="utf-8")
+    code_line = next(i for i, line in enumerate(text.split("\n"), 1) if line.startswith("const ok"))
+    assert sgtm(["templates", "test", str(path)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == (
+        f"WARNING {path}:1: 1 line(s) of text before ___INFO___ (a licence comment?) are not "
+        "part of any section and are ignored"
+    )
+    assert out[1].startswith(
+        f"WARNING {path}:{code_line + 1}:1: portability: for...of is not in ES5.1"
+    )
+    assert out[2].startswith(
+        f"WARNING {path}:{code_line + 1}:30: portability: '.startsWith()' is not in Google's "
+        "sandbox standard library"
+    )
+    assert out[-1] == "1 passed, 0 failed"
+    assert sgtm(["templates", "test", "--strict", str(path)]) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert (
+        out[0].startswith("WARNING") and out[1].startswith("ERROR") and out[2].startswith("ERROR")
+    )
+    assert out[-1] == "1 passed, 2 failed"
