@@ -294,6 +294,9 @@ def container_export(
         "path": f"{path}/versions/0",
         **_base(),
         "containerVersionId": "0",
+        # `sgtm push --publish` names the published version after the plan version it finds
+        # here (ops/export.py reads description, name and container notes).
+        "description": f"{plan.name}: sgtm-companion plan version {plan.version}",
         "container": {
             "path": path,
             **_base(),
