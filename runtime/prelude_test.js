@@ -178,9 +178,17 @@
     objectMocks[name] = out;
   }
 
+  // Google's test API binds `data` per runCode call ("runs the code for the template ... with
+  // a given input data object") and mocks per test ("Mocks are reset before each test is
+  // run"): mocks stay in force across the runCode calls of one scenario, while each call gets
+  // its own data. The template sees a copy of the object given, with gtmOnSuccess/gtmOnFailure
+  // added, so neither those nor the template's own assignments leak into the test's object or
+  // into the next runCode call.
   function runCode(data) {
     outcome.result = null;
-    var d = withCallbacks(data === undefined ? {} : data);
+    var given = data === undefined || data === null ? {} : data;
+    var d = getType(given) === 'object' ? nativeObject.assign({}, given) : given;
+    d = withCallbacks(d);
     call('test:run', []);
     var value = G.__sgtm_template(d, templateRequire);
     return value;

@@ -343,3 +343,48 @@ def test_cli_warns_per_undocumented_use_and_strict_fails(tmp_path: Path, capsys)
         out[0].startswith("WARNING") and out[1].startswith("ERROR") and out[2].startswith("ERROR")
     )
     assert out[-1] == "1 passed, 2 failed"
+
+
+# Google's test API (developers.google.com/tag-platform/tag-manager/templates/tests; the API list
+# of .../templates/api): runCode "runs the code for the template ... with a given input data
+# object"; mock and mockObject: "Mocks are reset before each test is run". So mocks belong to a
+# scenario and hold across its runCode calls; data belongs to one runCode call.
+SCOPED = """const storage = require('templateDataStorage');
+const count = (storage.getItemCopy('runs') || 0) + 1;
+storage.setItemCopy('runs', count);
+const seen = data.seen;
+data.seen = 'by the template';
+data.gtmOnSuccess();
+return [require('getTimestampMillis')(), count, seen];"""
+SCOPED_PERMS = [perm("access_template_storage")]
+
+
+def test_mocks_hold_for_the_scenario_and_data_belongs_to_one_run_code_call():
+    tests = scenarios(
+        (
+            "first",
+            """
+            const input = {id: 1};
+            mock('getTimestampMillis', 42);
+            assertThat(runCode(input)).isEqualTo([42, 1, undefined]);
+            // The mock still holds; the template's data.seen did not leak into the next call or
+            // into the test's object, and gtmOnSuccess was not added to it.
+            assertThat(runCode(input)).isEqualTo([42, 2, undefined]);
+            assertThat(input).isEqualTo({id: 1});
+            mock('getTimestampMillis', 7);
+            assertThat(runCode({seen: 'given'})).isEqualTo([7, 3, 'given']);
+            """,
+        ),
+        (
+            "second",
+            """
+            // A new test: no mock from 'first', and the storage it filled is gone.
+            const value = runCode({});
+            assertThat(value[0] === 42 || value[0] === 7).isFalse();
+            assertThat(value[1]).isEqualTo(1);
+            """,
+        ),
+    )
+    got = results(SCOPED, tests, SCOPED_PERMS, kind="MACRO")
+    assert got["first"].passed, got["first"].messages
+    assert got["second"].passed, got["second"].messages
