@@ -497,14 +497,15 @@
     return nativeObject.prototype.hasOwnProperty.call(API, name);
   }
 
-  function recorded(name, impl) {
+  // A recorded API function. With `bind`, the mock in force at require() time is the one it
+  // uses for the rest of that run (see templateRequire); without, it has no mock.
+  function recorded(name, impl, bind) {
+    var mocked = bind === true && nativeObject.prototype.hasOwnProperty.call(mocks, name);
+    var m = mocked ? mocks[name] : undefined;
     return function () {
       var args = nativeArray.prototype.slice.call(arguments);
       calls.push({ name: name, args: args });
-      if (nativeObject.prototype.hasOwnProperty.call(mocks, name)) {
-        var m = mocks[name];
-        return typeof m === 'function' ? m.apply(null, args) : m;
-      }
+      if (mocked) return typeof m === 'function' ? m.apply(null, args) : m;
       return impl.apply(null, args);
     };
   }
@@ -520,15 +521,19 @@
       var made = typeof m === 'function' && name !== 'Promise' ? m() : m;
       return wrapObject(name, made);
     }
+    // Mocks bind when the template requires the API, i.e. per runCode call for the usual
+    // top-level require: a run keeps the mocks it started with even when its Promise callbacks
+    // run after the scenario re-mocked for its next runCode (stape's activecampaign-tag tests
+    // loop over cases that way, and pass in GTM). Object mocks already bind here.
     var impl = API[name]();
     if (OBJECT_APIS[name]) {
-      var out = typeof impl === 'function' ? recorded(name, impl) : {};
+      var out = typeof impl === 'function' ? recorded(name, impl, true) : {};
       nativeObject.keys(impl).forEach(function (k) {
-        out[k] = typeof impl[k] === 'function' ? recorded(name + '.' + k, impl[k]) : impl[k];
+        out[k] = typeof impl[k] === 'function' ? recorded(name + '.' + k, impl[k], true) : impl[k];
       });
       return out;
     }
-    return recorded(name, impl);
+    return recorded(name, impl, true);
   }
 
   function wrapObject(name, obj) {

@@ -388,3 +388,36 @@ def test_mocks_hold_for_the_scenario_and_data_belongs_to_one_run_code_call():
     got = results(SCOPED, tests, SCOPED_PERMS, kind="MACRO")
     assert got["first"].passed, got["first"].messages
     assert got["second"].passed, got["second"].messages
+
+
+def test_a_run_keeps_the_mocks_it_started_with_after_the_scenario_re_mocks():
+    """stape's activecampaign-tag loops over cases in one scenario: mock, runCode, next case
+    re-mocks. Its first run's second request happens in a Promise callback, after the re-mock,
+    and its assertions (which pass in GTM) need the first run's mock. So a mock is bound when the
+    template requires the API, at the start of each runCode."""
+    code = """const send = require('sendHttpRequest');
+    const Promise = require('Promise');
+    send('https://a.example/1').then(() => send('https://a.example/2')).then((tag) => {
+      data.gtmOnSuccess();
+    });"""
+    tests = scenarios(
+        (
+            "two cases",
+            """
+            const Promise = require('Promise');
+            const seen = [];
+            ['first', 'second'].forEach((label) => {
+              mock('sendHttpRequest', (url) => {
+                seen.push(label + ' ' + url);
+                return Promise.create((resolve) => resolve(label));
+              });
+              runCode({});
+            });
+            require('callLater')(() => assertThat(seen).isEqualTo([
+              'first https://a.example/1', 'second https://a.example/1',
+              'first https://a.example/2', 'second https://a.example/2']));
+            """,
+        ),
+    )
+    got = results(code, tests, [perm("send_http", allowedUrls="any")])
+    assert got["two cases"].passed, got["two cases"].messages
