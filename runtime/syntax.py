@@ -96,6 +96,12 @@ class _Walk:
     aliases: dict[str, str] = field(default_factory=dict)  # local name -> API it was required as
     calls: list[tuple[int, int, str, bool]] = field(default_factory=list)  # line, col, name, inline
     members: list[tuple[int, int, str, str]] = field(default_factory=list)  # line, col, obj, member
+    # Property names the code itself defines ({name: ...}, x.name = ...): calling one is calling
+    # the template's own function, not a standard-library method.
+    own_properties: set[str] = field(default_factory=set)
+    # local name -> identifiers its value is computed from, to follow indirect aliases such as
+    # `const bigquery = getType(BigQuery) === 'function' ? BigQuery() : BigQuery;`
+    derived: list[tuple[str, set[str]]] = field(default_factory=list)
 
     def where(self, loc) -> tuple[int, int]:
         line, col = loc.start.line, loc.start.column
@@ -140,7 +146,11 @@ class _Walk:
             init = node.init
             if init.type == "CallExpression" and _is_require(init) and _literal_arg(init):
                 self.aliases[node.id.name] = init.arguments[0].value
-        elif kind == "CallExpression":
+            else:
+                self.derived.append((node.id.name, _identifiers(init)))
+        elif kind == "AssignmentExpression" and node.left.type == "Identifier":
+            self.derived.append((node.left.name, _identifiers(node.right)))
+        if kind == "CallExpression":
             line, col = self.where(node.loc)
             callee = node.callee
             if callee.type == "Identifier":
@@ -148,10 +158,20 @@ class _Walk:
             elif callee.type == "CallExpression" and _is_require(callee) and _literal_arg(callee):
                 self.calls.append((line, col, callee.arguments[0].value, True))
             elif callee.type == "MemberExpression" and not callee.computed:
-                obj = callee.object.name if callee.object.type == "Identifier" else ""
+                target = callee.object
+                obj = target.name if target.type == "Identifier" else ""
+                if target.type == "CallExpression" and _is_require(target) and _literal_arg(target):
+                    obj = " " + target.arguments[0].value  # require('BigQuery').insert(...)
                 where = self.where(callee.property.loc)
                 self.members.append((where[0], where[1], obj, callee.property.name))
-        elif kind == "ForOfStatement":
+        elif kind == "Property" and not node.computed and node.key.type == "Identifier":
+            self.own_properties.add(node.key.name)
+        elif kind == "Property" and not node.computed and node.key.type == "Literal":
+            self.own_properties.add(str(node.key.value))
+        elif kind == "AssignmentExpression" and node.left.type == "MemberExpression":
+            if not node.left.computed:
+                self.own_properties.add(node.left.property.name)
+        if kind == "ForOfStatement":
             self.warn(node, portability.syntax_warning("ForOfStatement"))
         elif kind == "Property" and node.shorthand:
             self.warn(node, portability.syntax_warning("shorthand"))
@@ -168,6 +188,12 @@ class _Walk:
     def finish(self) -> tuple[dict[int, list[tuple[int, str]]], list[SyntaxProblem]]:
         """Resolve aliases (a function may call an API required further down) and method
         calls on API objects, once the whole tree is known."""
+        for name, sources in self.derived:
+            apis = {self.aliases.get(n) for n in sources} - {None}
+            if name not in self.aliases and len(apis) == 1:
+                (api,) = apis
+                if api in portability.OBJECT_API_MEMBERS:
+                    self.aliases[name] = api
         api_calls: dict[int, list[tuple[int, str]]] = {}
         for line, col, name, inline in self.calls:
             api = name if inline else self.aliases.get(name)
@@ -175,7 +201,7 @@ class _Walk:
                 api_calls.setdefault(line, []).append((col, api))
         warnings = list(self.warnings)
         for line, col, obj, member in self.members:
-            api = self.aliases.get(obj)
+            api = obj[1:] if obj.startswith(" ") else self.aliases.get(obj)
             if api is not None:
                 api_calls.setdefault(line, []).append((col, f"{api}.{member}"))
             if api in portability.OBJECT_API_MEMBERS:
@@ -186,6 +212,8 @@ class _Walk:
             if obj == "data" and member in portability.DATA_CALLBACKS:
                 continue
             if member in portability.DOCUMENTED_METHODS or member in portability.PROMISE_METHODS:
+                continue
+            if member in self.own_properties:
                 continue
             message = portability.method_warning(member)
             warnings.append(SyntaxProblem(self.source, line, col, message))
@@ -207,6 +235,21 @@ class _Walk:
         else:
             self.inserts.append((body.range[0], "{" + call))
             self.inserts.append((body.range[1], "}"))
+
+
+def _identifiers(node) -> set[str]:
+    """The names an expression may evaluate to as a whole: ``X``, ``X()``, and the branches of
+    ``c ? a : b`` and ``a || b`` (a call's result or a member of ``X`` is not ``X``)."""
+    kind = node.type
+    if kind == "Identifier":
+        return {node.name}
+    if kind == "CallExpression" and node.callee.type == "Identifier" and not node.arguments:
+        return {node.callee.name}
+    if kind == "ConditionalExpression":
+        return _identifiers(node.consequent) | _identifiers(node.alternate)
+    if kind == "LogicalExpression":
+        return _identifiers(node.left) | _identifiers(node.right)
+    return set()
 
 
 def _is_require(node) -> bool:
