@@ -178,12 +178,11 @@
     objectMocks[name] = out;
   }
 
-  // Google's test API binds `data` per runCode call ("runs the code for the template ... with
-  // a given input data object") and mocks per test ("Mocks are reset before each test is
-  // run"): mocks stay in force across the runCode calls of one scenario, while each call gets
-  // its own data. The template sees a copy of the object given, with gtmOnSuccess/gtmOnFailure
-  // added, so neither those nor the template's own assignments leak into the test's object or
-  // into the next runCode call.
+  // Google's test API runs the template with the data object given to each runCode call and
+  // resets mocks before each test (docs/runtime.md): each call gets its own data, while mocks
+  // are per scenario and bound when the template requires the API. The template sees a copy of
+  // the object given, with gtmOnSuccess/gtmOnFailure added, so neither those nor the template's
+  // own assignments leak into the test's object or into the next runCode call.
   function runCode(data) {
     outcome.result = null;
     var given = data === undefined || data === null ? {} : data;

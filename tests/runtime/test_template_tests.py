@@ -345,10 +345,10 @@ def test_cli_warns_per_undocumented_use_and_strict_fails(tmp_path: Path, capsys)
     assert out[-1] == "1 passed, 2 failed"
 
 
-# Google's test API (developers.google.com/tag-platform/tag-manager/templates/tests; the API list
-# of .../templates/api): runCode "runs the code for the template ... with a given input data
-# object"; mock and mockObject: "Mocks are reset before each test is run". So mocks belong to a
-# scenario and hold across its runCode calls; data belongs to one runCode call.
+# Google's test documentation (developers.google.com/tag-platform/tag-manager/templates/tests,
+# summarised in the reference notes): runCode(data) runs the template with the data object it
+# is given; mocks (mock, mockObject) are reset before each test. So mocks belong to a scenario
+# and hold across its runCode calls; data belongs to one runCode call.
 SCOPED = """const storage = require('templateDataStorage');
 const count = (storage.getItemCopy('runs') || 0) + 1;
 storage.setItemCopy('runs', count);
