@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint bench regen clean
+.PHONY: demo test lint bench regen fidelity-cache clean
 
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "error: Python 3.11 or newer is required" >&2; exit 1; }
@@ -31,6 +31,11 @@ bench: $(STAMP)
 
 regen: $(STAMP)
 	$(BIN)/python -m tests.regen_golden
+
+# Public sGTM templates the runtime is checked against (tests/runtime/test_fidelity.py): not in
+# the repository, fetched at pinned commits into $SGTM_FIDELITY_CACHE (default ~/.cache/...).
+fidelity-cache: $(STAMP)
+	$(BIN)/python -m tests.runtime.fidelity fetch
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

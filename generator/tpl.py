@@ -68,6 +68,8 @@ class Tpl:
     permissions: list[dict[str, Any]]
     tests: dict[str, Any] = field(default_factory=dict)
     notes: str = ""
+    # Things GTM's import tolerates but a reader should know, as ``source:line: message``.
+    warnings: tuple[str, ...] = ()
 
     @property
     def type(self) -> str:
@@ -99,9 +101,18 @@ class Tpl:
 
 
 def split_sections(text: str, source: str = "<template>") -> dict[str, Section]:
-    """Split the raw text into sections; text before the first marker must be blank."""
+    """Split the raw text into sections; text before the first marker is left out."""
+    return _split(text, source)[0]
+
+
+def _split(text: str, source: str) -> tuple[dict[str, Section], Section | None]:
+    """The sections, and the non-blank text before the first marker if there is any.
+
+    Publishers put licence comments above ``___INFO___`` and tell users to import the file in
+    the GTM editor, so that text is not an error; the caller reports it as a warning."""
     if text.startswith(BOM):
         text = text[1:]
+    leading: list[tuple[int, str]] = []
     lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
     sections: dict[str, Section] = {}
     current: str | None = None
@@ -126,7 +137,7 @@ def split_sections(text: str, source: str = "<template>") -> dict[str, Section]:
             continue
         if current is None:
             if line.strip():
-                raise TplError(source, number, "text before the first ___SECTION___ marker")
+                leading.append((number, line))
             continue
         if not body and not line.strip():
             start = number + 1  # skip the blank line(s) after the marker
@@ -135,12 +146,22 @@ def split_sections(text: str, source: str = "<template>") -> dict[str, Section]:
     close()
     if not sections:
         raise TplError(source, 1, "no ___SECTION___ markers: not a .tpl template")
-    return sections
+    if not leading:
+        return sections, None
+    return sections, Section("", "\n".join(line for _, line in leading), leading[0][0])
 
 
 def parse_tpl(text: str, source: str = "<template>") -> Tpl:
     """Parse a whole template; the first problem found raises ``TplError``."""
-    sections = split_sections(text, source)
+    sections, leading = _split(text, source)
+    warnings: tuple[str, ...] = ()
+    if leading is not None:
+        first = next(iter(sections))
+        count = leading.text.count("\n") + 1
+        warnings = (
+            f"{source}:{leading.line}: {count} line(s) of text before ___{first}___ "
+            "(a licence comment?) are not part of any section and are ignored",
+        )
     for name in REQUIRED_SECTIONS:
         if name not in sections:
             raise TplError(source, 1, f"missing required section ___{name}___")
@@ -183,6 +204,7 @@ def parse_tpl(text: str, source: str = "<template>") -> Tpl:
         permissions=permissions,
         tests=tests,
         notes=sections["NOTES"].text if "NOTES" in sections else "",
+        warnings=warnings,
     )
 
 
@@ -282,6 +304,15 @@ def render_tpl(
     out = BOM + "\n"
     out += "\n\n\n".join(f"___{name}___\n\n{body}" for name, body in parts)
     return out + "\n\n\n"
+
+
+def template_data(tpl_text: str) -> str:
+    """A ``.tpl`` as a container export's ``templateData`` carries it.
+
+    Editor ``.tpl`` downloads start with a BOM and a blank line (``render_tpl`` writes that);
+    the ``templateData`` of the real server exports (all 78 templates of
+    ``../shared/corpus/gtm-containers/``) has neither: it starts at the first marker."""
+    return tpl_text.removeprefix(BOM).lstrip("\n")
 
 
 def _dump(value: Any) -> str:

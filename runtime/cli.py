@@ -16,13 +16,21 @@ def register(subparsers: Any) -> None:
         "test",
         help="run the ___TESTS___ scenarios of templates in the local sandbox",
         description="Run each template's ___TESTS___ scenarios with GTM's test API. Prints one "
-        "line per scenario and 'N passed, M failed'; exits 0 only when all pass.",
+        "line per scenario and 'N passed, M failed'; exits 0 only when all pass. Uses of "
+        "methods or syntax that Google's sandbox documentation does not cover are printed as "
+        "portability warnings (file:line:col); --strict counts each as a failure.",
     )
     test.add_argument("templates", nargs="+", metavar="TPL", help=".tpl files")
     test.add_argument("-k", dest="match", help="only scenarios whose name contains this text")
     test.add_argument("-v", "--verbose", action="store_true", help="also print template logs")
     test.add_argument(
         "--timeout", type=float, default=5.0, help="seconds per scenario before it is stopped"
+    )
+    test.add_argument(
+        "--strict",
+        action="store_true",
+        help="fail on portability warnings (methods and syntax Google's sandbox documentation "
+        "does not cover, which may not run in GTM)",
     )
     add_format(test)
     test.set_defaults(func=_test)
@@ -70,6 +78,18 @@ def _test(args: argparse.Namespace) -> int:
             report.append({"template": path, "error": str(exc), "scenarios": []})
             failed += 1
             continue
+        for warning in template.tpl.warnings:
+            say(f"WARNING {warning}")
+        # Each use of what Google does not document: a warning, or with --strict a failure.
+        label = "ERROR" if args.strict else "WARNING"
+        portability = [
+            f"{problem.source}:{problem.line}:{problem.column}: portability: {problem.message}"
+            for problem in template.warnings
+        ]
+        for line in portability:
+            say(f"{label} {line}")
+        if args.strict:
+            failed += len(template.warnings)
         env = Environment(debug=True)
         chosen = [
             s for s in scenarios(template) if not args.match or args.match in str(s.get("name"))
@@ -93,6 +113,7 @@ def _test(args: argparse.Namespace) -> int:
         report.append(
             {
                 "template": path,
+                "warnings": [str(w) for w in template.tpl.warnings] + portability,
                 "scenarios": [
                     {"name": r.name, "passed": r.passed, "messages": list(r.messages)}
                     for r in results

@@ -53,6 +53,8 @@ MEMORY_LIMIT = 64 * 1024 * 1024
 STACK_LIMIT = 1024 * 1024
 
 _FRAME = re.compile(r"at (?P<fn>[^\s(]+) \(<input>:(?P<line>\d+)\)")
+# Sandbox API errors start with the API's name: "sendHttpRequest: ...", "addEventCallback ...".
+_API_IN_MESSAGE = re.compile(r"([A-Za-z][A-Za-z0-9]*(?:\.[A-Za-z][A-Za-z0-9]*)?)[: ]")
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,10 @@ class Template:
     code: str  # instrumented
     permissions: Permissions
     id: str
+    # file line -> [(column, api)] of sandbox API calls, to give runtime errors a column
+    api_calls: dict[int, list[tuple[int, str]]] = field(default_factory=dict)
+    # uses of what Google does not document (runtime/portability.py), as ``file:line:col``
+    warnings: tuple[syntax.SyntaxProblem, ...] = ()
 
     @property
     def source(self) -> str:
@@ -83,8 +89,15 @@ def compile_template(tpl: Tpl, template_id: str | None = None) -> Template:
             "this code is ___SANDBOXED_JS_FOR_WEB_TEMPLATE___: the local runtime runs server "
             "templates (___SANDBOXED_JS_FOR_SERVER___) only",
         )
-    code = syntax.check(tpl.code, tpl.source, tpl.code_line)
-    return Template(tpl, code, Permissions.of(tpl), template_id or tpl.source)
+    checked = syntax.analyse(tpl.code, tpl.source, tpl.code_line)
+    return Template(
+        tpl,
+        checked.code,
+        Permissions.of(tpl),
+        template_id or tpl.source,
+        checked.api_calls,
+        tuple(checked.warnings),
+    )
 
 
 def load_template(path: str | Path) -> Template:
@@ -285,7 +298,19 @@ class Sandbox:
         elif "out of memory" in first:
             first = f"stopped: the run used more than {MEMORY_LIMIT // (1024 * 1024)} MiB"
         where = self.locate(text)
+        if where and where.startswith(self.template.source + ":"):
+            where += self._column(where, first)
         return f"{where}: {first}" if where else first
+
+    def _column(self, where: str, message: str) -> str:
+        """``:COL`` of the API call the message is about, when the static check saw exactly
+        where on that line it is called (QuickJS stack traces carry no columns)."""
+        line_text = where.rsplit(":", 1)[-1]
+        api = _API_IN_MESSAGE.match(message)
+        if not line_text.isdigit() or api is None:
+            return ""
+        cols = [c for c, name in self.template.api_calls.get(int(line_text), []) if name == api[1]]
+        return f":{cols[0]}" if cols else ""
 
     def locate(self, stack: str) -> str | None:
         for match in _FRAME.finditer(stack):

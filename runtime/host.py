@@ -14,6 +14,7 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import secrets
 import time
 from collections.abc import Callable
@@ -329,8 +330,11 @@ class Host:
             return str(bound)
         if self.state.kind == "CLIENT":
             raise ApiError(
-                "addEventCallback from a client must run in a function bound with "
-                "runContainer's bindToEvent"
+                'addEventCallback called unbound from a client: in a client it "must be bound '
+                "to a specific event using the runContainer API's bindToEvent function\"; "
+                "write bindToEvent(addEventCallback)((containerId, eventData) => {...}) in "
+                "runContainer's onStart or onComplete (developers.google.com/tag-platform/"
+                "tag-manager/server-side/api#addeventcallback)"
             )
         return self.state.event_id or "test"
 
@@ -672,13 +676,20 @@ def event_value(event: dict[str, Any], key: str) -> Any:
     return current
 
 
+_LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+
+
 def etld_plus_one(host: str) -> str:
-    labels = [p for p in host.lower().strip(".").split(".") if p]
-    if len(labels) < 2:
-        return ".".join(labels)
-    if ".".join(labels[-2:]) in MULTI_LABEL_SUFFIXES and len(labels) >= 3:
-        return ".".join(labels[-3:])
-    return ".".join(labels[-2:])
+    """The registrable domain of ``host``; ``''`` when it is not a domain (GTM: "Returns a
+    blank string if the argument is not a valid domain or URL"), including a bare public
+    suffix, which has no eTLD+1."""
+    labels = host.lower().removesuffix(".").split(".")
+    if not all(_LABEL.match(label) for label in labels) or labels[-1].isdigit():
+        return ""
+    suffix = 2 if ".".join(labels[-2:]) in MULTI_LABEL_SUFFIXES else 1
+    if len(labels) <= suffix:
+        return ""
+    return ".".join(labels[-(suffix + 1) :])
 
 
 def parse_url(url: str) -> Any:

@@ -182,20 +182,32 @@
     });
   }
 
+  // Server API reference, createRegex: "'g' (global) and 'i' (ignore case) flags are
+  // supported. All other characters are silently ignored."
   function createRegex(pattern, flags) {
-    flags = flags || '';
-    if (!/^[gi]*$/.test(flags)) return null;
+    var kept = '';
+    var given = flags === undefined || flags === null ? '' : makeString(flags);
+    if (given.indexOf('g') >= 0) kept += 'g';
+    if (given.indexOf('i') >= 0) kept += 'i';
     try {
-      return new nativeRegExp(pattern, flags);
+      return new nativeRegExp(pattern, kept);
     } catch (e) {
       return null;
     }
   }
 
+  // testRegex: "A regex with the global flag is stateful": like RegExp.prototype.test, a 'g'
+  // regex continues from its lastIndex, so the state is kept between calls.
   function testRegex(re, s) {
     if (!(re instanceof nativeRegExp)) throw SandboxError('testRegex: first argument must come from createRegex');
-    re.lastIndex = 0;
     return re.test(makeString(s));
+  }
+
+  // computeEffectiveTldPlusOne: "Returns the argument unaltered if it is null/undefined"; the
+  // host computes the rest (a blank string for what is not a domain or URL).
+  function computeEffectiveTldPlusOne(value) {
+    if (value === null || value === undefined) return value;
+    return call('computeEffectiveTldPlusOne', [value]);
   }
 
   function safe(fn) {
@@ -290,8 +302,10 @@
   var bound = null; // the event a client callback is bound to (runContainer's bindToEvent)
   function runContainer(event, onComplete, onStart) {
     var eventId = call('runContainer:start', [event]);
-    // A bound function carries its event (addEventCallback(bindToEvent(cb)) registers cb for
-    // this event), and anything called while it runs is bound to the event too.
+    // Google documents one form: bindToEvent(addEventCallback)(cb). Whatever the bound function
+    // calls while it runs is bound to this event. A callback wrapped the other way round
+    // (addEventCallback(bindToEvent(cb))) carries no event: addEventCallback itself runs unbound
+    // and fails in a client, as GTM says it must ("must be bound to a specific event").
     function bindToEvent(fn) {
       var wrapper = function () {
         var prev = bound;
@@ -302,7 +316,6 @@
           bound = prev;
         }
       };
-      wrapper.__sgtm_event = eventId;
       return wrapper;
     }
     if (typeof onStart === 'function') onStart(bindToEvent);
@@ -317,8 +330,7 @@
   var eventCallbacks = [];
   function addEventCallback(cb) {
     if (typeof cb !== 'function') throw SandboxError('addEventCallback: the callback must be a function');
-    var own = cb.__sgtm_event !== undefined ? cb.__sgtm_event : bound;
-    var target = call('addEventCallback', [own === undefined ? null : own]);
+    var target = call('addEventCallback', [bound]);
     eventCallbacks.push({ target: target, cb: cb });
   }
   function fireEventCallbacks(target, containerId, eventData) {
@@ -343,9 +355,8 @@
   var listenerCount = 0;
   function addMessageListener(type, cb) {
     if (typeof cb !== 'function') throw SandboxError('addMessageListener: the callback must be a function');
-    var own = cb.__sgtm_event !== undefined ? cb.__sgtm_event : bound;
     var id = 'm' + ++listenerCount;
-    call('addMessageListener', [makeString(type), id, own === undefined ? null : own]);
+    call('addMessageListener', [makeString(type), id, bound]);
     messageListeners[id] = cb;
   }
   function sendMessage(type, message) {
@@ -399,7 +410,7 @@
     },
     callLater: function () { return callLater; },
     claimRequest: function () { return hostFn('claimRequest'); },
-    computeEffectiveTldPlusOne: function () { return hostFn('computeEffectiveTldPlusOne'); },
+    computeEffectiveTldPlusOne: function () { return computeEffectiveTldPlusOne; },
     createRegex: function () { return createRegex; },
     decodeUri: function () { return safe(decURI); },
     decodeUriComponent: function () { return safe(decURIC); },
@@ -486,14 +497,15 @@
     return nativeObject.prototype.hasOwnProperty.call(API, name);
   }
 
-  function recorded(name, impl) {
+  // A recorded API function. With `bind`, the mock in force at require() time is the one it
+  // uses for the rest of that run (see templateRequire); without, it has no mock.
+  function recorded(name, impl, bind) {
+    var mocked = bind === true && nativeObject.prototype.hasOwnProperty.call(mocks, name);
+    var m = mocked ? mocks[name] : undefined;
     return function () {
       var args = nativeArray.prototype.slice.call(arguments);
       calls.push({ name: name, args: args });
-      if (nativeObject.prototype.hasOwnProperty.call(mocks, name)) {
-        var m = mocks[name];
-        return typeof m === 'function' ? m.apply(null, args) : m;
-      }
+      if (mocked) return typeof m === 'function' ? m.apply(null, args) : m;
       return impl.apply(null, args);
     };
   }
@@ -509,15 +521,19 @@
       var made = typeof m === 'function' && name !== 'Promise' ? m() : m;
       return wrapObject(name, made);
     }
+    // Mocks bind when the template requires the API, i.e. per runCode call for the usual
+    // top-level require: a run keeps the mocks it started with even when its Promise callbacks
+    // run after the scenario re-mocked for its next runCode (stape's activecampaign-tag tests
+    // loop over cases that way, and pass in GTM). Object mocks already bind here.
     var impl = API[name]();
     if (OBJECT_APIS[name]) {
-      var out = typeof impl === 'function' ? recorded(name, impl) : {};
+      var out = typeof impl === 'function' ? recorded(name, impl, true) : {};
       nativeObject.keys(impl).forEach(function (k) {
-        out[k] = typeof impl[k] === 'function' ? recorded(name + '.' + k, impl[k]) : impl[k];
+        out[k] = typeof impl[k] === 'function' ? recorded(name + '.' + k, impl[k], true) : impl[k];
       });
       return out;
     }
-    return recorded(name, impl);
+    return recorded(name, impl, true);
   }
 
   function wrapObject(name, obj) {

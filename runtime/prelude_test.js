@@ -178,9 +178,16 @@
     objectMocks[name] = out;
   }
 
+  // Google's test API runs the template with the data object given to each runCode call and
+  // resets mocks before each test (docs/runtime.md): each call gets its own data, while mocks
+  // are per scenario and bound when the template requires the API. The template sees a copy of
+  // the object given, with gtmOnSuccess/gtmOnFailure added, so neither those nor the template's
+  // own assignments leak into the test's object or into the next runCode call.
   function runCode(data) {
     outcome.result = null;
-    var d = withCallbacks(data === undefined ? {} : data);
+    var given = data === undefined || data === null ? {} : data;
+    var d = getType(given) === 'object' ? nativeObject.assign({}, given) : given;
+    d = withCallbacks(d);
     call('test:run', []);
     var value = G.__sgtm_template(d, templateRequire);
     return value;

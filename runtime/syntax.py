@@ -13,9 +13,11 @@ so engine line numbers still equal code line numbers.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import esprima
+
+from runtime import portability
 
 TICK = "__sgtm_tick"
 
@@ -72,12 +74,34 @@ class TemplateSyntaxError(ValueError):
         super().__init__("\n".join(str(p) for p in problems))
 
 
+@dataclass(frozen=True)
+class Analysis:
+    """What the check learned about a piece of code, besides that it is acceptable."""
+
+    code: str  # instrumented
+    # Calls of sandbox APIs by file line: [(column, api name)], so a runtime error raised by an
+    # API can name its column (the engine's stack traces carry lines only).
+    api_calls: dict[int, list[tuple[int, str]]] = field(default_factory=dict)
+    # Uses of what Google's documentation does not cover (runtime/portability.py).
+    warnings: list[SyntaxProblem] = field(default_factory=list)
+
+
 @dataclass
 class _Walk:
     source: str
     first_line: int
     problems: list[SyntaxProblem]
     inserts: list[tuple[int, str]]
+    warnings: list[SyntaxProblem] = field(default_factory=list)
+    aliases: dict[str, str] = field(default_factory=dict)  # local name -> API it was required as
+    calls: list[tuple[int, int, str, bool]] = field(default_factory=list)  # line, col, name, inline
+    members: list[tuple[int, int, str, str]] = field(default_factory=list)  # line, col, obj, member
+    # Property names the code itself defines ({name: ...}, x.name = ...): calling one is calling
+    # the template's own function, not a standard-library method.
+    own_properties: set[str] = field(default_factory=set)
+    # local name -> identifiers its value is computed from, to follow indirect aliases such as
+    # `const bigquery = getType(BigQuery) === 'function' ? BigQuery() : BigQuery;`
+    derived: list[tuple[str, set[str]]] = field(default_factory=list)
 
     def where(self, loc) -> tuple[int, int]:
         line, col = loc.start.line, loc.start.column
@@ -88,6 +112,10 @@ class _Walk:
     def deny(self, node, message: str) -> None:
         line, col = self.where(node.loc)
         self.problems.append(SyntaxProblem(self.source, line, col, message))
+
+    def warn(self, node, message: str) -> None:
+        line, col = self.where(node.loc)
+        self.warnings.append(SyntaxProblem(self.source, line, col, message))
 
     def __call__(self, node, _meta) -> None:
         kind = node.type
@@ -109,6 +137,90 @@ class _Walk:
             self.deny(node, "async functions and generators are not supported")
         if kind in LOOPS or kind in FUNCTIONS:
             self._tick(node)
+        self._learn(node)
+
+    def _learn(self, node) -> None:
+        """Record API aliases and calls, and warn about what Google does not document."""
+        kind = node.type
+        if kind == "VariableDeclarator" and node.id.type == "Identifier" and node.init:
+            init = node.init
+            if init.type == "CallExpression" and _is_require(init) and _literal_arg(init):
+                self.aliases[node.id.name] = init.arguments[0].value
+            else:
+                self.derived.append((node.id.name, _identifiers(init)))
+        elif kind == "AssignmentExpression" and node.left.type == "Identifier":
+            self.derived.append((node.left.name, _identifiers(node.right)))
+        if kind == "CallExpression":
+            line, col = self.where(node.loc)
+            callee = node.callee
+            if callee.type == "Identifier":
+                self.calls.append((line, col, callee.name, False))
+            elif callee.type == "CallExpression" and _is_require(callee) and _literal_arg(callee):
+                self.calls.append((line, col, callee.arguments[0].value, True))
+            elif callee.type == "MemberExpression" and not callee.computed:
+                target = callee.object
+                obj = target.name if target.type == "Identifier" else ""
+                if target.type == "CallExpression" and _is_require(target) and _literal_arg(target):
+                    obj = " " + target.arguments[0].value  # require('BigQuery').insert(...)
+                where = self.where(callee.property.loc)
+                self.members.append((where[0], where[1], obj, callee.property.name))
+        elif kind == "Property" and not node.computed and node.key.type == "Identifier":
+            self.own_properties.add(node.key.name)
+        elif kind == "Property" and not node.computed and node.key.type == "Literal":
+            self.own_properties.add(str(node.key.value))
+        elif kind == "AssignmentExpression" and node.left.type == "MemberExpression":
+            if not node.left.computed:
+                self.own_properties.add(node.left.property.name)
+        if kind == "ForOfStatement":
+            self.warn(node, portability.syntax_warning("ForOfStatement"))
+        elif kind == "Property" and node.shorthand:
+            self.warn(node, portability.syntax_warning("shorthand"))
+        elif kind == "Property" and node.method:
+            self.warn(node, portability.syntax_warning("method"))
+        elif kind == "Property" and node.computed:
+            self.warn(node, portability.syntax_warning("computed"))
+        elif kind in ("BinaryExpression", "AssignmentExpression") and node.operator in (
+            "**",
+            "**=",
+        ):
+            self.warn(node, portability.syntax_warning("**"))
+
+    def finish(self) -> tuple[dict[int, list[tuple[int, str]]], list[SyntaxProblem]]:
+        """Resolve aliases (a function may call an API required further down) and method
+        calls on API objects, once the whole tree is known."""
+        for name, sources in self.derived:
+            apis = {self.aliases.get(n) for n in sources} - {None}
+            if name not in self.aliases and len(apis) == 1:
+                (api,) = apis
+                if api in portability.OBJECT_API_MEMBERS:
+                    self.aliases[name] = api
+        api_calls: dict[int, list[tuple[int, str]]] = {}
+        for line, col, name, inline in self.calls:
+            api = name if inline else self.aliases.get(name)
+            if api is not None:
+                api_calls.setdefault(line, []).append((col, api))
+        warnings = list(self.warnings)
+        for line, col, obj, member in self.members:
+            api = obj[1:] if obj.startswith(" ") else self.aliases.get(obj)
+            if api is not None:
+                api_calls.setdefault(line, []).append((col, f"{api}.{member}"))
+            if api in portability.OBJECT_API_MEMBERS:
+                if member not in portability.OBJECT_API_MEMBERS[api]:
+                    message = portability.member_warning(api, member)
+                    warnings.append(SyntaxProblem(self.source, line, col, message))
+                continue
+            if obj == "data" and member in portability.DATA_CALLBACKS:
+                continue
+            if member in portability.DOCUMENTED_METHODS or member in portability.PROMISE_METHODS:
+                continue
+            if member in self.own_properties:
+                continue
+            message = portability.method_warning(member)
+            warnings.append(SyntaxProblem(self.source, line, col, message))
+        for entries in api_calls.values():
+            entries.sort()
+        warnings.sort(key=lambda p: (p.line, p.column))
+        return api_calls, warnings
 
     def _tick(self, node) -> None:
         body = node.body
@@ -125,6 +237,21 @@ class _Walk:
             self.inserts.append((body.range[1], "}"))
 
 
+def _identifiers(node) -> set[str]:
+    """The names an expression may evaluate to as a whole: ``X``, ``X()``, and the branches of
+    ``c ? a : b`` and ``a || b`` (a call's result or a member of ``X`` is not ``X``)."""
+    kind = node.type
+    if kind == "Identifier":
+        return {node.name}
+    if kind == "CallExpression" and node.callee.type == "Identifier" and not node.arguments:
+        return {node.callee.name}
+    if kind == "ConditionalExpression":
+        return _identifiers(node.consequent) | _identifiers(node.alternate)
+    if kind == "LogicalExpression":
+        return _identifiers(node.left) | _identifiers(node.right)
+    return set()
+
+
 def _is_require(node) -> bool:
     return node.callee.type == "Identifier" and node.callee.name == "require"
 
@@ -139,6 +266,11 @@ def check(code: str, source: str = "<template>", first_line: int = 1) -> str:
 
     Raises ``TemplateSyntaxError`` listing every problem found, each as ``source:line:col``.
     """
+    return analyse(code, source, first_line).code
+
+
+def analyse(code: str, source: str = "<template>", first_line: int = 1) -> Analysis:
+    """``check``, also returning the API call sites and the portability warnings."""
     wrapped = _PREFIX + code + _SUFFIX
     walk = _Walk(source, first_line, [], [])
     try:
@@ -160,4 +292,5 @@ def check(code: str, source: str = "<template>", first_line: int = 1) -> str:
     # Insert from the end so earlier offsets stay valid; ties keep their discovery order.
     for offset, text in sorted(walk.inserts, key=lambda item: item[0], reverse=True):
         out = out[:offset] + text + out[offset:]
-    return out[len(_PREFIX) : len(out) - len(_SUFFIX)]
+    api_calls, warnings = walk.finish()
+    return Analysis(out[len(_PREFIX) : len(out) - len(_SUFFIX)], api_calls, warnings)

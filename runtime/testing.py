@@ -83,6 +83,12 @@ def run_scenario(
     setup = str((template.tpl.tests or {}).get("setup") or "")
     code = str(scenario.get("code") or "")
     env = env or Environment()
+    # A test starts from nothing, as its mocks do: what an earlier scenario stored (template
+    # storage, BigQuery rows, Firestore documents) is gone. Within a scenario it stays, across
+    # runCode calls, as it would on one server.
+    env.storage.pop(template.id, None)
+    env.bigquery.clear()
+    env.firestore.clear()
     state = RunState(
         template_id=template.id,
         permissions=template.permissions,

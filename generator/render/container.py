@@ -16,6 +16,7 @@ from typing import Any
 from generator.plan import model as m
 from generator.render import fields as f
 from generator.render.templates import METADATA_KEY, TemplateFile, kind_gets_pii
+from generator.tpl import template_data
 
 # The placeholders Google's own distributed import files use; the importer remaps them.
 ACCOUNT_ID = "1234567890"
@@ -100,7 +101,7 @@ def custom_templates(templates: list[TemplateFile]) -> list[dict[str, Any]]:
             **_base(),
             "templateId": stable_id("template", t.kind),
             "name": t.display_name,
-            "templateData": t.text,
+            "templateData": template_data(t.text),
             "fingerprint": FINGERPRINT,
         }
         for t in templates
@@ -293,6 +294,9 @@ def container_export(
         "path": f"{path}/versions/0",
         **_base(),
         "containerVersionId": "0",
+        # `sgtm push --publish` names the published version after the plan version it finds
+        # here (ops/export.py reads description, name and container notes).
+        "description": f"{plan.name}: sgtm-companion plan version {plan.version}",
         "container": {
             "path": path,
             **_base(),

@@ -292,7 +292,15 @@ def common_tag_fields(kind: str, with_pii: bool) -> list[dict[str, Any]]:
     ]
 
 
-def kind_fields(kind: str) -> list[dict[str, Any]]:
+def meta_targets(plan: m.Plan) -> tuple[list[str], list[str]]:
+    """The plan's Meta pixel ids and Graph API versions, sorted."""
+    dests = [d for d in plan.destinations.values() if d.kind == "meta_capi"]
+    pixels = sorted({str(d.settings["pixel_id"]) for d in dests})
+    versions = sorted({str(d.settings["api_version"]) for d in dests})
+    return pixels, versions
+
+
+def kind_fields(kind: str, plan: m.Plan) -> list[dict[str, Any]]:
     mode = f.select("mode", "Mode", [("live", "Live"), ("shadow", "Shadow (test surface)")], "live")
     if kind == "ga4":
         return [
@@ -307,9 +315,16 @@ def kind_fields(kind: str) -> list[dict[str, Any]]:
             mode,
         ]
     if kind == "meta_capi":
+        # The send_http permission admits exactly the plan's pixel/version URLs, so the fields
+        # offer exactly those values: a free text field would let a GTM user type a pixel or
+        # version the permission refuses, and the tag would fail on every event.
+        pixels, versions = meta_targets(plan)
+        fixed = "Set by the tracking plan; the send_http permission admits exactly these."
         return [
-            f.text("pixelId", "Pixel ID", required=True),
-            f.text("apiVersion", "Graph API version", default="v21.0", required=True),
+            f.select("pixelId", "Pixel ID", [(p, p) for p in pixels], pixels[0], fixed),
+            f.select(
+                "apiVersion", "Graph API version", [(v, v) for v in versions], versions[0], fixed
+            ),
             f.text("accessToken", "Access token", required=True),
             mode,
             f.text("testEventCode", "Test event code (shadow mode)"),
@@ -347,12 +362,9 @@ def send_http_urls(plan: m.Plan, kind: str) -> list[str]:
             for path in ("/mp/collect", "/debug/mp/collect")
         ]
     if kind == "meta_capi":
-        return sorted(
-            {
-                f"{GRAPH_URL}{d.settings['api_version']}/{d.settings['pixel_id']}/events*"
-                for d in dests
-            }
-        )
+        # Every combination the tag's two SELECT fields allow (kind_fields).
+        pixels, versions = meta_targets(plan)
+        return [f"{GRAPH_URL}{v}/{p}/events*" for v in versions for p in pixels]
     if kind == "google_ads":
         return [f"{ADS_API_URL}*/customers/*"]
     if kind == "http":
@@ -441,7 +453,7 @@ def tag_template(plan: m.Plan, kind: str) -> TemplateFile:
             "PII hashed by the destination's own rules, never logged.",
         ),
         parameters=common_tag_fields(kind, with_pii)[:3]
-        + kind_fields(kind)
+        + kind_fields(kind, plan)
         + common_tag_fields(kind, with_pii)[3:],
         code=code,
         permissions=tag_permissions(plan, kind, code),

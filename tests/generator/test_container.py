@@ -70,10 +70,17 @@ def test_ids_are_strings_and_unique_across_entity_kinds(version: dict) -> None:
     assert len(ids) == len(set(ids))
 
 
-def test_every_template_is_embedded_verbatim(version: dict, files: dict[str, str]) -> None:
-    embedded = {t["name"]: t["templateData"] for t in version["customTemplate"]}
+def test_every_template_is_embedded_as_the_real_exports_carry_it(
+    version: dict, files: dict[str, str]
+) -> None:
+    """The .tpl files start like editor downloads (BOM, blank line); templateData like the 78
+    templates of the real exports in ../shared/corpus/gtm-containers/: no BOM, first marker
+    first. Otherwise the text is the same."""
+    embedded = [t["templateData"] for t in version["customTemplate"]]
     tpl_texts = [text for path, text in files.items() if path.startswith("templates/")]
-    assert sorted(embedded.values()) == sorted(tpl_texts)
+    assert all(text.startswith("\ufeff\n___INFO___\n") for text in tpl_texts)
+    assert all(data.startswith("___INFO___\n") for data in embedded)
+    assert sorted(embedded) == sorted(text.removeprefix("\ufeff\n") for text in tpl_texts)
 
 
 def test_one_tag_per_destination_configured_from_the_plan(version: dict, plan: Plan) -> None:

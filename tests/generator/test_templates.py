@@ -259,3 +259,41 @@ def test_scenarios_are_named_by_area_and_cover_the_issue_points(
     else:
         assert {"Consent", "Errors"} <= areas
         assert areas & {"Payload", "Row"}
+
+
+def test_meta_fields_offer_exactly_what_the_send_http_permission_admits(tmp_path) -> None:
+    """Free-text pixel and API version fields let a GTM user type values the pinned send_http
+    URLs refuse, breaking the tag on every event. The fields are SELECTs of the plan's values
+    and the permission admits every combination they allow, and nothing else."""
+    from ruamel.yaml import YAML
+
+    from generator.plan import load_plan
+    from generator.render.templates import tag_template
+    from generator.tpl import parse_tpl
+    from tests.conftest import EXAMPLE_PLAN
+
+    yaml = YAML(typ="safe", pure=True)
+    doc = yaml.load(EXAMPLE_PLAN.read_text(encoding="utf-8"))
+    second = dict(doc["destinations"]["meta"])
+    second["settings"] = {"pixel_id": "987654321098765", "api_version": "v26.0"}
+    doc["destinations"]["meta_eu"] = second
+    path = tmp_path / "plan.yaml"
+    with path.open("w", encoding="utf-8") as out:
+        yaml.dump(doc, out)
+    tpl = parse_tpl(tag_template(load_plan(str(path)), "meta_capi").text, "meta_capi.tpl")
+
+    fields = {p["name"]: p for p in tpl.parameters}
+    pixels = [i["value"] for i in fields["pixelId"]["selectItems"]]
+    versions = [i["value"] for i in fields["apiVersion"]["selectItems"]]
+    assert fields["pixelId"]["type"] == fields["apiVersion"]["type"] == "SELECT"
+    assert fields["pixelId"]["macrosInSelect"] is False
+    assert fields["apiVersion"]["macrosInSelect"] is False
+    assert pixels == ["123456789012345", "987654321098765"]
+    assert versions == ["v21.0", "v26.0"]
+    urls = tpl.permission("send_http")["urls"]
+    for version in versions:
+        for pixel in pixels:
+            url = f"https://graph.facebook.com/{version}/{pixel}/events?access_token=t"
+            assert any(url_matches(url, p) for p in urls), url
+    other = "https://graph.facebook.com/v21.0/111111111111111/events?access_token=t"
+    assert not any(url_matches(other, p) for p in urls)

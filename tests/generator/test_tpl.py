@@ -113,11 +113,6 @@ def test_crlf_and_missing_bom_are_read_too():
             "section ___TESTS___ appears twice",
         ),
         (
-            lambda t: BOM + "hello\n" + t.lstrip(BOM),
-            1,
-            "text before the first ___SECTION___ marker",
-        ),
-        (
             lambda t: t.replace('"type": "TAG"', '"type": "VARIABLE"'),
             5,
             "type 'VARIABLE' is not one of TAG, CLIENT, MACRO",
@@ -193,3 +188,18 @@ def test_every_template_in_the_real_exports_parses(shared_dir):
             parse_tpl(template["templateData"], f"{path.name}:{template['name']}")
             parsed += 1
     assert parsed > 50
+
+
+@pytest.mark.parametrize("bom", ["", BOM])
+def test_leading_text_before_info_loads_with_a_warning(bom):
+    """Publishers put a licence comment above ___INFO___ and tell users to import the file in the
+    GTM editor; the template loads, and the text is reported, with or without a BOM."""
+    text = bom + "// Copyright 2025 Someone\n// Licensed under Apache-2.0\n" + _render().lstrip(BOM)
+    tpl = parse_tpl(text, "licensed.tpl")
+    assert tpl.type == "TAG" and tpl.code == parse_tpl(_render(), "x").code
+    assert tpl.code_line == parse_tpl(_render(), "x").code_line + 2  # the two comment lines
+    assert tpl.warnings == (
+        "licensed.tpl:1: 2 line(s) of text before ___INFO___ (a licence comment?) are not part "
+        "of any section and are ignored",
+    )
+    assert parse_tpl(_render(), "plain.tpl").warnings == ()

@@ -422,6 +422,21 @@ def test_publish_creates_a_version_named_after_the_plan_version(fake_tm, tmp_pat
     assert "nothing to publish" in capsys.readouterr().out
 
 
+def test_readme_push_command_publishes_the_container_sgtm_generate_writes(
+    fake_tm, tmp_path, capsys
+):
+    """README.md and docs/deploy.md: `sgtm generate examples/shop/plan.yaml -o out`, then
+    `sgtm push out/container.json --account A --container C --publish`, with no --message: the
+    generated container carries the plan version where push reads it."""
+    out = tmp_path / "out"
+    assert main(["generate", "examples/shop/plan.yaml", "-o", str(out)]) == 0
+    capsys.readouterr()
+    assert main(push_args(fake_tm, str(out / "container.json"), "--publish")) == 0
+    live = fake_tm.versions[fake_tm.live]
+    assert live["name"] == "sgtm-companion plan 1.0.0"
+    assert "published version" in capsys.readouterr().out
+
+
 def test_publish_with_an_explicit_message(fake_tm, tmp_path):
     export = write(tmp_path, small_export())
     assert main(push_args(fake_tm, export, "--publish", "--message", "release 42")) == 0

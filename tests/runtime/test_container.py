@@ -21,9 +21,9 @@ require('runContainer')(ev, () => {
   require('setResponseBody')(JSON.stringify({client: data.label, tags: seen}));
   require('returnResponse')();
 }, (bindToEvent) => {
-  require('addEventCallback')(bindToEvent((cid, eventData) => {
+  bindToEvent(require('addEventCallback'))((cid, eventData) => {
     eventData.tags.forEach((t) => seen.push([t.destination, t.status, t.tag_name]));
-  }));
+  });
 });"""
 CLIENT_PERMS = [
     perm("read_request", requestAccess="any"),
@@ -60,10 +60,12 @@ def _tag(name: str, trigger: str, value: str = "", **extra) -> dict:
     }
 
 
-def _container(tmp_path: Path, tags: list[dict], variables: list[dict] | None = None) -> Path:
+def _container(
+    tmp_path: Path, tags: list[dict], variables: list[dict] | None = None, client: str = CLIENT
+) -> Path:
     return container(
         tmp_path / "c.json",
-        templates={"1": tpl_text(CLIENT, CLIENT_PERMS, "CLIENT"), "2": tpl_text(TAG, TAG_PERMS)},
+        templates={"1": tpl_text(client, CLIENT_PERMS, "CLIENT"), "2": tpl_text(TAG, TAG_PERMS)},
         clients=[
             {
                 "clientId": "a",
@@ -127,6 +129,34 @@ def test_highest_priority_client_claims_and_sees_bound_event_callbacks(tmp_path:
         "x-meta-a": "1",
         "x-ga4-b": "2",
     }
+
+
+# The callback registration of CLIENT with the two forms Google does not document: called
+# unbound, and with the callback bound instead of addEventCallback.
+UNBOUND = {
+    "unbound": "require('addEventCallback')((cid, eventData) => seen.push(1));",
+    "callback bound instead": "require('addEventCallback')(bindToEvent((cid, ed) => seen.push(1)));",
+}
+
+
+@pytest.mark.parametrize("form", sorted(UNBOUND))
+def test_a_client_calling_add_event_callback_unbound_fails_as_gtm_documents(
+    tmp_path: Path, form: str
+):
+    """developers.google.com/tag-platform/tag-manager/server-side/api#addeventcallback: "When
+    this API is used in a client, it must be bound to a specific event using the runContainer
+    API's bindToEvent function." Only bindToEvent(addEventCallback)(cb) is that."""
+    documented = "bindToEvent(require('addEventCallback'))((cid, eventData) => {"
+    start = CLIENT.index(documented)
+    end = CLIENT.index("});", start) + len("});")
+    client = CLIENT[:start] + UNBOUND[form] + CLIENT[end:]
+    handled, _ = _handle(_container(tmp_path, [_tag("meta-a", "1", "1")], client=client), {})
+    lines = tpl_text(client).split("\n")
+    line = next(i for i, text in enumerate(lines, start=1) if UNBOUND[form] in text)
+    column = 1 + lines[line - 1].index("require('addEventCallback')")
+    (error,) = [e for e in handled.errors if "addEventCallback" in e]
+    assert f"#tpl 1:{line}:{column}: addEventCallback called unbound from a client" in error
+    assert "bindToEvent(addEventCallback)((containerId, eventData) => {...})" in error
 
 
 def test_tag_priority_orders_firing_and_negated_conditions_select(tmp_path: Path):

@@ -61,6 +61,51 @@ def test_generated_templates_pass_their_own_scenarios(generated: Path):
     assert failures == []
 
 
+def test_generated_templates_pass_strict_and_bind_event_callbacks_as_documented(
+    generated: Path, capsys
+):
+    """The issue's done-when: `sgtm templates test --strict out/templates/*.tpl` passes (no use
+    of what Google's sandbox documentation does not cover), and the client names
+    addEventCallback only in the documented form bindToEvent(addEventCallback)(...)."""
+    paths = [str(p) for p in _templates(generated)]
+    assert sgtm(["templates", "test", "--strict", *paths]) == 0
+    out = capsys.readouterr().out
+    assert "portability" not in out and "WARNING" not in out
+    client = next(p for p in _templates(generated) if p.name == "client.tpl")
+    uses = [
+        line.strip()
+        for line in client.read_text("utf-8").splitlines()
+        if "addEventCallback" in line
+    ]
+    code = [u for u in uses if not u.startswith(("//", "mock(", "if (boundDepth"))]
+    assert code == [
+        "const addEventCallback = require('addEventCallback');",
+        "bindToEvent(addEventCallback)((containerId, eventData) => {",
+    ]
+    assert all("addEventCallback(bindToEvent" not in u for u in uses)
+
+
+def test_the_client_tests_fail_on_the_inverted_add_event_callback_form(
+    generated: Path, tmp_path: Path
+):
+    """The client's own ___TESTS___ mock runContainer's bindToEvent the way GTM documents it, so
+    they tell the documented form from addEventCallback(bindToEvent(cb)), which they used to
+    accept."""
+    client = next(p for p in _templates(generated) if p.name == "client.tpl")
+    text = client.read_text("utf-8")
+    documented = "bindToEvent(addEventCallback)((containerId, eventData) => {"
+    start = text.index(documented)
+    end = text.index("\n      });", start) + len("\n      });")
+    body = text[start + len(documented) : end - len("});")]
+    inverted = "addEventCallback(bindToEvent((containerId, eventData) => {" + body + "}));"
+    broken = tmp_path / "client.tpl"
+    broken.write_text(text[:start] + inverted + text[end:], encoding="utf-8")
+    results = run_tests(load_template(broken))
+    failing = [r for r in results if not r.passed]
+    assert failing, "the client's tests did not notice the inverted form"
+    assert all(any("addEventCallback was called unbound" in m for m in r.messages) for r in failing)
+
+
 def _container(out: Path) -> Path:
     candidates = [p for p in out.rglob("*.json") if "containerVersion" in p.read_text("utf-8")]
     assert candidates, f"sgtm generate wrote no container export under {out}"

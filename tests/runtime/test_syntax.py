@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from generator.tpl import parse_tpl
+from runtime import syntax
 from runtime.engine import compile_template
 from runtime.syntax import TICK, TemplateSyntaxError, check
 from tests.runtime.helpers import tpl_text
@@ -104,3 +105,28 @@ def test_web_templates_are_refused_with_their_marker_line():
         f"web.tpl:{first_code_line}: this code is ___SANDBOXED_JS_FOR_WEB_TEMPLATE___: the local "
         "runtime runs server templates (___SANDBOXED_JS_FOR_SERVER___) only"
     )
+
+
+def test_portability_warnings_only_for_what_google_does_not_document():
+    """Standard-library methods, documented object-API members (also through an indirect alias
+    or an inline require), Promise methods and the template's own function properties are fine;
+    hasOwnProperty, startsWith, an undocumented JSON member and for...of are not documented."""
+    code = """const JSON = require('JSON');
+const BigQuery = require('BigQuery');
+const bigquery = getType(BigQuery) === 'function' ? BigQuery() : BigQuery;
+const options = {transform: (x) => x};
+bigquery.insert({}, []).then(() => 1);
+require('Firestore').read('a/b');
+options.transform('A'.toLowerCase().trim().split('').join(''));
+const parsed = JSON.parse('{}');
+if (parsed.hasOwnProperty('a') || 'abc'.startsWith('a')) JSON.rawJSON('1');
+for (const k of [1]) {}"""
+    found = [
+        (w.line, w.column, w.message.split(" (")[0]) for w in syntax.analyse(code, "p.tpl").warnings
+    ]
+    assert found == [
+        (9, 12, "'.hasOwnProperty()' is not in Google's sandbox standard library"),
+        (9, 41, "'.startsWith()' is not in Google's sandbox standard library"),
+        (9, 63, "JSON.rawJSON is not documented for the sandbox"),
+        (10, 1, "for...of is not in ES5.1 and not documented for the sandbox; use for"),
+    ]

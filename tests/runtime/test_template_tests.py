@@ -308,3 +308,116 @@ def test_templates_may_require_assert_that():
 
     result, _ = run(code, kind="MACRO", data={"v": 2})
     assert "assertThat is only available while template tests run" in result.error
+
+
+def test_cli_warns_per_undocumented_use_and_strict_fails(tmp_path: Path, capsys):
+    """Google guarantees only its standard library (developers.google.com/tag-platform/
+    tag-manager/templates/standard-library) and ES5.1 plus arrows and let/const; anything else
+    runs here but may not in GTM: a warning with file:line:col, a failure under --strict."""
+    code = (
+        "const ok = 'abc'.indexOf('b');\nfor (const c of ['x']) { 'x'.startsWith(c); }\nreturn ok;"
+    )
+    path = tmp_path / "modern.tpl"
+    text = "// Licence: MIT" + tpl_text(
+        code, [], "MACRO", scenarios(("ok", "runCode({});"))
+    ).lstrip("\ufeff")
+    path.write_text(text, encoding="utf-8")
+    code_line = next(i for i, line in enumerate(text.split("\n"), 1) if line.startswith("const ok"))
+    assert sgtm(["templates", "test", str(path)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == (
+        f"WARNING {path}:1: 1 line(s) of text before ___INFO___ (a licence comment?) are not "
+        "part of any section and are ignored"
+    )
+    assert out[1].startswith(
+        f"WARNING {path}:{code_line + 1}:1: portability: for...of is not in ES5.1"
+    )
+    assert out[2].startswith(
+        f"WARNING {path}:{code_line + 1}:30: portability: '.startsWith()' is not in Google's "
+        "sandbox standard library"
+    )
+    assert out[-1] == "1 passed, 0 failed"
+    assert sgtm(["templates", "test", "--strict", str(path)]) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert (
+        out[0].startswith("WARNING") and out[1].startswith("ERROR") and out[2].startswith("ERROR")
+    )
+    assert out[-1] == "1 passed, 2 failed"
+
+
+# Google's test documentation (developers.google.com/tag-platform/tag-manager/templates/tests,
+# summarised in the reference notes): runCode(data) runs the template with the data object it
+# is given; mocks (mock, mockObject) are reset before each test. So mocks belong to a scenario
+# and hold across its runCode calls; data belongs to one runCode call.
+SCOPED = """const storage = require('templateDataStorage');
+const count = (storage.getItemCopy('runs') || 0) + 1;
+storage.setItemCopy('runs', count);
+const seen = data.seen;
+data.seen = 'by the template';
+data.gtmOnSuccess();
+return [require('getTimestampMillis')(), count, seen];"""
+SCOPED_PERMS = [perm("access_template_storage")]
+
+
+def test_mocks_hold_for_the_scenario_and_data_belongs_to_one_run_code_call():
+    tests = scenarios(
+        (
+            "first",
+            """
+            const input = {id: 1};
+            mock('getTimestampMillis', 42);
+            assertThat(runCode(input)).isEqualTo([42, 1, undefined]);
+            // The mock still holds; the template's data.seen did not leak into the next call or
+            // into the test's object, and gtmOnSuccess was not added to it.
+            assertThat(runCode(input)).isEqualTo([42, 2, undefined]);
+            assertThat(input).isEqualTo({id: 1});
+            mock('getTimestampMillis', 7);
+            assertThat(runCode({seen: 'given'})).isEqualTo([7, 3, 'given']);
+            """,
+        ),
+        (
+            "second",
+            """
+            // A new test: no mock from 'first', and the storage it filled is gone.
+            const value = runCode({});
+            assertThat(value[0] === 42 || value[0] === 7).isFalse();
+            assertThat(value[1]).isEqualTo(1);
+            """,
+        ),
+    )
+    got = results(SCOPED, tests, SCOPED_PERMS, kind="MACRO")
+    assert got["first"].passed, got["first"].messages
+    assert got["second"].passed, got["second"].messages
+
+
+def test_a_run_keeps_the_mocks_it_started_with_after_the_scenario_re_mocks():
+    """stape's activecampaign-tag loops over cases in one scenario: mock, runCode, next case
+    re-mocks. Its first run's second request happens in a Promise callback, after the re-mock,
+    and its assertions (which pass in GTM) need the first run's mock. So a mock is bound when the
+    template requires the API, at the start of each runCode."""
+    code = """const send = require('sendHttpRequest');
+    const Promise = require('Promise');
+    send('https://a.example/1').then(() => send('https://a.example/2')).then((tag) => {
+      data.gtmOnSuccess();
+    });"""
+    tests = scenarios(
+        (
+            "two cases",
+            """
+            const Promise = require('Promise');
+            const seen = [];
+            ['first', 'second'].forEach((label) => {
+              mock('sendHttpRequest', (url) => {
+                seen.push(label + ' ' + url);
+                return Promise.create((resolve) => resolve(label));
+              });
+              runCode({});
+            });
+            require('callLater')(() => assertThat(seen).isEqualTo([
+              'first https://a.example/1', 'second https://a.example/1',
+              'first https://a.example/2', 'second https://a.example/2']));
+            """,
+        ),
+    )
+    got = results(code, tests, [perm("send_http", allowedUrls="any")])
+    assert got["two cases"].passed, got["two cases"].messages

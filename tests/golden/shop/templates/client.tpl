@@ -240,13 +240,12 @@ accepted.forEach((event, position) => {
       finish();
     },
     (bindToEvent) => {
-      // Bound to this event, so the callback sees exactly this event's tags.
-      addEventCallback(
-        bindToEvent((containerId, eventData) => {
-          state.tags = (eventData && eventData.tags) || [];
-          finish();
-        })
-      );
+      // Bound to this event, so the callback sees exactly this event's tags. This is the one
+      // form Google documents for a client: bindToEvent(addEventCallback)(callback).
+      bindToEvent(addEventCallback)((containerId, eventData) => {
+        state.tags = (eventData && eventData.tags) || [];
+        finish();
+      });
       // Bound too: only this event's tags report into this event's result.
       bindToEvent(addMessageListener)(SHADOW_MESSAGE, (type, message) => {
         recordShadow(event, state.shadow, message);
@@ -1233,6 +1232,7 @@ setup: |-
   let runs = [];
   let callbacks = [];
   let listeners = [];
+  let boundDepth = 0;
   function batchBody(events) {
     return JSON.stringify({ schema: 1, sent_at: NOW, events: events });
   }
@@ -1252,16 +1252,26 @@ setup: |-
       const expected = NOW_SECONDS + '.' + body;
       return keyId === KEY_ID && message === expected && options.outputEncoding === 'hex' ? SIGNATURE : WRONG;
     });
+    // bindToEvent as GTM documents it: it binds the function it is given, so what that function
+    // does while it runs belongs to the event. The API mocks check they run bound, which is how
+    // a client must call them (binding the callback instead of the API runs the API unbound).
     mock('runContainer', (event, onComplete, onStart) => {
       runs.push(event);
-      const bind = (fn) => fn;
+      const bind = (fn) => (a, b) => {
+        boundDepth++;
+        const result = fn(a, b);
+        boundDepth--;
+        return result;
+      };
       if (onStart) onStart(bind);
       if (onComplete) onComplete(bind);
     });
     mock('addEventCallback', (callback) => {
+      if (boundDepth === 0) fail('addEventCallback was called unbound; a client must call bindToEvent(addEventCallback)(callback)');
       callbacks.push(callback);
     });
     mock('addMessageListener', (type, listener) => {
+      if (boundDepth === 0) fail('addMessageListener was called unbound; the client binds it with bindToEvent(addMessageListener)');
       listeners.push({ type: type, listener: listener });
     });
   }

@@ -80,27 +80,34 @@ ___TEMPLATE_PARAMETERS___
     "newRowButtonText": "Add row"
   },
   {
-    "type": "TEXT",
+    "type": "SELECT",
     "name": "pixelId",
     "displayName": "Pixel ID",
-    "simpleValueType": true,
-    "valueValidators": [
+    "macrosInSelect": false,
+    "selectItems": [
       {
-        "type": "NON_EMPTY"
+        "value": "123456789012345",
+        "displayValue": "123456789012345"
       }
-    ]
+    ],
+    "simpleValueType": true,
+    "defaultValue": "123456789012345",
+    "help": "Set by the tracking plan; the send_http permission admits exactly these."
   },
   {
-    "type": "TEXT",
+    "type": "SELECT",
     "name": "apiVersion",
     "displayName": "Graph API version",
+    "macrosInSelect": false,
+    "selectItems": [
+      {
+        "value": "v21.0",
+        "displayValue": "v21.0"
+      }
+    ],
     "simpleValueType": true,
     "defaultValue": "v21.0",
-    "valueValidators": [
-      {
-        "type": "NON_EMPTY"
-      }
-    ]
+    "help": "Set by the tracking plan; the send_http permission admits exactly these."
   },
   {
     "type": "TEXT",
