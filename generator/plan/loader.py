@@ -20,6 +20,7 @@ from ruamel.yaml.error import MarkedYAMLError
 
 from generator.plan import model as m
 from generator.plan.errors import PlanError, Problem
+from generator.plan.reconcile_section import read_reconcile
 
 SEMVER = re.compile(
     r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-([0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?$"
@@ -54,6 +55,7 @@ TOP_KEYS = (
     "destinations",
     "sources",
     "delivery",
+    "reconcile",
 )
 TOP_REQUIRED = ("plan", "version", "currency", "region", "retention_days", "events", "destinations")
 PARAM_KEYS = (
@@ -415,6 +417,7 @@ class _Reader:
         destinations = self.destinations(root, events, purposes, user_data)
         sources = self.sources(root)
         delivery = self.delivery(root)
+        reconcile = read_reconcile(self, root, events, destinations, sources)
         if version is None:
             return None
         return m.Plan(
@@ -436,6 +439,7 @@ class _Reader:
             default_country=default_country,
             dedupe_window_hours=dedupe,
             source_path=self.source,
+            reconcile=reconcile,
         )
 
     def semver(self, root: CommentedMap) -> m.SemVer | None:

@@ -28,6 +28,7 @@ from sidecar.auth import request_kid
 from sidecar.errors import AuthError, SidecarError, UnavailableError
 from sidecar.ingest import ACCEPTED, DUPLICATE, REJECTED
 from sidecar.store.base import StoreUnavailable
+from sidecar.store.reconcile import DuplicateRow, record_duplicates, record_join
 from sidecar.webhooks import identity, shopify, stripe, woocommerce
 from sidecar.webhooks.model import Mapped
 from sidecar.webhooks.payload import PayloadError, parse_body
@@ -203,6 +204,7 @@ def _process(svc: Services, source: Source, topic: str, mapped: Mapped) -> tuple
                 answers.append({"event_id": event_id, "status": "ignored", "reason": reason})
             elif _seen(svc.store, event_id):
                 answers.append({"event_id": event_id, "status": DUPLICATE})
+                record_duplicates(svc.store, [_duplicate_row(event, source.name, hooks.clock())])
             else:
                 todo.append(event)
         if todo:
@@ -237,6 +239,8 @@ def _process(svc: Services, source: Source, topic: str, mapped: Mapped) -> tuple
             for result in results:
                 if result.status == ACCEPTED:
                     hooks.counters.add(joined.how)
+                    if result.event_id:
+                        record_join(svc.store, result.event_id, joined.how, hooks.clock())
             errors = [
                 {"pointer": f"/events/{r.index}{e.pointer}", "message": e.message}
                 for r in results
@@ -270,6 +274,18 @@ def _process(svc: Services, source: Source, topic: str, mapped: Mapped) -> tuple
     )
     _log_delivery(source.name, topic, overall, None)
     return jsonify({"status": overall, "events": answers}), 200
+
+
+def _duplicate_row(event: Any, source: str, now: float) -> DuplicateRow:
+    txn = event.envelope.get("params", {}).get("transaction_id")
+    return DuplicateRow(
+        event.envelope["event_id"],
+        event.envelope["event_name"],
+        source,
+        str(txn) if txn is not None else event.order_id,
+        now,
+        "ledger",
+    )
 
 
 def _log_delivery(source: str, topic: str, status: str, reason: str | None) -> None:
