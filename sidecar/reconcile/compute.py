@@ -258,6 +258,10 @@ class Report:
         """One line per destination-day outside its band or over its SLA (exit 1)."""
         out = []
         for day in self.days:
+            for name, pull in day.pulls.items():
+                if not pull.get("complete", True):
+                    missing = "; ".join(pull.get("missing_pages", []))
+                    out.append(f"{day.day} order pull {name} is partial: {missing}")
             for name, d in day.destinations.items():
                 if d.band_status == "out":
                     cov = d.coverage or 0.0

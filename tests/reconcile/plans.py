@@ -38,6 +38,7 @@ sources:
   web: {kind: web, origins: [https://shop.example], token_keys: WEB_TOKEN_KEYS, signing_keys: WEB_SIGNING_KEYS}
   shopify: {secret: SHOPIFY_WEBHOOK_SECRET}
   stripe: {secret: STRIPE_WEBHOOK_SECRET}
+  woocommerce: {secret: WOOCOMMERCE_WEBHOOK_SECRET}
 reconcile:
   timezone: Europe/Madrid
   band: {target_pct: 3, tolerance_pct: 10}

@@ -67,6 +67,8 @@ def test_cli_show_and_order(tmp_path, capsys, sqlite_store):
     assert [e["source"] for e in json.loads(capsys.readouterr().out)] == ["web"]
     assert main(["ledger", "order", "o1", "--source", "stripe", *out]) == 1
     err = capsys.readouterr().err
-    assert err.strip() == "sgtm ledger order: no event of order 'o1' from source 'stripe' in the store"
+    assert (
+        err.strip() == "sgtm ledger order: no event of order 'o1' from source 'stripe' in the store"
+    )
     assert main(["ledger", "show", "nope", *out]) == 1
     assert capsys.readouterr().err.strip() == "sgtm ledger show: no event 'nope' in the store"
