@@ -136,7 +136,10 @@ def _figures(report: Report) -> list[tuple[str, str, Any]]:
         )
 
     lat = go.Figure(
-        layout={**layout, "title": "Latency from the order to the acknowledgement (minutes)"}
+        layout={
+            **layout,
+            "title": "Latency from the order to the acknowledgement (minutes, log scale)",
+        }
     )
     for name in dests:
         values = [
@@ -146,6 +149,7 @@ def _figures(report: Report) -> list[tuple[str, str, Any]]:
             for v in d.destinations[name].latencies
         ]
         lat.add_trace(go.Box(y=values, name=name, boxpoints="outliers"))
+    lat.update_yaxes(type="log")  # seconds and days on one chart: a late backfill stays readable
     for fig in (cov, rev, cs, rates):
         fig.update_xaxes(type="category")  # one tick per day, not a time axis with hours
     return [
