@@ -36,7 +36,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     rec.add_argument("--from", dest="start", metavar="DATE", help="first day, YYYY-MM-DD")
     rec.add_argument("--to", dest="end", metavar="DATE", help="last day (default: --from)")
     rec.add_argument("--days", type=int, help="the N days ending yesterday (default 1)")
-    rec.add_argument("--html", metavar="FILE", help="also write the self-contained HTML report")
+    rec.add_argument(
+        "--html",
+        metavar="FILE",
+        help="also write the self-contained HTML report ({day} in FILE: the last day reconciled)",
+    )
+    rec.add_argument(
+        "--json", metavar="FILE", help="also write the JSON report to FILE ({day} too)"
+    )
+    rec.add_argument(
+        "--log-json",
+        action="store_true",
+        help="one structured log line per destination and day on stderr (Cloud Logging reads "
+        "them as jsonPayload; the band alert counts type=reconcile_band, band_status=out)",
+    )
     rec.add_argument(
         "--pull",
         action="store_true",
@@ -169,20 +182,58 @@ def _reconcile(args: argparse.Namespace) -> int:
         report = run_reconcile(plan, store, windows, pull=args.pull, backfill=args.backfill)
     finally:
         store.close()
-    if args.html:
+    last = windows[-1].day.isoformat()
+    html_path = args.html.replace("{day}", last) if args.html else None
+    if html_path:
         from sidecar.reconcile.html import write_html
 
         try:
-            write_html(report, args.html)
+            write_html(report, html_path)
         except OSError as exc:
-            raise ReconcileError(f"--html {args.html}: {exc.strerror}") from None
+            raise ReconcileError(f"--html {html_path}: {exc.strerror}") from None
+    if args.json:
+        json_path = args.json.replace("{day}", last)
+        try:
+            Path(json_path).write_text(
+                json.dumps(report.as_dict(), indent=2, sort_keys=True, default=str),
+                encoding="utf-8",
+            )
+        except OSError as exc:
+            raise ReconcileError(f"--json {json_path}: {exc.strerror}") from None
+    if args.log_json:
+        for line in log_lines(report):
+            print(json.dumps(line, sort_keys=True), file=sys.stderr)
     if args.format == "json":
         print(json.dumps(report.as_dict(), indent=2, sort_keys=True, default=str))
     else:
         print(table(report))
-        if args.html:
-            print(f"\nreport: {Path(args.html).resolve()}")
+        if html_path:
+            print(f"\nreport: {Path(html_path).resolve()}")
     return 1 if report.failures() else 0
+
+
+def log_lines(report: Any) -> list[dict[str, Any]]:
+    """One record per destination and day, for the log-based metric and its alert."""
+    out = []
+    for day in report.days:
+        for name, d in day.destinations.items():
+            bad = d.band_status == "out" or d.sla_status == "over"
+            out.append(
+                {
+                    "severity": "ERROR" if bad else "INFO",
+                    "message": f"reconcile {day.day} {name}: band {d.band_status}, SLA {d.sla_status}",
+                    "type": "reconcile_band",
+                    "plan": report.plan,
+                    "day": day.day.isoformat(),
+                    "destination": name,
+                    "coverage": None if d.coverage is None else round(d.coverage, 4),
+                    "band_status": d.band_status,
+                    "sla_status": d.sla_status,
+                    "eligible": d.eligible.count,
+                    "acknowledged": d.columns["acknowledged"].count,
+                }
+            )
+    return out
 
 
 def _hashing(plan: Plan | None) -> dict[str, str] | None:

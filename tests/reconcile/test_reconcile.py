@@ -213,3 +213,37 @@ def test_cli_gcp_without_a_project_is_one_line(tmp_path, capsys, monkeypatch):
         err.strip()
         == "sgtm reconcile: SGTM_BACKEND=gcp needs GOOGLE_CLOUD_PROJECT in the environment"
     )
+
+
+def test_cli_writes_json_and_html_with_the_day_and_logs_one_line_per_destination(
+    tmp_path, capsys, sqlite_store
+):
+    from generator.cli import main
+
+    scenario.build(sqlite_store)
+    argv = [
+        "reconcile",
+        "--plan",
+        str(_plan_file(tmp_path)),
+        "--outbox",
+        sqlite_store.path,
+        "--from",
+        "2026-11-30",
+        "--json",
+        str(tmp_path / "r-{day}.json"),
+        "--html",
+        str(tmp_path / "r-{day}.html"),
+        "--log-json",
+    ]
+    assert main(argv) == 1
+    captured = capsys.readouterr()
+    assert f"report: {tmp_path / 'r-2026-11-30.html'}" in captured.out
+    assert json.loads((tmp_path / "r-2026-11-30.json").read_text())["status"] == "fail"
+    lines = [json.loads(line) for line in captured.err.splitlines()]
+    meta = next(line for line in lines if line["destination"] == "meta")
+    assert (meta["type"], meta["band_status"], meta["severity"]) == (
+        "reconcile_band",
+        "out",
+        "ERROR",
+    )
+    assert {line["destination"] for line in lines} == {"ga4", "meta"}
