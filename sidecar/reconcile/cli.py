@@ -88,7 +88,8 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 
 def _fail(command: str, message: str) -> int:
-    print(f"sgtm {command}: {message}", file=sys.stderr)
+    # One line, always: backend errors (Firestore's missing-index answer) can span several.
+    print(f"sgtm {command}: {' '.join(message.split())}", file=sys.stderr)
     return 1
 
 
