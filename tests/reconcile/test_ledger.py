@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from sidecar.reconcile.ledger import path_dict, path_text
 from tests.reconcile import scenario
 
@@ -72,3 +74,22 @@ def test_cli_show_and_order(tmp_path, capsys, sqlite_store):
     )
     assert main(["ledger", "show", "nope", *out]) == 1
     assert capsys.readouterr().err.strip() == "sgtm ledger show: no event 'nope' in the store"
+
+
+@pytest.mark.emulator
+def test_cli_on_firestore(gcp_store, tmp_path, capsys, monkeypatch):
+    """The commands themselves on the gcp backend (the Firestore emulator)."""
+    from generator.cli import main
+    from tests.reconcile.plans import plan_text
+
+    ids = scenario.build(gcp_store)
+    monkeypatch.setenv("GOOGLE_CLOUD_PROJECT", gcp_store.project)
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(plan_text())
+    gcp = ["--backend", "gcp", "--plan", str(plan)]
+    assert main(["ledger", "order", "o4", *gcp, "--format", "json"]) == 0
+    (event,) = json.loads(capsys.readouterr().out)
+    assert event["event_id"] == ids["o4"] and event["join"] == "attributes"
+    assert main(["reconcile", *gcp, "--from", scenario.DAY, "--format", "json"]) == 1
+    body = json.loads(capsys.readouterr().out)
+    assert body["days"][0]["destinations"]["meta"]["coverage"] == 0.4
