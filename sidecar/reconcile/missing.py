@@ -82,7 +82,11 @@ def _backfill(
     try:
         if pull.kind == "shopify":
             raw = shopify_rest_order(pull, order.order_id, env, **kwargs)
-            mapped = shopify.map_webhook("orders/paid", raw, settings)
+            # The topic this source counts purchases on (orders/create needs financial_status
+            # paid, which a pulled paid order has).
+            topics = settings.get("purchase_topics") or ["orders/paid"]
+            topic = "orders/paid" if "orders/paid" in topics else str(topics[0])
+            mapped = shopify.map_webhook(topic, raw, settings)
         elif pull.kind == "woocommerce":
             mapped = woocommerce.map_webhook("order.updated", order.raw, settings)
         else:

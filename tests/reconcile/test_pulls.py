@@ -396,3 +396,23 @@ def test_pull_lists_missing_orders_and_backfill_ingests_them(httpserver, sqlite_
     # a second backfill finds nothing missing
     report = run_reconcile(the_plan, sqlite_store, windows, pull=True, backfill=True, env=ENV)
     assert report.as_dict()["days"][0]["missing_orders"] == []
+
+
+def test_a_partial_pull_fails_the_run_and_says_which_pages(httpserver, sqlite_store):
+    httpserver.expect_request("/admin/api/2025-10/graphql.json").respond_with_handler(
+        ShopifyStandIn(throttle_first_try=False, fail_page=2)
+    )
+    httpserver.expect_request("/wp-json/wc/v3/orders").respond_with_json([])
+    httpserver.expect_request("/v1/checkout/sessions").respond_with_json(
+        {"object": "list", "url": "/v1/checkout/sessions", "has_more": False, "data": []}
+    )
+    windows = day_range(scenario.DAY, None, None, "Europe/Madrid", time.time())
+    report = run_reconcile(_plan(httpserver), sqlite_store, windows, pull=True, env=ENV)
+    assert report.failures() == [
+        "2026-11-30 order pull shopify is partial: shopify orders page 2 (after cursor "
+        "cur-7002): HTTP 502 (Internal error)"
+    ]
+    day = report.as_dict()["days"][0]
+    assert day["pulls"]["woocommerce"]["complete"] is True
+    # what the pages that were read show is still listed
+    assert [m["order_id"] for m in day["missing_orders"]] == ["7001"]
