@@ -1,6 +1,7 @@
 """``ReconcileStore`` on the SQLite outbox (mixed into ``SqliteStore``).
 
-Two tables of its own (created on first use, so the outbox schema version is untouched):
+Two tables of its own (created with the others when the store opens, by ``IF NOT EXISTS``
+statements, so the outbox schema version is untouched):
 ``reconcile_duplicates`` (one row per duplicate answered) and ``reconcile_joins`` (how each
 accepted order joined a browser context). Both are purged with the events (``purge``).
 
@@ -72,13 +73,19 @@ class SqliteReconcile:
     path: str
     _reconcile_ready: bool = False
 
+    def _reconcile_tables(self, db: sqlite3.Connection) -> None:
+        """Run by ``SqliteStore._migrate`` in its transaction when the store opens: on a large
+        existing outbox the index is built once, at start-up, not under a live sidecar's feet
+        by the first `sgtm reconcile`."""
+        for statement in _RECONCILE_SCHEMA:
+            db.execute(statement)
+        self._reconcile_ready = True
+
     def _reconcile_schema(self) -> None:
         if self._reconcile_ready:
             return
         with self._tx() as db:  # type: ignore[attr-defined]
-            for statement in _RECONCILE_SCHEMA:
-                db.execute(statement)
-        self._reconcile_ready = True
+            self._reconcile_tables(db)
 
     def _reconcile_read(self) -> sqlite3.Connection:
         self._reconcile_schema()
@@ -234,9 +241,6 @@ class SqliteReconcile:
 
     def _purge_reconcile(self, db: sqlite3.Connection, older_than: float) -> int:
         """Called by ``purge`` in its transaction: these facts live no longer than events."""
-        self._reconcile_ready = False  # the tables may not exist yet in this file
-        for statement in _RECONCILE_SCHEMA[:3]:
-            db.execute(statement)
         n = db.execute("DELETE FROM reconcile_duplicates WHERE at < ?", (older_than,)).rowcount
         n += db.execute("DELETE FROM reconcile_joins WHERE at < ?", (older_than,)).rowcount
         return n

@@ -178,6 +178,7 @@ class SqliteStore(SqliteReconcile):
             for statement in _SCHEMA.split(";"):
                 if statement.strip():
                     db.execute(statement)
+            self._reconcile_tables(db)  # sidecar/store/reconcile_sqlite.py
             db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     # -- ingest side ------------------------------------------------------------------------

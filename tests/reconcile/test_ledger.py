@@ -93,3 +93,13 @@ def test_cli_on_firestore(gcp_store, tmp_path, capsys, monkeypatch):
     assert main(["reconcile", *gcp, "--from", scenario.DAY, "--format", "json"]) == 1
     body = json.loads(capsys.readouterr().out)
     assert body["days"][0]["destinations"]["meta"]["coverage"] == 0.4
+
+
+def test_purge_drops_the_reconciliation_facts_with_the_events(sqlite_store):
+    ids = scenario.build(sqlite_store)
+    assert sqlite_store.duplicates(0, 2e9)
+    later = scenario.T0 + 40 * 86400
+    sqlite_store.purge(later, dedupe_window_s=48 * 3600, retention_s=30 * 86400)
+    assert sqlite_store.duplicates(0, 2e9) == []
+    assert sqlite_store.event_path(ids["o1"]) is None
+    assert sqlite_store._read().execute("SELECT COUNT(*) FROM reconcile_joins").fetchone() == (0,)
