@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint bench regen fidelity-cache clean
+.PHONY: demo test lint bench regen fidelity-cache clean browser
 
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "error: Python 3.11 or newer is required" >&2; exit 1; }
@@ -23,7 +23,12 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-test: lint
+# Headless Chromium renders the reconciliation report in tests/reconcile/test_html.py
+# (Debian's package; root on the dev machines and CI, as docs/reconcile.md says).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; }
+
+test: lint browser
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)

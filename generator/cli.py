@@ -29,6 +29,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "sidecar.dlq_cli",
     "sidecar.keys_cli",
     "sidecar.send_cli",
+    "sidecar.reconcile.cli",
     "sidecar.webhooks.snippet",
     "sidecar.demo",
 )

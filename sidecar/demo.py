@@ -462,6 +462,8 @@ def shopify_order(order_id: int, checkout_token: str) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from sidecar.reconcile.demo_day import demo_step, print_demo_step
+
     started = time.monotonic()
     workdir = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="sgtm-demo-"))
     workdir.mkdir(parents=True, exist_ok=True)
@@ -481,6 +483,8 @@ def run(args: argparse.Namespace) -> int:
         sent = _send(loop)
         worker = loop.deliver()
         report = _report(loop, sent, worker, time.monotonic() - started)
+        reconciled = demo_step(loop.plan, args.keep)  # sidecar/reconcile/demo_day.py
+        report["reconcile"] = {k: v for k, v in reconciled.items() if k != "table"}
     finally:
         loop.close()
         if not args.keep:
@@ -489,6 +493,7 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(report, indent=2, sort_keys=True))
     else:
         _print(report)
+        print_demo_step(reconciled)
     return 0 if report["ok"] else 1
 
 

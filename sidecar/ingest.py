@@ -31,6 +31,7 @@ from sidecar.decide import Decision, decide
 from sidecar.ipanon import IpError, parse_ip
 from sidecar.minimise import minimise
 from sidecar.store.base import OutboxRecord, Store
+from sidecar.store.reconcile import DuplicateRow, record_duplicates
 from sidecar.validate import MAX_LISTED, EnvelopeValidator, FieldError, Validated
 
 ACCEPTED = "accepted"
@@ -178,6 +179,7 @@ class Pipeline:
                 outcomes = self.store.enqueue(records, self.dedupe_window_s)  # type: ignore[arg-type]
                 for item, outcome in zip(queued, outcomes, strict=True):
                     item.status = ACCEPTED if outcome.status == "accepted" else DUPLICATE
+                record_duplicates(self.store, _duplicates(queued, outcomes, now))
             for item in skipped:
                 self.store.note_skipped(item.record)  # type: ignore[arg-type]
                 item.status = ACCEPTED
@@ -262,3 +264,24 @@ def _claimed_id(envelope: Any) -> str | None:
         if isinstance(value, str) and EVENT_ID.fullmatch(value):
             return value
     return None
+
+
+def _duplicates(queued: list[_Work], outcomes: list[Any], now: float) -> list[DuplicateRow]:
+    """The duplicates of one enqueue, for the reconciliation's dedupe rate."""
+    out = []
+    for item, outcome in zip(queued, outcomes, strict=True):
+        if outcome.status == "accepted" or item.record is None:
+            continue
+        record = item.record
+        txn = record.envelope.get("params", {}).get("transaction_id")
+        out.append(
+            DuplicateRow(
+                record.event_id,
+                record.event_name,
+                record.source,
+                str(txn) if txn is not None else record.order_id,
+                now,
+                outcome.duplicate_of or "",
+            )
+        )
+    return out

@@ -15,6 +15,7 @@ locals {
 
   apis = [
     "bigquery.googleapis.com",
+    "cloudscheduler.googleapis.com",
     "cloudresourcemanager.googleapis.com",
     "compute.googleapis.com",
     "firestore.googleapis.com",
@@ -24,6 +25,7 @@ locals {
     "pubsub.googleapis.com",
     "run.googleapis.com",
     "secretmanager.googleapis.com",
+    "storage.googleapis.com",
   ]
 }
 
@@ -129,6 +131,27 @@ module "edge" {
   client_path     = var.client_path
   rate_limit      = var.rate_limit
   labels          = local.labels
+
+  depends_on = [google_project_service.apis]
+}
+
+module "reconcile" {
+  source = "./modules/reconcile"
+
+  project_id               = var.project_id
+  region                   = module.topology.region
+  name_prefix              = var.name_prefix
+  image                    = var.sidecar_image
+  plan_path                = var.sidecar_plan_path
+  firestore_database       = module.sidecar.firestore_database
+  retention_days           = var.retention_days
+  schedule                 = var.reconcile_schedule
+  time_zone                = var.reconcile_time_zone
+  secret_env               = var.reconcile_secret_env
+  pull                     = var.reconcile_pull
+  labels                   = local.labels
+  notification_channel_ids = module.observability.notification_channels
+  deletion_protection      = var.deletion_protection
 
   depends_on = [google_project_service.apis]
 }

@@ -417,3 +417,32 @@ variable "alert_thresholds" {
   })
   default = {}
 }
+
+variable "reconcile_schedule" {
+  description = "Cron schedule of the daily sgtm reconcile job, in reconcile_time_zone."
+  type        = string
+  default     = "30 6 * * *"
+}
+
+variable "reconcile_time_zone" {
+  description = "The plan's reconcile.timezone (IANA name): the shop's days and the schedule's clock."
+  type        = string
+  default     = "UTC"
+}
+
+variable "reconcile_pull" {
+  description = "Let the daily job pull orders from the platforms (the plan's reconcile.pulls) to find lost webhooks."
+  type        = bool
+  default     = false
+}
+
+variable "reconcile_secret_env" {
+  description = "Environment variable name -> Secret Manager secret id for the order pulls' and GA4's credentials."
+  type        = map(string)
+  default     = {}
+
+  validation {
+    condition     = alltrue([for name in keys(var.reconcile_secret_env) : can(regex("^[A-Z_][A-Z0-9_]*$", name))])
+    error_message = "reconcile_secret_env keys must be environment variable names (A-Z, 0-9, _)."
+  }
+}

@@ -12,6 +12,7 @@ from typing import Any
 from ruamel.yaml import YAML
 
 from generator.plan import model as m
+from generator.plan.reconcile_section import reconcile_to_dict
 
 
 def param_to_dict(param: m.Param) -> dict[str, Any]:
@@ -100,6 +101,9 @@ def to_dict(plan: m.Plan) -> dict[str, Any]:
     if plan.delivery.keys is not None:
         delivery["keys"] = plan.delivery.keys.env
     out["delivery"] = delivery
+    reconcile = reconcile_to_dict(plan.reconcile)
+    if reconcile is not None:
+        out["reconcile"] = reconcile
     return out
 
 

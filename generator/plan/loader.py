@@ -22,6 +22,7 @@ from ruamel.yaml.nodes import MappingNode, SequenceNode
 
 from generator.plan import model as m
 from generator.plan.errors import PlanError, Problem
+from generator.plan.reconcile_section import read_reconcile
 
 SEMVER = re.compile(
     r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-([0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?$"
@@ -56,6 +57,7 @@ TOP_KEYS = (
     "destinations",
     "sources",
     "delivery",
+    "reconcile",
 )
 TOP_REQUIRED = ("plan", "version", "currency", "region", "retention_days", "events", "destinations")
 PARAM_KEYS = (
@@ -461,6 +463,7 @@ class _Reader:
         self.unreceived_events(root, events, destinations)
         sources = self.sources(root)
         delivery = self.delivery(root)
+        reconcile = read_reconcile(self, root, events, destinations, sources)
         if version is None:
             return None
         return m.Plan(
@@ -482,6 +485,7 @@ class _Reader:
             default_country=default_country,
             dedupe_window_hours=dedupe,
             source_path=self.source,
+            reconcile=reconcile,
         )
 
     def unreceived_events(

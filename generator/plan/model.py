@@ -196,6 +196,45 @@ class Delivery:
 
 
 @dataclass(frozen=True)
+class Band:
+    """How far a destination's coverage may stray from 100 % (the guide's +-3-10 %)."""
+
+    target_pct: float = 3.0  # within this: on target
+    tolerance_pct: float = 10.0  # beyond this: out of band (sgtm reconcile exits 1)
+
+
+@dataclass(frozen=True)
+class OrderPull:
+    """Where ``sgtm reconcile`` reads a platform's own order list (secrets by env-var name)."""
+
+    source: str  # the plan source whose orders these are
+    kind: str  # shopify | woocommerce | stripe
+    settings: dict[str, Any] = field(default_factory=dict)  # shop, url, api_version ...
+    credentials: dict[str, SecretRef] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Reconcile:
+    """The ``reconcile`` section: how ``sgtm reconcile`` judges each day (docs/plan.md)."""
+
+    timezone: str = "UTC"
+    events: tuple[str, ...] = ("purchase",)
+    band: Band = Band()
+    latency_sla_minutes: int | None = None
+    bands: dict[str, Band] = field(default_factory=dict)  # per destination
+    latency_slas: dict[str, int] = field(default_factory=dict)  # per destination, minutes
+    pulls: dict[str, OrderPull] = field(default_factory=dict)
+    ga4_property: str = ""
+    ga4_credentials: SecretRef | None = None
+
+    def band_for(self, destination: str) -> Band:
+        return self.bands.get(destination, self.band)
+
+    def sla_for(self, destination: str) -> int | None:
+        return self.latency_slas.get(destination, self.latency_sla_minutes)
+
+
+@dataclass(frozen=True)
 class Plan:
     name: str
     version: SemVer
@@ -215,6 +254,7 @@ class Plan:
     default_country: str = ""
     dedupe_window_hours: int = 48
     source_path: str = "<plan>"
+    reconcile: Reconcile = Reconcile()
 
     def destinations_for(self, event_name: str) -> list[Destination]:
         return [d for d in self.destinations.values() if event_name in d.events]

@@ -50,6 +50,7 @@ from sidecar.store.base import (
     Outcome,
     StoreUnavailable,
 )
+from sidecar.store.reconcile_gcp import GcpReconcile
 from sidecar.store.sqlite import ledger_status, narrow
 
 log = logging.getLogger("sidecar.store.gcp")
@@ -57,7 +58,7 @@ PENDING = ("waiting", "failed", "executing")
 MAX_ACK_EXTENSION_S = 600  # Pub/Sub's limit on modify_ack_deadline
 
 
-class GcpStore:
+class GcpStore(GcpReconcile):
     def __init__(
         self,
         project: str,

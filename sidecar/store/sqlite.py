@@ -35,6 +35,7 @@ from sidecar.store.base import (
     Outcome,
     StoreUnavailable,
 )
+from sidecar.store.reconcile_sqlite import SqliteReconcile
 
 SCHEMA_VERSION = 1
 
@@ -100,7 +101,7 @@ CREATE TABLE IF NOT EXISTS contexts (
 """
 
 
-class SqliteStore:
+class SqliteStore(SqliteReconcile):
     """``Store`` and ``DeliveryStore`` on one SQLite file; safe across processes and threads."""
 
     def __init__(
@@ -177,6 +178,7 @@ class SqliteStore:
             for statement in _SCHEMA.split(";"):
                 if statement.strip():
                     db.execute(statement)
+            self._reconcile_tables(db)  # sidecar/store/reconcile_sqlite.py
             db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     # -- ingest side ------------------------------------------------------------------------
@@ -306,6 +308,7 @@ class SqliteStore:
                 ).rowcount
             n += db.execute("DELETE FROM events WHERE accepted_at < ?", (old,)).rowcount
             n += db.execute("DELETE FROM dead_letters WHERE dead_at < ?", (old,)).rowcount
+            n += self._purge_reconcile(db, old)
         return n
 
     # -- delivery side ----------------------------------------------------------------------

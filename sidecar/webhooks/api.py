@@ -29,6 +29,7 @@ from sidecar.ingest import ACCEPTED, DUPLICATE, REJECTED
 from sidecar.ratelimit import decorators as rate_limits
 from sidecar.ratelimit import verified
 from sidecar.store.base import StoreUnavailable
+from sidecar.store.reconcile import DuplicateRow, record_duplicates, record_join
 from sidecar.validate import lone_surrogates
 from sidecar.webhooks import identity, shopify, stripe, woocommerce
 from sidecar.webhooks.model import Mapped
@@ -228,6 +229,7 @@ def _answer(svc: Services, source: Source, topic: str, mapped: Mapped) -> tuple[
                 answers.append({"event_id": event_id, "status": "ignored", "reason": reason})
             elif _seen(svc.store, event_id):
                 answers.append({"event_id": event_id, "status": DUPLICATE})
+                record_duplicates(svc.store, [_duplicate_row(event, source.name, hooks.clock())])
             else:
                 todo.append(event)
         if todo:
@@ -266,6 +268,8 @@ def _answer(svc: Services, source: Source, topic: str, mapped: Mapped) -> tuple[
             for result in results:
                 if result.status == ACCEPTED:
                     hooks.counters.add(joined.how)
+                    if result.event_id:
+                        record_join(svc.store, result.event_id, joined.how, hooks.clock())
             _refuse_invalid([(r.index, r.errors) for r in results if r.status == REJECTED])
             for result, (_, dropped) in zip(results, fitted, strict=True):
                 answer = {
@@ -303,6 +307,18 @@ def _refuse_invalid(rejected: list[tuple[int, tuple[Any, ...]]]) -> None:
             code="invalid_event",
             errors=errors,
         )
+
+
+def _duplicate_row(event: Any, source: str, now: float) -> DuplicateRow:
+    txn = event.envelope.get("params", {}).get("transaction_id")
+    return DuplicateRow(
+        event.envelope["event_id"],
+        event.envelope["event_name"],
+        source,
+        str(txn) if txn is not None else event.order_id,
+        now,
+        "ledger",
+    )
 
 
 def _log_delivery(source: str, topic: str, status: str, reason: str | None) -> None:

@@ -55,7 +55,7 @@ PRIMITIVE_ROLES = frozenset({"roles/owner", "roles/editor", "roles/viewer"})
 PUBLIC_MEMBERS = frozenset({"allUsers", "allAuthenticatedUsers"})
 # Roles a project-wide grant may carry; each needs a condition narrowing it (Firestore has no
 # per-database IAM, so its grant is project-level with a database condition).
-PROJECT_ROLES_WITH_CONDITION = frozenset({"roles/datastore.user"})
+PROJECT_ROLES_WITH_CONDITION = frozenset({"roles/datastore.user", "roles/datastore.viewer"})
 DIGEST_REF = re.compile(r"^[a-z0-9.-]+(:[0-9]+)?/[a-z0-9._/-]+@sha256:[0-9a-f]{64}$")
 SECRET_NAME = re.compile(r"SECRET|PASSWORD|TOKEN|_KEY$|_KEYS$|CREDENTIAL|API_KEY")
 SECRET_VALUE_PATTERNS = (

@@ -12,3 +12,8 @@ output "metrics" {
   description = "Log-based metric names by purpose."
   value       = { for k, m in google_logging_metric.main : k => m.name }
 }
+
+output "notification_channels" {
+  description = "Notification channel ids the alerts notify (the email channels and the ones passed in)."
+  value       = local.channels
+}
