@@ -141,6 +141,7 @@ def world(tmp_path, monkeypatch):
 def invocations(w: dict[str, Path | str]) -> dict[Command, list[str]]:
     plan = str(EXAMPLE_PLAN)
     out = Path(w["out"])
+    outbox = str(w["outbox"])
     return {
         ("plan", "check"): ["plan", "check", plan],
         ("plan", "schema"): ["plan", "schema", plan, "-o", str(Path(w["tmp"]) / "schemas")],
@@ -155,6 +156,9 @@ def invocations(w: dict[str, Path | str]) -> dict[Command, list[str]]:
         ("dlq", "show"): ["dlq", "show", "1", "--outbox", str(w["outbox"])],
         ("dlq", "replay"): ["dlq", "replay", "--outbox", str(w["outbox"])],
         ("rollout", "status"): ["rollout", "status", plan],
+        ("reconcile",): ["reconcile", "--plan", plan, "--outbox", outbox, "--from", "2026-01-01"],
+        ("ledger", "show"): ["ledger", "show", "ord-1", "--plan", plan, "--outbox", outbox],
+        ("ledger", "order"): ["ledger", "order", "1", "--plan", plan, "--outbox", outbox],
         ("worker",): [
             "worker",
             "--plan",
