@@ -100,6 +100,24 @@ def to_dict(plan: m.Plan) -> dict[str, Any]:
     if plan.delivery.keys is not None:
         delivery["keys"] = plan.delivery.keys.env
     out["delivery"] = delivery
+    privacy = plan.privacy
+    if privacy != m.PrivacyPolicy():
+        section: dict[str, Any] = {"residency": privacy.residency}
+        params = {
+            key: list(names)
+            for key, names in (("deny", privacy.url_deny_params), ("keep", privacy.url_keep_params))
+            if names
+        }
+        if params:
+            section["url_params"] = params
+        if privacy.firestore_location:
+            section["firestore_location"] = privacy.firestore_location
+        if privacy.residency_exceptions:
+            section["residency_exceptions"] = [
+                {"what": e.what, "location": e.location, "reason": e.reason}
+                for e in privacy.residency_exceptions
+            ]
+        out["privacy"] = section
     return out
 
 

@@ -48,6 +48,40 @@ MISSING_CONSENT_POLICIES = ("strict", "by_basis")
 ANALYTICS_WITHOUT_CONSENT = ("drop", "anonymize")
 PURPOSE_BASES = ("consent", "legitimate_interest")
 DESTINATION_MODES = ("live", "shadow")
+RESIDENCIES = ("eu", "none")
+# Page URL query parameters (sidecar/urlmin.py): measurement needs these, they are never
+# personal data by name (values are still checked)...
+URL_ALLOW_PARAMS = ("gclid", "gbraid", "wbraid", "fbclid", "ttclid")  # and every utm_*
+# ...and these names, or words of names (customer[email], billing-phone), carry personal data
+# or secrets. The plan's privacy.url_params adds to both.
+URL_DENY_PARAMS = (
+    "address",
+    "auth",
+    "birthday",
+    "card",
+    "dob",
+    "email",
+    "firstname",
+    "fullname",
+    "iban",
+    "lastname",
+    "mail",
+    "mobile",
+    "name",
+    "pass",
+    "password",
+    "phone",
+    "postcode",
+    "pwd",
+    "secret",
+    "ssn",
+    "street",
+    "surname",
+    "tel",
+    "telephone",
+    "token",
+    "zip",
+)
 
 # Platform limits on how late an event may still be sent (protocols.md): Meta accepts events up
 # to 7 days old, GA4 Measurement Protocol 72 hours, Google Ads conversions are retried a day.
@@ -159,6 +193,32 @@ class ConsentPolicy:
 
 
 @dataclass(frozen=True)
+class ResidencyException:
+    """A location outside the residency area, accepted on purpose and on the record."""
+
+    what: str  # "region", "destinations.<name>" (a BigQuery dataset) or "firestore"
+    location: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class PrivacyPolicy:
+    url_deny_params: tuple[str, ...] = ()  # added to URL_DENY_PARAMS
+    url_keep_params: tuple[str, ...] = ()  # added to URL_ALLOW_PARAMS
+    residency: str = "none"  # "eu": data locations must be in the EU (plan check enforces)
+    residency_exceptions: tuple[ResidencyException, ...] = ()
+    firestore_location: str = ""  # "" = the plan's region
+
+    @property
+    def deny_params(self) -> tuple[str, ...]:
+        return URL_DENY_PARAMS + tuple(p for p in self.url_deny_params if p not in URL_DENY_PARAMS)
+
+    @property
+    def keep_params(self) -> tuple[str, ...]:
+        return self.url_keep_params
+
+
+@dataclass(frozen=True)
 class Destination:
     name: str
     kind: str
@@ -214,6 +274,7 @@ class Plan:
     description: str = ""
     default_country: str = ""
     dedupe_window_hours: int = 48
+    privacy: PrivacyPolicy = field(default_factory=PrivacyPolicy)
     source_path: str = "<plan>"
 
     def destinations_for(self, event_name: str) -> list[Destination]:
