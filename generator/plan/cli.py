@@ -43,6 +43,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     diff.add_argument("old", help="the plan as it was")
     diff.add_argument("new", help="the plan as proposed")
     diff.add_argument("--format", choices=("text", "json"), default="text")
+    diff.add_argument(
+        "--accept-compliance-change",
+        action="store_true",
+        help="acknowledge changes of region, residency, retention, currency, regions or a "
+        "destination's vendor, purposes or location (listed in their own section); without "
+        "it they exit 1",
+    )
     diff.set_defaults(func=cmd_diff)
 
 
@@ -129,4 +136,5 @@ def cmd_diff(args: argparse.Namespace) -> int:
         sys.stdout.write("\n")
     else:
         print(report.text())
-    return 1 if report.breaking or report.errors else 0
+    unaccepted = report.compliance and not args.accept_compliance_change
+    return 1 if report.breaking or report.errors or unaccepted else 0
