@@ -63,7 +63,7 @@ def minimise(envelope: dict[str, Any], decision: Decision, plan: Plan) -> Minimi
     user_agent = source_context.get("user_agent") or None
     context: dict[str, Any] = {}
     for name, value in source_context.items():
-        if name in ("ip", "user_agent"):
+        if name in ("ip", "user_agent", "region", "gpc"):
             continue
         if name in CLICK_IDS and not kinds.intersection(CLICK_IDS[name]):
             continue
@@ -95,6 +95,13 @@ def minimise(envelope: dict[str, Any], decision: Decision, plan: Plan) -> Minimi
             "ip": _ip_for(dest.ip, raw_ip, short_ip),
             "user_agent": user_agent if dest.user_agent else None,
         }
+        if dest.kind == "meta_capi" and decision.meta_ldu:
+            # Limited Data Use, country and state 0: Meta geolocates the event (protocols.md).
+            destinations[name]["data_processing_options"] = {
+                "options": ["LDU"],
+                "country": 0,
+                "state": 0,
+            }
     for name in anonymized:
         destinations[name] = {"user_data": {}, "ip": None, "user_agent": None, "anonymized": True}
     item["destinations"] = {d: destinations[d] for d in decision.outcomes if d in destinations}

@@ -39,6 +39,8 @@ CONTEXT_FIELDS = (
     "gcs",
     "gcd",
     "tcf",
+    "region",  # the region the page claims (DE, US-CA): can only make consent stricter
+    "gpc",  # "1" when the browser sends Global Privacy Control
 )
 ITEM_FIELDS = ("id", "name", "category", "qty", "price")
 DESTINATION_KINDS = ("ga4", "meta_capi", "google_ads", "bigquery", "http")
@@ -186,10 +188,58 @@ class Purpose:
         return self.name in BUILTIN_PURPOSES
 
 
+CONSENT_SOURCES = ("event", "gcs", "gcd", "tcf")  # who may speak about a purpose
+
+
+def subdivision_code(country: str, subdivision: str) -> str:
+    """ISO 3166-2 `US-CA` from `US-CA`, or from the load balancer's CLDR id `USCA` / `usca`."""
+    country, code = country.upper(), subdivision.upper()
+    if "-" in code:
+        return code
+    if code.startswith(country) and len(code) > len(country):
+        code = code[len(country) :]
+    return f"{country}-{code}"
+
+
+@dataclass(frozen=True)
+class RegionRule:
+    """Consent defaults for visitors from some countries / subdivisions (ISO 3166)."""
+
+    name: str
+    countries: tuple[str, ...] = ()  # "DE"
+    subdivisions: tuple[str, ...] = ()  # "US-CA": matched before any country
+    # purpose -> granted when no source speaks about it; a purpose not listed falls back to the
+    # plan's `missing` policy.
+    defaults: dict[str, bool] = field(default_factory=dict)
+    # Sources that may grant a purpose whose default is denied; the others can only restrict.
+    may_grant: tuple[str, ...] = ("event",)
+    gpc_denies_ads: bool = False  # Sec-GPC: 1 (Global Privacy Control) means "ads denied"
+    meta_ldu: bool = False  # Meta events carry data_processing_options ["LDU"] (geolocated)
+    description: str = ""
+
+
 @dataclass(frozen=True)
 class ConsentPolicy:
     missing: str = "strict"
     analytics_without_consent: str = "drop"
+    regions: dict[str, RegionRule] = field(default_factory=dict)
+    default_region: str = ""  # the rule used when no trusted region is known
+
+    def rule_for(self, country: str | None, subdivision: str | None) -> RegionRule | None:
+        """The rule for a location: a subdivision match first, then the country, then the
+        default region; None when the plan has no regions."""
+        if not self.regions:
+            return None
+        if country and subdivision:
+            code = subdivision_code(country, subdivision)
+            for rule in self.regions.values():
+                if code in rule.subdivisions:
+                    return rule
+        if country:
+            for rule in self.regions.values():
+                if country.upper() in rule.countries:
+                    return rule
+        return self.regions[self.default_region]
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,7 @@ def _client_in(dest: str, percent: int, inside: bool) -> str:
 def test_missing_purposes_are_denied(plan):
     d = decide(envelope(consent={"ads": True}), plan, "web", 1.0)
     assert d.purposes["analytics"].granted is False
-    assert d.purposes["analytics"].source == "missing"
+    assert d.purposes["analytics"].source == "region:eea"  # the default region's default
     assert d.purposes["functional"].source == "missing"
     assert d.outcomes["crm"] == "blocked_no_consent"
     assert d.outcomes["ga4"] == "anonymized"  # analytics_without_consent: anonymize

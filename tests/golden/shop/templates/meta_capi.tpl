@@ -1319,6 +1319,13 @@ function buildEvent() {
     user_data: metaUserData()
   };
   if (pageLocation) serverEvent.event_source_url = pageLocation;
+  // Limited Data Use where the visitor's region asks for it (the sidecar's regional rule).
+  const processing = entry ? entry.data_processing_options : undefined;
+  if (getType(processing) === 'object' && getType(processing.options) === 'array') {
+    serverEvent.data_processing_options = processing.options;
+    serverEvent.data_processing_options_country = processing.country;
+    serverEvent.data_processing_options_state = processing.state;
+  }
   const customData = metaCustomData();
   if (Object.keys(customData).length > 0) serverEvent.custom_data = customData;
   return serverEvent;
