@@ -18,6 +18,7 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	$(BIN)/sgtm demo
+	$(BIN)/sgtm plan ropa examples/shop/plan.yaml -o out/ropa
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -31,6 +31,8 @@ COUNTRY = re.compile(r"^[A-Z]{2}$")
 SUBDIVISION = re.compile(r"^[A-Z]{2}-[A-Z0-9]{1,3}$")
 # Google Cloud region names; EU-ness is a deployment concern checked by Terraform.
 REGION = re.compile(r"^[a-z]+-[a-z]+\d+$")
+CONTROLLER_KEYS = ("name", "address", "contact", "dpo", "representative")
+RECIPIENT_KEYS = ("vendor", "role", "location", "safeguard")
 URL_PARAM = re.compile(r"^[a-z0-9][a-z0-9_\-]{0,63}$")
 HTTP_PATH = re.compile(r"^/[A-Za-z0-9_\-./]*$")
 # Strings that look like credentials pasted where a reference belongs: known vendor prefixes,
@@ -83,6 +85,7 @@ DEST_KEYS = (
     "max_attempts",
     "rollout",
     "mode",
+    "recipient",
 )
 # Settings each destination kind understands: name -> (required, validator description).
 KIND_SETTINGS: dict[str, dict[str, tuple[bool, str]]] = {
@@ -832,6 +835,7 @@ class _Reader:
                 else 100,
                 mode=self.choice(dnode, "mode", where, m.DESTINATION_MODES, "live"),
                 description=str(dnode.get("description") or ""),
+                recipient=self.recipient(dnode, where),
             )
             if out[name].mode == "shadow" and kind in ("bigquery", "http"):
                 self.error(
@@ -1086,7 +1090,15 @@ class _Reader:
             root.get("privacy"),
             "privacy",
             self.value_pos(root, "privacy"),
-            ("url_params", "residency", "residency_exceptions", "firestore_location"),
+            (
+                "url_params",
+                "residency",
+                "residency_exceptions",
+                "firestore_location",
+                "controller",
+                "transfer_safeguard",
+                "contexts_retention_days",
+            ),
         )
         if node is None:
             return m.PrivacyPolicy()
@@ -1119,16 +1131,45 @@ class _Reader:
         residency = self.choice(node, "residency", "privacy", m.RESIDENCIES, "none")
         firestore = self.string(node, "firestore_location", "privacy", "") or ""
         exceptions = self.residency_exceptions(node)
+        controller: dict[str, str] = {}
+        cnode = self.mapping(
+            node.get("controller"),
+            "privacy.controller",
+            self.value_pos(node, "controller"),
+            CONTROLLER_KEYS,
+            ("name", "contact") if "controller" in node else (),
+        )
+        for key in CONTROLLER_KEYS:
+            if cnode is not None and key in cnode:
+                controller[key] = self.string(cnode, key, "privacy.controller") or ""
+        safeguard = self.string(node, "transfer_safeguard", "privacy", "") or ""
+        contexts_days = self.integer(node, "contexts_retention_days", "privacy", 30, 1, 30) or 30
         policy = m.PrivacyPolicy(
             url_deny_params=lists["deny"],
             url_keep_params=lists["keep"],
             residency=residency,
             residency_exceptions=exceptions,
             firestore_location=firestore,
+            controller=controller,
+            transfer_safeguard=safeguard,
+            contexts_retention_days=contexts_days,
         )
         if residency == "eu":
             self.check_residency(root, node, policy, region, destinations)
         return policy
+
+    def recipient(self, dnode: CommentedMap, where: str) -> m.Recipient:
+        """Who receives a destination's data, for the records of processing."""
+        node = self.mapping(
+            dnode.get("recipient"),
+            f"{where}.recipient",
+            self.value_pos(dnode, "recipient"),
+            RECIPIENT_KEYS,
+        )
+        if node is None:
+            return m.Recipient()
+        values = {k: self.string(node, k, f"{where}.recipient") or "" for k in RECIPIENT_KEYS}
+        return m.Recipient(**values)
 
     def residency_exceptions(self, node: CommentedMap) -> tuple[m.ResidencyException, ...]:
         raw = node.get("residency_exceptions")

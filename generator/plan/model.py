@@ -252,12 +252,27 @@ class ResidencyException:
 
 
 @dataclass(frozen=True)
+class Recipient:
+    """Who a destination's data goes to, for the records of processing (the plan's
+    `recipient:` of a destination overrides the kind's defaults in generator/plan/ropa.py)."""
+
+    vendor: str = ""
+    role: str = ""
+    location: str = ""
+    safeguard: str = ""
+
+
+@dataclass(frozen=True)
 class PrivacyPolicy:
     url_deny_params: tuple[str, ...] = ()  # added to URL_DENY_PARAMS
     url_keep_params: tuple[str, ...] = ()  # added to URL_ALLOW_PARAMS
     residency: str = "none"  # "eu": data locations must be in the EU (plan check enforces)
     residency_exceptions: tuple[ResidencyException, ...] = ()
     firestore_location: str = ""  # "" = the plan's region
+    # GDPR Art. 30(1)(a): name, address, contact, dpo, representative (free text)
+    controller: dict[str, str] = field(default_factory=dict)
+    transfer_safeguard: str = ""  # e.g. "EU-US Data Privacy Framework", for US recipients
+    contexts_retention_days: int = 30  # checkout identity contexts (/v1/context)
 
     @property
     def deny_params(self) -> tuple[str, ...]:
@@ -284,6 +299,7 @@ class Destination:
     rollout: int = 100
     mode: str = "live"
     description: str = ""
+    recipient: Recipient = field(default_factory=lambda: Recipient())
 
     @property
     def hashing(self) -> str:

@@ -48,7 +48,9 @@ HOWS = (JOINED_TOKEN, JOINED_ORDER, JOINED_ATTRIBUTES, NOT_JOINED)
 
 
 def context_ttl(plan: Plan) -> int:
-    return min(plan.retention_days * 86400, CONTEXT_TTL_MAX_S)
+    """The plan's privacy.contexts_retention_days (at most 30), within retention_days."""
+    days = min(plan.privacy.contexts_retention_days, plan.retention_days)
+    return min(days * 86400, CONTEXT_TTL_MAX_S)
 
 
 def cart_key(token: str) -> str:

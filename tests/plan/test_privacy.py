@@ -99,3 +99,13 @@ def test_an_exception_needs_a_reason() -> None:
 )
 def test_eu_locations(location: str, eu: bool) -> None:
     assert is_eu_location(location) is eu
+
+
+def test_contexts_retention_comes_from_the_plan() -> None:
+    from sidecar.webhooks.identity import context_ttl
+
+    assert context_ttl(load_plan_text(plan())) == 30 * 86400  # MINIMAL keeps 30 days
+    short = load_plan_text(plan("privacy:\n  contexts_retention_days: 7\n"))
+    assert context_ttl(short) == 7 * 86400
+    found = problems(plan("privacy:\n  contexts_retention_days: 90\n"))
+    assert found == ["24:privacy.contexts_retention_days = 90 is outside 1..30"]
