@@ -108,4 +108,4 @@ def test_contexts_retention_comes_from_the_plan() -> None:
     short = load_plan_text(plan("privacy:\n  contexts_retention_days: 7\n"))
     assert context_ttl(short) == 7 * 86400
     found = problems(plan("privacy:\n  contexts_retention_days: 90\n"))
-    assert found == ["24:privacy.contexts_retention_days = 90 is outside 1..30"]
+    assert found == ["23:privacy.contexts_retention_days = 90 is outside 1..30"]
