@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint bench regen clean
+.PHONY: demo test lint browser bench regen clean
 
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "error: Python 3.11 or newer is required" >&2; exit 1; }
@@ -24,7 +24,16 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-test: lint
+# The snippet's browser test (tests/browser) drives Debian's chromium; CI runs as root, so it is
+# installed here when missing. Without root it is only a warning (and the test skips, except
+# under CI=true where a missing browser fails).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	  else echo "warning: chromium is not installed; tests/browser will skip" >&2; fi; }
+
+test: lint browser
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import itertools
 
 from generator.plan import load_plan
-from sidecar.api.events import browser_origin
+from sidecar.api.origin import browser_origin
 from sidecar.decide import QUEUED, RequestOrigin, decide
 from sidecar.minimise import minimise
 from tests.conftest import EXAMPLE_PLAN
