@@ -64,7 +64,20 @@ FIELD_CATEGORIES = {
     "external_id": "customer identifier",
 }
 GOOGLE_RAW = ("city", "region", "postal_code", "country")  # docs/privacy.md: Google takes raw
-CLICK_IDS = {"meta_capi": ("fbp", "fbc"), "ga4": ("gclid",), "google_ads": ("gclid",)}
+# What each kind's tag actually puts in its request (templates/tpl/<kind>.js.jinja).
+KIND_IDS = {
+    "ga4": ("client_id", "session_id", "user_id"),
+    "meta_capi": (),
+    "google_ads": (),
+    "bigquery": ("client_id", "session_id"),
+    "http": ("client_id", "user_id"),
+}
+CLICK_IDS = {"meta_capi": ("fbp", "fbc"), "google_ads": ("gclid",)}
+KIND_URLS = {
+    "ga4": "page_location, page_referrer",
+    "meta_capi": "page_location (as event_source_url)",
+    "bigquery": "page_location, page_referrer",
+}
 GRANTED, ANONYMISED, DENIED = "granted", "anonymised", "denied"
 
 
@@ -113,7 +126,7 @@ def field_rows(plan: m.Plan) -> list[FieldRow]:
         def add(state: str, field: str, form: str, dest: m.Destination = dest) -> None:
             rows.append(FieldRow(dest.name, state, field, form))
 
-        for name in ("client_id", "session_id", "user_id"):
+        for name in KIND_IDS[dest.kind]:
             add(GRANTED, name, "as sent")
         for pii in dest.pii:
             raw = dest.hashing == "google" and pii in GOOGLE_RAW
@@ -124,10 +137,13 @@ def field_rows(plan: m.Plan) -> list[FieldRow]:
             add(GRANTED, "user_agent", "as sent")
         for click in CLICK_IDS.get(dest.kind, ()):
             add(GRANTED, click, "as sent")
-        add(GRANTED, "page_location, page_referrer", "PII query parameters removed")
+        urls = KIND_URLS.get(dest.kind)
+        if urls:
+            add(GRANTED, urls, "PII query parameters removed")
         add(GRANTED, "event params", "as declared in the plan")
         if anonymize and set(dest.purposes) == {"analytics"}:
-            add(ANONYMISED, "page_location, page_referrer", "scheme, host and path only")
+            if urls:
+                add(ANONYMISED, urls, "scheme, host and path only")
             add(ANONYMISED, "event params", "as declared in the plan")
             if dest.kind == "ga4":
                 add(ANONYMISED, "client_id", "random per event (joins nothing)")
