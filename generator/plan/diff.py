@@ -353,8 +353,8 @@ def compliance_changes(old: m.Plan, new: m.Plan) -> list[Change]:
         add(
             "location_changed",
             f"{path}.settings.location",
-            before.settings.get("location"),
-            after.settings.get("location"),
+            before.settings.get("location") or "(the region)",
+            after.settings.get("location") or "(the region)",
         )
     return out
 

@@ -81,3 +81,12 @@ def test_cli_exits_1_until_the_change_is_accepted(tmp_path, capsys) -> None:
     assert main(["plan", "diff", str(old), str(new), "--format", "json"]) == 1
     report = json.loads(capsys.readouterr().out)
     assert report["compliance"][0]["category"] == "region_changed"
+
+
+def test_a_bigquery_location_change_names_the_default() -> None:
+    old = load_plan(EXAMPLE_PLAN)
+    text = EXAMPLE.replace(
+        "      dataset: sgtm_events\n", "      dataset: sgtm_events\n      location: EU\n"
+    )
+    changes = [(c.category, c.detail) for c in diff_plans(old, load_plan_text(text)).compliance]
+    assert changes == [("location_changed", "(the region) -> EU")]
