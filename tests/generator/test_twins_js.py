@@ -217,3 +217,12 @@ def test_the_tags_own_tests_sample_these_vectors() -> None:
     gcs_errors = [c["input"] for c in CONSENT["gcs_cases"] if c.get("error")]
     for value in re.findall(r"'([^']*)'", malformed.group(1)):
         assert value.replace("\\u00a0", "\u00a0") in gcs_errors, value
+
+
+def test_the_meta_tests_url_sample_is_a_vector() -> None:
+    tests = render("tpl/meta_capi.tests.yaml.jinja", with_pii=True)
+    url = re.search(r"eventData.page_location = '([^']+)';", tests)
+    sent = re.search(r"event_source_url\)\.isEqualTo\('([^']+)'\)", tests.split("[Vectors]")[1])
+    assert url and sent
+    cases = {c["url"]: c["minimised"] for c in URLS["cases"]}
+    assert cases[url.group(1)] == sent.group(1)

@@ -1655,6 +1655,19 @@ scenarios:
       assertApi('gtmOnSuccess').wasCalled();
       assertApi('gtmOnFailure').wasNotCalled();
     });
+- name: '[Vectors] event_source_url loses personal data (tests/vectors/urls.json)'
+  code: |-
+    eventData.page_location = 'https://ana:secret@shop.example.com/checkout?email=ana%40example.com&fbclid=IwAR&c=%2B34%20612%20345%20678#ana@example.com';
+    runCode(mockData);
+    assertThat(requests[0].body.data[0].event_source_url).isEqualTo('https://shop.example.com/checkout?fbclid=IwAR');
+- name: '[Region] Limited Data Use from the sidecar''s regional rule is passed on'
+  code: |-
+    mockData.destinations.meta.data_processing_options = { options: ['LDU'], country: 0, state: 0 };
+    runCode(mockData);
+    const sent = requests[0].body.data[0];
+    assertThat(sent.data_processing_options).isEqualTo(['LDU']);
+    assertThat(sent.data_processing_options_country).isEqualTo(0);
+    assertThat(sent.data_processing_options_state).isEqualTo(0);
 - name: '[Hashing] Raw PII from another client is normalised and hashed by Meta rules'
   code: |-
     fromOtherClient({ email_address: 'John_Smith@gmail.com', phone_number: '+1 (650) 555-1212', address: { city: 'Menlo Park' } });
