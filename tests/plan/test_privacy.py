@@ -109,3 +109,50 @@ def test_contexts_retention_comes_from_the_plan() -> None:
     assert context_ttl(short) == 7 * 86400
     found = problems(plan("privacy:\n  contexts_retention_days: 90\n"))
     assert found == ["23:privacy.contexts_retention_days = 90 is outside 1..30"]
+
+
+REGIONS = """\
+  default_region: eu
+  regions:
+    eu:
+      countries: [DE, FR]
+      defaults: {analytics: denied, ads: denied}
+      may_grant: [event, tcf]
+    us:
+      countries: [US]
+      subdivisions: [US-CA]
+      defaults: {analytics: granted, ads: granted}
+      gpc: deny_ads
+      meta_ldu: true
+"""
+
+
+def with_regions(regions: str) -> str:
+    return plan().replace("events:\n", "consent:\n" + regions + "events:\n", 1)
+
+
+def test_regions_load_with_their_rules() -> None:
+    loaded = load_plan_text(with_regions(REGIONS))
+    policy = loaded.consent
+    assert policy.default_region == "eu"
+    us = policy.regions["us"]
+    assert (us.countries, us.subdivisions, us.may_grant) == (("US",), ("US-CA",), ("event",))
+    assert us.defaults == {"analytics": True, "ads": True}
+    assert us.gpc_denies_ads and us.meta_ldu
+    assert policy.rule_for("US", "USCA") is us and policy.rule_for("JP", None).name == "eu"
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (("countries: [US]", "countries: [US, DE]"), "DE is already in region eu"),
+        (("default_region: eu", "default_region: xx"), "consent.default_region: xx must name"),
+        (("may_grant: [event, tcf]", "may_grant: [event, cmp]"), "unknown source 'cmp'"),
+        (("subdivisions: [US-CA]", "subdivisions: [California]"), "is not an ISO 3166 code"),
+        (("ads: granted}", "ads: maybe}"), "'maybe' is not one of granted, denied"),
+        (("gpc: deny_ads", "gpc: honour"), "'honour' is not one of deny_ads, ignore"),
+    ],
+)
+def test_region_mistakes_are_named(edit: tuple[str, str], message: str) -> None:
+    found = problems(with_regions(REGIONS.replace(*edit)))
+    assert any(message in p for p in found), found
