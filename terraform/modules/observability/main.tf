@@ -341,3 +341,13 @@ resource "google_logging_project_sink" "data_access" {
   filter                 = "logName:\"cloudaudit.googleapis.com%2Fdata_access\" AND protoPayload.serviceName=(${join(" OR ", [for s in var.data_access_services : "\"${s}\""])})"
   unique_writer_identity = true
 }
+
+# Without this the _Default bucket (whose location may be global) would keep a second copy.
+resource "google_logging_project_exclusion" "data_access_default" {
+  count = var.exclude_from_default_bucket ? 1 : 0
+
+  project     = var.project_id
+  name        = "${var.name_prefix}-data-access-not-in-default"
+  description = "Data Access audit logs are routed to the EU bucket by the ${var.name_prefix}-data-access sink."
+  filter      = google_logging_project_sink.data_access.filter
+}
