@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint bench regen fidelity-cache clean browser
+.PHONY: demo test lint browser bench regen fidelity-cache clean
 
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "error: Python 3.11 or newer is required" >&2; exit 1; }
@@ -18,15 +18,21 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	$(BIN)/sgtm demo
+	$(BIN)/sgtm plan ropa examples/shop/plan.yaml -o out/ropa
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-# Headless Chromium renders the reconciliation report in tests/reconcile/test_html.py
-# (Debian's package; root on the dev machines and CI, as docs/reconcile.md says).
+# The snippet's browser test (tests/browser) and the reconciliation report's
+# (tests/reconcile/test_html.py) drive Debian's chromium; CI runs as root, so it is
+# installed here when missing. Without root it is only a warning (and the test skips, except
+# under CI=true where a missing browser fails).
 browser:
-	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; }
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	  else echo "warning: chromium is not installed; tests/browser will skip" >&2; fi; }
 
 test: lint browser
 	$(BIN)/python -m pytest

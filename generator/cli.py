@@ -23,6 +23,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "generator.generate_cli",
     "generator.plan.cli",
     "ops.cli",
+    "ops.access_review",
     "generator.validate.cli",
     "runtime.cli",
     "sidecar.cli",

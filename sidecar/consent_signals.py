@@ -82,7 +82,8 @@ def decode_gcs(value: str) -> GcsSignal | SignalError:
     """`G1` + ad_storage + analytics_storage, each `1` granted, `0` denied (`-` not set)."""
     if not isinstance(value, str):
         return SignalError("gcs", "expected a string")
-    text = value.strip()
+    # ASCII whitespace only, like the tags' twin (templates/tpl/_gcs.js.jinja).
+    text = value.strip(" \t\r\n")
     if len(text) != 4 or not text.startswith("G1"):
         return SignalError("gcs", "expected 'G1' followed by two of 0, 1 or -, e.g. G101")
     for index in (2, 3):

@@ -27,7 +27,7 @@ from typing import Any
 from generator.plan.compile import EVENT_ID_PATTERN, envelope_schema
 from generator.plan.model import Plan
 from sidecar import logs
-from sidecar.decide import Decision, decide
+from sidecar.decide import Decision, RequestOrigin, decide
 from sidecar.ipanon import IpError, parse_ip
 from sidecar.minimise import minimise
 from sidecar.store.base import OutboxRecord, Store
@@ -124,11 +124,13 @@ class Pipeline:
         *,
         dedupe_keys: Sequence[Sequence[str]] | None = None,
         order_ids: Sequence[str | None] | None = None,
+        origin: RequestOrigin | None = None,
     ) -> list[EventResult]:
         """Run envelopes already authenticated as coming from ``source`` through the pipeline.
 
         ``dedupe_keys[i]`` adds keys that identify envelope i besides its event id (a webhook's
-        delivery id, order id + topic); ``order_ids[i]`` links it to an order for the ledger.
+        delivery id, order id + topic); ``order_ids[i]`` links it to an order for the ledger;
+        ``origin`` is what the request's trusted headers say about the visitor (region, GPC).
         Results come back one per envelope, in order.
         """
         if source not in self.plan.sources:
@@ -150,7 +152,7 @@ class Pipeline:
             envelope = item.validated.envelope
             if envelope is None:
                 continue
-            item.decision = decide(envelope, self.plan, source, now)
+            item.decision = decide(envelope, self.plan, source, now, origin)
             shaped = minimise(envelope, item.decision, self.plan)
             audit = item.decision.audit()
             if shaped.pii_dropped:

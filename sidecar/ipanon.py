@@ -1,8 +1,14 @@
 """Validate, pick and anonymise client IP addresses (protocols.md §6.1).
 
 Anonymisation keeps the network part the way Universal Analytics' anonymizeIp did: IPv4 keeps
-its /24 (last octet zeroed), IPv6 its /48 (last 80 bits zeroed). Errors never repeat the input:
-an IP address is personal data.
+its /24 (last octet zeroed), IPv6 its /48 (last 80 bits zeroed). Addresses that carry an IPv4
+address keep no more of it than the IPv4 rule would: IPv4-mapped IPv6 is anonymised as the IPv4
+it carries, and 6to4 (`2002:AABB:CCDD::/48` is the whole IPv4 `AA.BB.CC.DD`) keeps only /40.
+Teredo, NAT64 and ISATAP carry the client's IPv4 below bit 48, which /48 already removes.
+Errors never repeat the input: an IP address is personal data.
+
+The generated tags carry the same rules in sandboxed JS (`anonymizeIp` in
+templates/tpl/_ip.js.jinja); both are held to tests/vectors/ip.json.
 """
 
 from __future__ import annotations
@@ -13,9 +19,15 @@ from dataclasses import dataclass
 
 IPV4_PREFIX = 24
 IPV6_PREFIX = 48
+SIXTOFOUR_PREFIX = 40  # 16 bits of 2002::/16 + the first 24 bits of the embedded IPv4
+_SIXTOFOUR = ipaddress.IPv6Network("2002::/16")
+# Only the ASCII whitespace proxies write: str.strip() would also take Unicode spaces, which the
+# JS twin's trim() treats differently.
+_SPACE = " \t\r\n"
 
-_IPV4_WITH_PORT = re.compile(r"(\d{1,3}(?:\.\d{1,3}){3}):(\d{1,5})")
-_BRACKETED_V6 = re.compile(r"\[([0-9A-Fa-f:.]+)\](?::(\d{1,5}))?")
+# ASCII digits only: \d would take any script's digits, and int() would read them as a port.
+_IPV4_WITH_PORT = re.compile(r"([0-9]{1,3}(?:\.[0-9]{1,3}){3}):([0-9]{1,5})")
+_BRACKETED_V6 = re.compile(r"\[([0-9A-Fa-f:.]+)\](?::([0-9]{1,5}))?")
 
 IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -37,7 +49,7 @@ def parse_ip(text: str | None) -> IpAddress | IpError:
     """
     if not isinstance(text, str):
         return IpError("expected an IP address string")
-    candidate = text.strip()
+    candidate = text.strip(_SPACE)
     if candidate == "":
         return IpError("empty IP address")
     if "%" in candidate:
@@ -62,11 +74,17 @@ def is_valid_ip(text: str | None) -> bool:
 
 
 def anonymize_ip(text: str | None) -> str | IpError:
-    """`203.0.113.42` -> `203.0.113.0`; `2001:db8:85a3:8d3::7348` -> `2001:db8:85a3::`."""
+    """`203.0.113.42` -> `203.0.113.0`; `2001:db8:85a3:8d3::7348` -> `2001:db8:85a3::`;
+    6to4 `2002:c633:6407::1` (198.51.100.7) -> `2002:c633:6400::` (198.51.100.0)."""
     address = parse_ip(text)
     if isinstance(address, IpError):
         return address
-    prefix = IPV4_PREFIX if address.version == 4 else IPV6_PREFIX
+    if address.version == 4:
+        prefix = IPV4_PREFIX
+    elif address in _SIXTOFOUR:
+        prefix = SIXTOFOUR_PREFIX
+    else:
+        prefix = IPV6_PREFIX
     network = ipaddress.ip_network(f"{address}/{prefix}", strict=False)
     return str(network.network_address)
 

@@ -14,6 +14,9 @@ Input is a validated envelope and its consent decision; output is one item of th
 - The user agent is kept only in the entries of destinations whose plan sets ``user_agent``.
 - Meta's click ids (fbp, fbc) stay only when a Meta destination is allowed; gclid only when a
   Google destination (GA4, Google Ads) is.
+- Page and referrer URLs lose user info and query parameters that carry personal data
+  (``sidecar.urlmin``, the plan's ``privacy.url_params``); when only anonymised destinations
+  remain they lose query and fragment entirely. The tags apply the same rule per destination.
 """
 
 from __future__ import annotations
@@ -25,9 +28,11 @@ from generator.plan.model import Plan
 from sidecar.decide import ANONYMIZED, QUEUED, Decision
 from sidecar.ipanon import IpError, anonymize_ip, parse_ip
 from sidecar.pii import DropReason, prepare_user_data
+from sidecar.urlmin import minimise_url
 
 IDENTIFIERS = ("client_id", "session_id", "user_id")
 CLICK_IDS = {"fbp": ("meta_capi",), "fbc": ("meta_capi",), "gclid": ("google_ads", "ga4")}
+URL_FIELDS = ("page_location", "page_referrer")
 
 
 @dataclass(frozen=True)
@@ -58,10 +63,16 @@ def minimise(envelope: dict[str, Any], decision: Decision, plan: Plan) -> Minimi
     user_agent = source_context.get("user_agent") or None
     context: dict[str, Any] = {}
     for name, value in source_context.items():
-        if name in ("ip", "user_agent"):
+        if name in ("ip", "user_agent", "region", "gpc"):
             continue
         if name in CLICK_IDS and not kinds.intersection(CLICK_IDS[name]):
             continue
+        if name in URL_FIELDS:
+            value = minimise_url(
+                value, not full, plan.privacy.deny_params, plan.privacy.keep_params
+            )
+            if not value:
+                continue
         context[name] = value
     short_ip = _anonymized(raw_ip)
     if short_ip is not None and any(plan.destinations[d].ip != "none" for d in full):
@@ -84,6 +95,13 @@ def minimise(envelope: dict[str, Any], decision: Decision, plan: Plan) -> Minimi
             "ip": _ip_for(dest.ip, raw_ip, short_ip),
             "user_agent": user_agent if dest.user_agent else None,
         }
+        if dest.kind == "meta_capi" and decision.meta_ldu:
+            # Limited Data Use, country and state 0: Meta geolocates the event (protocols.md).
+            destinations[name]["data_processing_options"] = {
+                "options": ["LDU"],
+                "country": 0,
+                "state": 0,
+            }
     for name in anonymized:
         destinations[name] = {"user_data": {}, "ip": None, "user_agent": None, "anonymized": True}
     item["destinations"] = {d: destinations[d] for d in decision.outcomes if d in destinations}

@@ -128,14 +128,20 @@
     return state.ad_storage || state.analytics_storage ? 'G1' + bit('ad_storage') + bit('analytics_storage') : '';
   }
 
+  // Identifiers are read only for purposes granted at this moment: the GA ids for analytics,
+  // Meta's and Google's click ids for ads. Without a CMP state nothing identifying is read.
   function collect() {
     var found = consent();
+    var purposes = found.purposes || {};
+    var analytics = purposes.analytics === true;
+    var ads = purposes.ads === true;
     var body = {
-      client_id: clientId(),
-      session_id: sessionId(),
-      fbp: cookie('_fbp'),
-      fbc: fbc(),
-      gclid: gclid(),
+      client_id: analytics ? clientId() : '',
+      session_id: analytics ? sessionId() : '',
+      fbp: ads ? cookie('_fbp') : '',
+      fbc: ads ? fbc() : '',
+      gclid: ads ? gclid() : '',
+      gpc: window.navigator && window.navigator.globalPrivacyControl === true ? '1' : '',
       gcs: gcs(found.state),
       tcf: cookie(CMP_COOKIE),
       page_location: String(window.location.href || '').slice(0, 2048),

@@ -43,7 +43,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     diff.add_argument("old", help="the plan as it was")
     diff.add_argument("new", help="the plan as proposed")
     diff.add_argument("--format", choices=("text", "json"), default="text")
+    diff.add_argument(
+        "--accept-compliance-change",
+        action="store_true",
+        help="acknowledge changes of region, residency, retention, currency, regions or a "
+        "destination's vendor, purposes or location (listed in their own section); without "
+        "it they exit 1",
+    )
     diff.set_defaults(func=cmd_diff)
+
+    ropa = sub.add_parser(
+        "ropa",
+        help="write the GDPR Art. 30 record of processing activities",
+        description="Write ropa.md (with a Mermaid data-flow diagram and the fields sent per "
+        "destination and consent state), ropa.json, recipients.csv and fields.csv, all computed "
+        "from the plan.",
+    )
+    ropa.add_argument("plan", help="path of the plan YAML file")
+    ropa.add_argument("-o", "--output", required=True, help="directory to write into")
+    ropa.set_defaults(func=cmd_ropa)
 
 
 def _print_problems(problems: list[Problem], fmt: str) -> None:
@@ -138,4 +156,18 @@ def cmd_diff(args: argparse.Namespace) -> int:
         sys.stdout.write("\n")
     else:
         print(report.text())
-    return 1 if report.breaking or report.errors else 0
+    unaccepted = report.compliance and not args.accept_compliance_change
+    return 1 if report.breaking or report.errors or unaccepted else 0
+
+
+def cmd_ropa(args: argparse.Namespace) -> int:
+    from generator.plan.ropa import files
+
+    try:
+        plan = load_plan(args.plan)
+    except PlanError as exc:
+        _print_problems(exc.problems, "text")
+        return 1
+    for path in write_artifacts(files(plan), Path(args.output)):
+        print(path)
+    return 0

@@ -38,6 +38,9 @@ class DiffReport:
     old_version: m.SemVer
     new_version: m.SemVer
     changes: list[Change] = field(default_factory=list)
+    # Changes a DPO must see (where data lives, how long, who receives it, for what), listed on
+    # their own whatever their compatibility: `plan diff` exits 1 on them unless accepted.
+    compliance: list[Change] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
@@ -48,6 +51,12 @@ class DiffReport:
     def text(self) -> str:
         lines = [f"plan {self.old_version} -> {self.new_version}: {len(self.changes)} change(s)"]
         lines += [f"  {c}" for c in self.changes]
+        if self.compliance:
+            lines.append(
+                f"compliance changes ({len(self.compliance)}; records of processing and data "
+                "protection review needed, accept with --accept-compliance-change):"
+            )
+            lines += [f"  {c.category:<28} {c.path}: {c.detail}" for c in self.compliance]
         lines += [f"error: {e}" for e in self.errors]
         lines += [f"warning: {w}" for w in self.warnings]
         verdict = "BREAKING" if self.breaking else "compatible"
@@ -63,6 +72,7 @@ class DiffReport:
             "new_version": str(self.new_version),
             "breaking": bool(self.breaking),
             "changes": [c.__dict__ for c in self.changes],
+            "compliance": [c.__dict__ for c in self.compliance],
             "errors": self.errors,
             "warnings": self.warnings,
         }
@@ -163,6 +173,7 @@ def diff_plans(old: m.Plan, new: m.Plan) -> DiffReport:
             f"{old.retention_days} -> {new.retention_days}",
         )
 
+    report.compliance = compliance_changes(old, new)
     _check_version(report, old, new)
     return report
 
@@ -310,6 +321,90 @@ def _destination(add: Any, path: str, old: m.Destination, new: m.Destination) ->
         if before != after:
             detail = "changed" if attr in ("settings", "credentials") else f"{before} -> {after}"
             add(COMPATIBLE, f"destination_{attr}_changed", f"{path}.{attr}", detail)
+
+
+COMPLIANCE = "compliance"
+
+
+def compliance_changes(old: m.Plan, new: m.Plan) -> list[Change]:
+    """Where data is kept, for how long, in which currency it is reported, who receives it and
+    for which purposes: each change here alters the records of processing (`sgtm plan ropa`)."""
+    out: list[Change] = []
+
+    def add(category: str, path: str, before: Any, after: Any) -> None:
+        if before != after:
+            out.append(Change(COMPLIANCE, category, path, f"{before} -> {after}"))
+
+    add("region_changed", "region", old.region, new.region)
+    add("residency_changed", "privacy.residency", old.privacy.residency, new.privacy.residency)
+    add(
+        "residency_exceptions_changed",
+        "privacy.residency_exceptions",
+        [(e.what, e.location) for e in old.privacy.residency_exceptions],
+        [(e.what, e.location) for e in new.privacy.residency_exceptions],
+    )
+    add(
+        "firestore_location_changed",
+        "privacy.firestore_location",
+        old.privacy.firestore_location or "(the region)",
+        new.privacy.firestore_location or "(the region)",
+    )
+    add("retention_changed", "retention_days", old.retention_days, new.retention_days)
+    add("currency_changed", "currency", old.currency, new.currency)
+    add(
+        "regions_changed",
+        "consent.regions",
+        _regions(old),
+        _regions(new),
+    )
+    add(
+        "default_region_changed",
+        "consent.default_region",
+        old.consent.default_region,
+        new.consent.default_region,
+    )
+    for name in sorted(set(old.destinations) | set(new.destinations)):
+        path = f"destinations.{name}"
+        before, after = old.destinations.get(name), new.destinations.get(name)
+        if before is None or after is None:
+            add(
+                "recipient_added" if before is None else "recipient_removed",
+                path,
+                _vendor(before) if before else "(none)",
+                _vendor(after) if after else "(none)",
+            )
+            continue
+        add("vendor_changed", f"{path}.kind", _vendor(before), _vendor(after))
+        add("purposes_changed", f"{path}.purposes", list(before.purposes), list(after.purposes))
+        add(
+            "location_changed",
+            f"{path}.settings.location",
+            before.settings.get("location") or "(the region)",
+            after.settings.get("location") or "(the region)",
+        )
+    return out
+
+
+def _vendor(dest: m.Destination) -> str:
+    """The recipient as a DPO sees it: the kind, and for webhooks the host data goes to."""
+    if dest.kind == "http":
+        url = str(dest.settings.get("url", ""))
+        return f"http {url.split('/')[2] if url.count('/') >= 2 else url}"
+    return dest.kind
+
+
+def _regions(plan: m.Plan) -> dict[str, Any]:
+    return {
+        name: {
+            "countries": list(r.countries),
+            "subdivisions": list(r.subdivisions),
+            "defaults": r.defaults,
+            "may_grant": list(r.may_grant),
+            "gpc_denies_ads": r.gpc_denies_ads,
+            "meta_ldu": r.meta_ldu,
+        }
+        for name, r in plan.consent.regions.items()
+    }
 
 
 def _check_version(report: DiffReport, old: m.Plan, new: m.Plan) -> None:

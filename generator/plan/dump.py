@@ -104,6 +104,24 @@ def to_dict(plan: m.Plan) -> dict[str, Any]:
     reconcile = reconcile_to_dict(plan.reconcile)
     if reconcile is not None:
         out["reconcile"] = reconcile
+    privacy = plan.privacy
+    if privacy != m.PrivacyPolicy():
+        section: dict[str, Any] = {"residency": privacy.residency}
+        params = {
+            key: list(names)
+            for key, names in (("deny", privacy.url_deny_params), ("keep", privacy.url_keep_params))
+            if names
+        }
+        if params:
+            section["url_params"] = params
+        if privacy.firestore_location:
+            section["firestore_location"] = privacy.firestore_location
+        if privacy.residency_exceptions:
+            section["residency_exceptions"] = [
+                {"what": e.what, "location": e.location, "reason": e.reason}
+                for e in privacy.residency_exceptions
+            ]
+        out["privacy"] = section
     return out
 
 

@@ -31,8 +31,12 @@ NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 ENV_NAME = re.compile(r"^[A-Z][A-Z0-9_]{1,127}$")
 CURRENCY = re.compile(r"^[A-Z]{3}$")
 COUNTRY = re.compile(r"^[A-Z]{2}$")
+SUBDIVISION = re.compile(r"^[A-Z]{2}-[A-Z0-9]{1,3}$")
 # Google Cloud region names; EU-ness is a deployment concern checked by Terraform.
 REGION = re.compile(r"^[a-z]+-[a-z]+\d+$")
+CONTROLLER_KEYS = ("name", "address", "contact", "dpo", "representative")
+RECIPIENT_KEYS = ("vendor", "role", "location", "safeguard")
+URL_PARAM = re.compile(r"^[a-z0-9][a-z0-9_\-]{0,63}$")
 HTTP_PATH = re.compile(r"^/[A-Za-z0-9_\-./]*$")
 # Strings that look like credentials pasted where a reference belongs: known vendor prefixes,
 # or long high-entropy tokens mixing letters and digits.
@@ -58,6 +62,7 @@ TOP_KEYS = (
     "sources",
     "delivery",
     "reconcile",
+    "privacy",
 )
 TOP_REQUIRED = ("plan", "version", "currency", "region", "retention_days", "events", "destinations")
 PARAM_KEYS = (
@@ -84,6 +89,7 @@ DEST_KEYS = (
     "max_attempts",
     "rollout",
     "mode",
+    "recipient",
 )
 # Settings each destination kind understands: name -> (required, validator description).
 KIND_SETTINGS: dict[str, dict[str, tuple[bool, str]]] = {
@@ -105,6 +111,8 @@ KIND_SETTINGS: dict[str, dict[str, tuple[bool, str]]] = {
         "project": (True, r"^[a-z][a-z0-9\-]{4,28}[a-z0-9]$"),
         "dataset": (True, r"^[A-Za-z0-9_]{1,1024}$"),
         "table": (True, r"^[A-Za-z0-9_\-]{1,1024}$"),
+        # The dataset's location (BigQuery: "EU", "US" or a region); default the plan's region.
+        "location": (False, r"^(EU|US|[a-z]+-[a-z]+\d+)$"),
     },
     "http": {
         "url": (True, r"^https://[^\s]+$"),
@@ -464,6 +472,7 @@ class _Reader:
         sources = self.sources(root)
         delivery = self.delivery(root)
         reconcile = read_reconcile(self, root, events, destinations, sources)
+        privacy = self.privacy(root, region, destinations)
         if version is None:
             return None
         return m.Plan(
@@ -484,6 +493,7 @@ class _Reader:
             description=str(root.get("description") or ""),
             default_country=default_country,
             dedupe_window_hours=dedupe,
+            privacy=privacy,
             source_path=self.source,
             reconcile=reconcile,
         )
@@ -529,7 +539,7 @@ class _Reader:
             root.get("consent"),
             "consent",
             self.value_pos(root, "consent"),
-            ("purposes", "missing", "analytics_without_consent"),
+            ("purposes", "missing", "analytics_without_consent", "regions", "default_region"),
         )
         purposes = {name: m.Purpose(name) for name in m.BUILTIN_PURPOSES}
         if node is None:
@@ -552,13 +562,114 @@ class _Reader:
                 continue
             basis = self.choice(spec_node, "basis", where, m.PURPOSE_BASES, "consent")
             purposes[name] = m.Purpose(name, str(spec_node.get("description") or ""), basis)
+        regions = self.regions(node, purposes)
+        default_region = self.string(node, "default_region", "consent", "") or ""
+        if regions and default_region not in regions:
+            self.error(
+                self.value_pos(node, "default_region")
+                if "default_region" in node
+                else self.key_pos(node, "regions"),
+                f"consent.default_region: {default_region or '(missing)'} must name one of the "
+                f"regions ({', '.join(regions)}): it applies when no trusted region is known",
+            )
+            regions = {}
+        elif default_region and not regions:
+            self.error(
+                self.value_pos(node, "default_region"),
+                "consent.default_region needs consent.regions",
+            )
         policy = m.ConsentPolicy(
             missing=self.choice(node, "missing", "consent", m.MISSING_CONSENT_POLICIES, "strict"),
             analytics_without_consent=self.choice(
                 node, "analytics_without_consent", "consent", m.ANALYTICS_WITHOUT_CONSENT, "drop"
             ),
+            regions=regions,
+            default_region=default_region if regions else "",
         )
         return dict(sorted(purposes.items())), policy
+
+    def regions(
+        self, node: CommentedMap, purposes: dict[str, m.Purpose]
+    ) -> dict[str, m.RegionRule]:
+        declared = self.mapping(
+            node.get("regions"), "consent.regions", self.value_pos(node, "regions")
+        )
+        out: dict[str, m.RegionRule] = {}
+        seen: dict[str, str] = {}
+        for name, spec in (declared or {}).items():
+            where = f"consent.regions.{name}"
+            if not isinstance(name, str) or not NAME.match(name):
+                self.error(
+                    self.key_pos(declared, name), f"{where}: region names are lower_snake_case"
+                )
+                continue
+            rnode = self.mapping(
+                spec,
+                where,
+                self.value_pos(declared, name),
+                (
+                    "countries",
+                    "subdivisions",
+                    "defaults",
+                    "may_grant",
+                    "gpc",
+                    "meta_ldu",
+                    "description",
+                ),
+            )
+            if rnode is None:
+                continue
+            codes: dict[str, tuple[str, ...]] = {}
+            for key, pattern, example in (
+                ("countries", COUNTRY, "DE"),
+                ("subdivisions", SUBDIVISION, "US-CA"),
+            ):
+                value = rnode.get(key) or CommentedSeq()
+                if not isinstance(value, CommentedSeq):
+                    self.error(self.value_pos(rnode, key), f"{where}.{key} must be a list")
+                    value = CommentedSeq()
+                found: list[str] = []
+                for i, code in enumerate(value):
+                    if not isinstance(code, str) or not pattern.match(code):
+                        self.error(
+                            self.value_pos(value, i),
+                            f"{where}.{key}[{i}]: {code!r} is not an ISO 3166 code like {example}",
+                        )
+                    elif code in seen:
+                        self.error(
+                            self.value_pos(value, i),
+                            f"{where}.{key}[{i}]: {code} is already in region {seen[code]}",
+                        )
+                    else:
+                        seen[code] = name
+                        found.append(code)
+                codes[key] = tuple(found)
+            defaults: dict[str, bool] = {}
+            dnode = self.mapping(
+                rnode.get("defaults"),
+                f"{where}.defaults",
+                self.value_pos(rnode, "defaults"),
+                tuple(purposes),
+            )
+            for purpose in dnode or {}:
+                if purpose in purposes:
+                    state = self.choice(
+                        dnode, purpose, f"{where}.defaults", ("granted", "denied"), "denied"
+                    )
+                    defaults[str(purpose)] = state == "granted"
+            may_grant = self.name_list(rnode, "may_grant", where, m.CONSENT_SOURCES, "source")
+            gpc = self.choice(rnode, "gpc", where, ("deny_ads", "ignore"), "deny_ads")
+            out[name] = m.RegionRule(
+                name=name,
+                countries=codes["countries"],
+                subdivisions=codes["subdivisions"],
+                defaults=defaults,
+                may_grant=may_grant if "may_grant" in rnode else ("event",),
+                gpc_denies_ads=gpc == "deny_ads",
+                meta_ldu=self.boolean(rnode, "meta_ldu", where, False),
+                description=str(rnode.get("description") or ""),
+            )
+        return out
 
     def user_data(self, root: CommentedMap) -> tuple[str, ...]:
         node = self.mapping(
@@ -796,6 +907,7 @@ class _Reader:
                 else 100,
                 mode=self.choice(dnode, "mode", where, m.DESTINATION_MODES, "live"),
                 description=str(dnode.get("description") or ""),
+                recipient=self.recipient(dnode, where),
             )
             if out[name].mode == "shadow" and kind in ("bigquery", "http"):
                 self.error(
@@ -1042,6 +1154,172 @@ class _Reader:
         keys = self.secret_ref(node, "keys", "delivery") if "keys" in node else None
         batch = self.integer(node, "batch_size", "delivery", 20, 1, 100) or 20
         return m.Delivery(client_path=path, keys=keys, batch_size=batch)
+
+    def privacy(
+        self, root: CommentedMap, region: str, destinations: dict[str, m.Destination]
+    ) -> m.PrivacyPolicy:
+        node = self.mapping(
+            root.get("privacy"),
+            "privacy",
+            self.value_pos(root, "privacy"),
+            (
+                "url_params",
+                "residency",
+                "residency_exceptions",
+                "firestore_location",
+                "controller",
+                "transfer_safeguard",
+                "contexts_retention_days",
+            ),
+        )
+        if node is None:
+            return m.PrivacyPolicy()
+        lists: dict[str, tuple[str, ...]] = {"deny": (), "keep": ()}
+        params = self.mapping(
+            node.get("url_params"),
+            "privacy.url_params",
+            self.value_pos(node, "url_params"),
+            ("deny", "keep"),
+        )
+        for key in lists:
+            if params is None or key not in params:
+                continue
+            value = params[key]
+            where = f"privacy.url_params.{key}"
+            if not isinstance(value, CommentedSeq):
+                self.error(self.value_pos(params, key), f"{where} must be a list of names")
+                continue
+            names: list[str] = []
+            for i, item in enumerate(value):
+                if not isinstance(item, str) or not URL_PARAM.match(item):
+                    self.error(
+                        self.value_pos(value, i),
+                        f"{where}[{i}]: {item!r} is not a lower-case parameter name "
+                        "(letters, digits, _ and -)",
+                    )
+                elif item not in names:
+                    names.append(item)
+            lists[key] = tuple(names)
+        residency = self.choice(node, "residency", "privacy", m.RESIDENCIES, "none")
+        firestore = self.string(node, "firestore_location", "privacy", "") or ""
+        exceptions = self.residency_exceptions(node)
+        controller: dict[str, str] = {}
+        cnode = self.mapping(
+            node.get("controller"),
+            "privacy.controller",
+            self.value_pos(node, "controller"),
+            CONTROLLER_KEYS,
+            ("name", "contact") if "controller" in node else (),
+        )
+        for key in CONTROLLER_KEYS:
+            if cnode is not None and key in cnode:
+                controller[key] = self.string(cnode, key, "privacy.controller") or ""
+        safeguard = self.string(node, "transfer_safeguard", "privacy", "") or ""
+        contexts_days = self.integer(node, "contexts_retention_days", "privacy", 30, 1, 30) or 30
+        policy = m.PrivacyPolicy(
+            url_deny_params=lists["deny"],
+            url_keep_params=lists["keep"],
+            residency=residency,
+            residency_exceptions=exceptions,
+            firestore_location=firestore,
+            controller=controller,
+            transfer_safeguard=safeguard,
+            contexts_retention_days=contexts_days,
+        )
+        if residency == "eu":
+            self.check_residency(root, node, policy, region, destinations)
+        return policy
+
+    def recipient(self, dnode: CommentedMap, where: str) -> m.Recipient:
+        """Who receives a destination's data, for the records of processing."""
+        node = self.mapping(
+            dnode.get("recipient"),
+            f"{where}.recipient",
+            self.value_pos(dnode, "recipient"),
+            RECIPIENT_KEYS,
+        )
+        if node is None:
+            return m.Recipient()
+        values = {k: self.string(node, k, f"{where}.recipient") or "" for k in RECIPIENT_KEYS}
+        return m.Recipient(**values)
+
+    def residency_exceptions(self, node: CommentedMap) -> tuple[m.ResidencyException, ...]:
+        raw = node.get("residency_exceptions")
+        if raw is None:
+            return ()
+        if not isinstance(raw, CommentedSeq):
+            self.error(
+                self.value_pos(node, "residency_exceptions"),
+                "privacy.residency_exceptions must be a list of {what, location, reason}",
+            )
+            return ()
+        out: list[m.ResidencyException] = []
+        for i, item in enumerate(raw):
+            where = f"privacy.residency_exceptions[{i}]"
+            entry = self.mapping(
+                item,
+                where,
+                self.value_pos(raw, i),
+                ("what", "location", "reason"),
+                ("what", "location", "reason"),
+            )
+            if entry is None:
+                continue
+            what = self.string(entry, "what", where) or ""
+            location = self.string(entry, "location", where) or ""
+            reason = self.string(entry, "reason", where) or ""
+            if what and location and reason:
+                out.append(m.ResidencyException(what, location, reason))
+        return tuple(out)
+
+    def check_residency(
+        self,
+        root: CommentedMap,
+        node: CommentedMap,
+        policy: m.PrivacyPolicy,
+        region: str,
+        destinations: dict[str, m.Destination],
+    ) -> None:
+        """With residency `eu`, every data location must be in the EU or be an exception."""
+        accepted = {(e.what, e.location) for e in policy.residency_exceptions}
+        checks: list[tuple[str, str, Pos]] = []
+        if region:
+            checks.append(("region", region, self.value_pos(root, "region")))
+        firestore = policy.firestore_location or region
+        if policy.firestore_location:
+            checks.append(("firestore", firestore, self.value_pos(node, "firestore_location")))
+        for dest in destinations.values():
+            if dest.kind == "bigquery":
+                location = str(dest.settings.get("location") or region)
+                checks.append((f"destinations.{dest.name}", location, self._dest_pos(root, dest)))
+        for what, location, pos in checks:
+            if location and not is_eu_location(location) and (what, location) not in accepted:
+                self.error(
+                    pos,
+                    f"privacy.residency is 'eu' but {what} is in {location!r}, outside the EU",
+                    "use an EU location (europe-west1, europe-west3, EU, ...) or add "
+                    f"privacy.residency_exceptions: [{{what: {what}, location: {location}, "
+                    "reason: ...}] saying why",
+                )
+
+    def _dest_pos(self, root: CommentedMap, dest: m.Destination) -> Pos:
+        node = root.get("destinations", {}).get(dest.name)
+        settings = node.get("settings") if isinstance(node, CommentedMap) else None
+        if isinstance(settings, CommentedMap) and "location" in settings:
+            return self.value_pos(settings, "location")
+        return self.value_pos(root.get("destinations"), dest.name)
+
+
+# Google Cloud locations inside the EU/EEA: europe-* regions except London and Zurich (not EU),
+# and the BigQuery multi-region "EU". europe-north1 (Finland), -north2 (Sweden), -central2
+# (Poland), -southwest1 (Spain), -west1/3/4/8/9/10/12 are all EU member states.
+_NON_EU_EUROPE = ("europe-west2", "europe-west6")
+
+
+def is_eu_location(location: str) -> bool:
+    if location == "EU":
+        return True
+    return location.startswith("europe-") and location not in _NON_EU_EUROPE
 
 
 def looks_like_secret(value: str) -> bool:

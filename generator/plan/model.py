@@ -39,6 +39,8 @@ CONTEXT_FIELDS = (
     "gcs",
     "gcd",
     "tcf",
+    "region",  # the region the page claims (DE, US-CA): can only make consent stricter
+    "gpc",  # "1" when the browser sends Global Privacy Control
 )
 ITEM_FIELDS = ("id", "name", "category", "qty", "price")
 DESTINATION_KINDS = ("ga4", "meta_capi", "google_ads", "bigquery", "http")
@@ -48,6 +50,40 @@ MISSING_CONSENT_POLICIES = ("strict", "by_basis")
 ANALYTICS_WITHOUT_CONSENT = ("drop", "anonymize")
 PURPOSE_BASES = ("consent", "legitimate_interest")
 DESTINATION_MODES = ("live", "shadow")
+RESIDENCIES = ("eu", "none")
+# Page URL query parameters (sidecar/urlmin.py): measurement needs these, they are never
+# personal data by name (values are still checked)...
+URL_ALLOW_PARAMS = ("gclid", "gbraid", "wbraid", "fbclid", "ttclid")  # and every utm_*
+# ...and these names, or words of names (customer[email], billing-phone), carry personal data
+# or secrets. The plan's privacy.url_params adds to both.
+URL_DENY_PARAMS = (
+    "address",
+    "auth",
+    "birthday",
+    "card",
+    "dob",
+    "email",
+    "firstname",
+    "fullname",
+    "iban",
+    "lastname",
+    "mail",
+    "mobile",
+    "name",
+    "pass",
+    "password",
+    "phone",
+    "postcode",
+    "pwd",
+    "secret",
+    "ssn",
+    "street",
+    "surname",
+    "tel",
+    "telephone",
+    "token",
+    "zip",
+)
 
 # Platform limits on how late an event may still be sent (protocols.md): Meta accepts events up
 # to 7 days old, GA4 Measurement Protocol 72 hours, Google Ads conversions are retried a day.
@@ -152,10 +188,99 @@ class Purpose:
         return self.name in BUILTIN_PURPOSES
 
 
+CONSENT_SOURCES = ("event", "gcs", "gcd", "tcf")  # who may speak about a purpose
+
+
+def subdivision_code(country: str, subdivision: str) -> str:
+    """ISO 3166-2 `US-CA` from `US-CA`, or from the load balancer's CLDR id `USCA` / `usca`."""
+    country, code = country.upper(), subdivision.upper()
+    if "-" in code:
+        return code
+    if code.startswith(country) and len(code) > len(country):
+        code = code[len(country) :]
+    return f"{country}-{code}"
+
+
+@dataclass(frozen=True)
+class RegionRule:
+    """Consent defaults for visitors from some countries / subdivisions (ISO 3166)."""
+
+    name: str
+    countries: tuple[str, ...] = ()  # "DE"
+    subdivisions: tuple[str, ...] = ()  # "US-CA": matched before any country
+    # purpose -> granted when no source speaks about it; a purpose not listed falls back to the
+    # plan's `missing` policy.
+    defaults: dict[str, bool] = field(default_factory=dict)
+    # Sources that may grant a purpose whose default is denied; the others can only restrict.
+    may_grant: tuple[str, ...] = ("event",)
+    gpc_denies_ads: bool = False  # Sec-GPC: 1 (Global Privacy Control) means "ads denied"
+    meta_ldu: bool = False  # Meta events carry data_processing_options ["LDU"] (geolocated)
+    description: str = ""
+
+
 @dataclass(frozen=True)
 class ConsentPolicy:
     missing: str = "strict"
     analytics_without_consent: str = "drop"
+    regions: dict[str, RegionRule] = field(default_factory=dict)
+    default_region: str = ""  # the rule used when no trusted region is known
+
+    def rule_for(self, country: str | None, subdivision: str | None) -> RegionRule | None:
+        """The rule for a location: a subdivision match first, then the country, then the
+        default region; None when the plan has no regions."""
+        if not self.regions:
+            return None
+        if country and subdivision:
+            code = subdivision_code(country, subdivision)
+            for rule in self.regions.values():
+                if code in rule.subdivisions:
+                    return rule
+        if country:
+            for rule in self.regions.values():
+                if country.upper() in rule.countries:
+                    return rule
+        return self.regions[self.default_region]
+
+
+@dataclass(frozen=True)
+class ResidencyException:
+    """A location outside the residency area, accepted on purpose and on the record."""
+
+    what: str  # "region", "destinations.<name>" (a BigQuery dataset) or "firestore"
+    location: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """Who a destination's data goes to, for the records of processing (the plan's
+    `recipient:` of a destination overrides the kind's defaults in generator/plan/ropa.py)."""
+
+    vendor: str = ""
+    role: str = ""
+    location: str = ""
+    safeguard: str = ""
+
+
+@dataclass(frozen=True)
+class PrivacyPolicy:
+    url_deny_params: tuple[str, ...] = ()  # added to URL_DENY_PARAMS
+    url_keep_params: tuple[str, ...] = ()  # added to URL_ALLOW_PARAMS
+    residency: str = "none"  # "eu": data locations must be in the EU (plan check enforces)
+    residency_exceptions: tuple[ResidencyException, ...] = ()
+    firestore_location: str = ""  # "" = the plan's region
+    # GDPR Art. 30(1)(a): name, address, contact, dpo, representative (free text)
+    controller: dict[str, str] = field(default_factory=dict)
+    transfer_safeguard: str = ""  # e.g. "EU-US Data Privacy Framework", for US recipients
+    contexts_retention_days: int = 30  # checkout identity contexts (/v1/context)
+
+    @property
+    def deny_params(self) -> tuple[str, ...]:
+        return URL_DENY_PARAMS + tuple(p for p in self.url_deny_params if p not in URL_DENY_PARAMS)
+
+    @property
+    def keep_params(self) -> tuple[str, ...]:
+        return self.url_keep_params
 
 
 @dataclass(frozen=True)
@@ -174,6 +299,7 @@ class Destination:
     rollout: int = 100
     mode: str = "live"
     description: str = ""
+    recipient: Recipient = field(default_factory=lambda: Recipient())
 
     @property
     def hashing(self) -> str:
@@ -253,6 +379,7 @@ class Plan:
     description: str = ""
     default_country: str = ""
     dedupe_window_hours: int = 48
+    privacy: PrivacyPolicy = field(default_factory=PrivacyPolicy)
     source_path: str = "<plan>"
     reconcile: Reconcile = Reconcile()
 

@@ -422,6 +422,15 @@ def event_params(plan: m.Plan) -> list[str]:
     return sorted(names - standard)
 
 
+def url_context(plan: m.Plan) -> dict[str, Any]:
+    """What templates/tpl/_url.js.jinja needs: the plan's URL parameter lists."""
+    return {
+        "url_deny_params": list(plan.privacy.deny_params),
+        "url_keep_params": list(plan.privacy.keep_params),
+        "printable": "".join(chr(c) for c in range(0x20, 0x7F)),
+    }
+
+
 def tag_code(plan: m.Plan, kind: str) -> str:
     with_pii = kind_gets_pii(plan, kind)
     return render(
@@ -435,6 +444,7 @@ def tag_code(plan: m.Plan, kind: str) -> str:
         shadow=kind in SHADOW_KINDS,
         shadow_message=SHADOW_MESSAGE,
         with_pii=with_pii,
+        **url_context(plan),
         **(pii_tables.context(plan.default_country) if with_pii else {}),
     )
 

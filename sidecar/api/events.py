@@ -17,6 +17,7 @@ from flask import Blueprint, Response, jsonify, request
 
 from generator.plan.compile import CONTEXT_MAX
 from sidecar.api import cors, services
+from sidecar.api.origin import browser_origin
 from sidecar.auth import BROWSER, Caller
 from sidecar.errors import SidecarError, UnavailableError
 from sidecar.ingest import REJECTED
@@ -79,11 +80,13 @@ def post_events() -> tuple[Response, int]:
     )
     document = _parse(body)
     envelopes, single = _envelopes(document, svc.max_batch)
+    origin = None
     if caller.kind == BROWSER:
         for envelope in envelopes:
             _add_browser_context(envelope, caller)
+        origin = browser_origin(request.headers)
     try:
-        results = svc.pipeline.ingest(envelopes, svc.web_auth.source)
+        results = svc.pipeline.ingest(envelopes, svc.web_auth.source, origin=origin)
     except StoreUnavailable:
         raise UnavailableError(
             "the outbox cannot take events right now; retry", headers={"Retry-After": "5"}

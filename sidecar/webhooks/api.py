@@ -24,6 +24,7 @@ from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
 from generator.plan.model import Source
 from sidecar import webhook_signatures as sig
 from sidecar.api import Services, cors, services
+from sidecar.api.origin import browser_origin
 from sidecar.errors import AuthError, SidecarError, UnavailableError
 from sidecar.ingest import ACCEPTED, DUPLICATE, REJECTED
 from sidecar.ratelimit import decorators as rate_limits
@@ -381,6 +382,7 @@ def post_context() -> tuple[Response, int]:
     agent = request.headers.get("User-Agent")
     if agent and "user_agent" not in context:
         context["user_agent"] = agent[:2048]
+    context = identity.consented(context, svc.plan, browser_origin(request.headers))
     ttl = identity.context_ttl(svc.plan)
     try:
         svc.store.put_context(identity.cart_key(token), context, ttl)

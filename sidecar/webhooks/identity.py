@@ -38,7 +38,18 @@ CONTEXT_STRINGS = (
     "page_referrer",
     "language",
     "user_agent",
+    "region",
+    "gpc",
 )
+# Identifiers a context keeps only while their purpose is granted (docs/privacy.md, "The
+# snippet"): the GA ids measure (analytics), click ids attribute ads (ads).
+PURPOSE_OF_IDS = {
+    "client_id": "analytics",
+    "session_id": "analytics",
+    "fbp": "ads",
+    "fbc": "ads",
+    "gclid": "ads",
+}
 # How an order found its browser identity; the join-rate counters use these names.
 JOINED_TOKEN = "token"  # noqa: S105 - a label, not a secret
 JOINED_ORDER = "order"
@@ -48,7 +59,9 @@ HOWS = (JOINED_TOKEN, JOINED_ORDER, JOINED_ATTRIBUTES, NOT_JOINED)
 
 
 def context_ttl(plan: Plan) -> int:
-    return min(plan.retention_days * 86400, CONTEXT_TTL_MAX_S)
+    """The plan's privacy.contexts_retention_days (at most 30), within retention_days."""
+    days = min(plan.privacy.contexts_retention_days, plan.retention_days)
+    return min(days * 86400, CONTEXT_TTL_MAX_S)
 
 
 def cart_key(token: str) -> str:
@@ -104,6 +117,37 @@ def parse_context(document: Any, plan: Plan) -> tuple[str, dict[str, Any]]:
     if errors:
         raise ContextErrors(errors)
     return normalise_token(str(token)), context
+
+
+def consented(context: dict[str, Any], plan: Plan, origin: Any = None) -> dict[str, Any]:
+    """The context without the identifiers whose purpose is not granted right now.
+
+    Purposes are decided as for an event (``sidecar.decide``: the posted consent, narrowed by
+    the gcs/gcd/tcf signals, GPC and the visitor's region), so a context never keeps an id the
+    event pipeline would refuse to use. The user agent stays only when a destination that gets
+    it has all its purposes granted; URLs lose PII query parameters.
+    """
+    from sidecar.decide import effective_purposes
+    from sidecar.urlmin import minimise_url
+
+    envelope = {"consent": context.get("consent") or {}, "context": context}
+    states, _, _ = effective_purposes(envelope, plan, origin)
+    granted = {p for p, s in states.items() if s.granted}
+    out = {}
+    for name, value in context.items():
+        purpose = PURPOSE_OF_IDS.get(name)
+        if purpose is not None and purpose not in granted:
+            continue
+        if name == "user_agent" and not any(
+            d.user_agent and set(d.purposes) <= granted for d in plan.destinations.values()
+        ):
+            continue
+        if name in ("page_location", "page_referrer"):
+            value = minimise_url(value, False, plan.privacy.deny_params, plan.privacy.keep_params)
+            if not value:
+                continue
+        out[name] = value
+    return out
 
 
 class ContextErrors(ValueError):

@@ -35,7 +35,7 @@ def _client_in(dest: str, percent: int, inside: bool) -> str:
 def test_missing_purposes_are_denied(plan):
     d = decide(envelope(consent={"ads": True}), plan, "web", 1.0)
     assert d.purposes["analytics"].granted is False
-    assert d.purposes["analytics"].source == "missing"
+    assert d.purposes["analytics"].source == "region:eea"  # the default region's default
     assert d.purposes["functional"].source == "missing"
     assert d.outcomes["crm"] == "blocked_no_consent"
     assert d.outcomes["ga4"] == "anonymized"  # analytics_without_consent: anonymize
@@ -229,3 +229,19 @@ def test_fast_and_explaining_validators_agree(mutations, event_name):
     python_ok = not list(specific.iter_errors(stripped))
     assert validator._fast.is_valid(stripped) == python_ok
     assert python_ok == (not list(validator._validator.iter_errors(stripped)))
+
+
+def test_page_urls_lose_personal_data_and_all_of_query_when_only_anonymized(plan):
+    url = "https://shop.example/checkout?email=ana%40example.com&utm_source=news&step=2#ana@x.io"
+    ev = envelope()
+    ev["context"].update({"page_location": url, "page_referrer": url})
+    item = minimise(ev, decide(ev, plan, "web", 1.0), plan).item
+    assert (
+        item["context"]["page_location"] == "https://shop.example/checkout?utm_source=news&step=2"
+    )
+    assert item["context"]["page_referrer"] == item["context"]["page_location"]
+    ev = envelope(consent={})
+    ev["context"]["page_location"] = url
+    item = minimise(ev, decide(ev, plan, "web", 1.0), plan).item
+    assert set(item["destinations"]) == {"ga4", "warehouse"}  # both anonymised
+    assert item["context"]["page_location"] == "https://shop.example/checkout"

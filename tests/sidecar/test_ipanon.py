@@ -12,9 +12,11 @@ from hypothesis import strategies as st
 
 from sidecar import ipanon
 
-IP_CASES = json.loads(
-    (Path(__file__).parent.parent / "vectors" / "pii_vectors.json").read_text(encoding="utf-8")
-)["ip_cases"]
+IP_VECTORS = json.loads(
+    (Path(__file__).parent.parent / "vectors" / "ip.json").read_text(encoding="utf-8")
+)
+IP_CASES = IP_VECTORS["cases"]
+FORWARDED_CASES = IP_VECTORS["forwarded_cases"]
 
 
 @pytest.mark.parametrize("case", IP_CASES, ids=[c["id"] for c in IP_CASES])
@@ -25,6 +27,21 @@ def test_ip_vector(case: dict) -> None:
         assert ipanon.is_valid_ip(case["input"]) is False
     else:
         assert result == case["anonymized"]
+
+
+@pytest.mark.parametrize("case", FORWARDED_CASES, ids=[c["id"] for c in FORWARDED_CASES])
+def test_forwarded_vector(case: dict) -> None:
+    first = ipanon.forwarded_ip(case["header"])
+    result = first if isinstance(first, ipanon.IpError) else ipanon.anonymize_ip(first)
+    if case.get("error"):
+        assert isinstance(result, ipanon.IpError)
+    else:
+        assert result == case["anonymized"]
+
+
+def test_6to4_keeps_no_more_of_its_ipv4_than_the_ipv4_rule() -> None:
+    address = ipaddress.IPv6Address(ipanon.anonymize_ip("2002:c633:6407::1"))
+    assert address.sixtofour == ipaddress.IPv4Address(ipanon.anonymize_ip("198.51.100.7"))
 
 
 def test_errors_never_repeat_the_address() -> None:
@@ -80,6 +97,12 @@ def test_ipv6_keeps_its_48_and_is_idempotent(address: ipaddress.IPv6Address) -> 
     assert isinstance(anonymized, str)
     if address.ipv4_mapped is not None:
         assert anonymized == ipanon.anonymize_ip(str(address.ipv4_mapped))
+        return
+    if address.sixtofour is not None:
+        # 6to4 keeps /40: the /24 of the IPv4 it carries, never the whole of it.
+        assert address in ipaddress.ip_network(f"{anonymized}/40")
+        assert int(ipaddress.ip_address(anonymized)) & ((1 << 88) - 1) == 0
+        assert ipanon.anonymize_ip(anonymized) == anonymized
         return
     network = ipaddress.ip_network(f"{anonymized}/48")
     assert address in network

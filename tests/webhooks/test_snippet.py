@@ -68,7 +68,7 @@ def test_the_example_snippet_is_the_generated_one(repo_root):
     assert example.read_text(encoding="utf-8") == expected
 
 
-def test_collects_ga_meta_and_click_ids_and_consent_mode(snippet):
+def test_collects_ga_ids_for_analytics_and_click_ids_for_ads_only_when_granted(snippet):
     layer = """[
       ['consent', 'default', {ad_storage: 'denied', analytics_storage: 'denied',
                               ad_user_data: 'denied', functionality_storage: 'granted'}],
@@ -77,13 +77,10 @@ def test_collects_ga_meta_and_click_ids_and_consent_mode(snippet):
     ]"""
     ctx = run(snippet, cookies=COOKIES, search="?fbclid=IwAR2F4&gclid=Cj0KCQ", data_layer=layer)
     body = collect(ctx)
-    fbc = body.pop("fbc")
-    assert fbc.startswith("fb.1.") and fbc.endswith(".IwAR2F4")
+    # ads is denied: _fbp, _fbc, fbclid and gclid are not even read.
     assert body == {
         "client_id": "1827526090.1689745728",
         "session_id": "1718193600",
-        "fbp": "fb.1.1718193500123.1098115397",
-        "gclid": "Cj0KCQ",
         "gcs": "G101",
         "tcf": "COvFyGBOvFyGBAbAAAENAPCAAOAAAAAAAAAAAEEUACCKAAA",
         "page_location": "https://shop.acme-home.example/checkouts/cn/1?fbclid=IwAR2F4&gclid=Cj0KCQ",
@@ -98,12 +95,15 @@ def test_gs2_session_cookie_and_gcl_cookie_and_no_consent_state(snippet):
         "_ga=GA1.1.99.88; _ga_ACME12345=GS2.1.s1718193600$o3$g1$t1718193700$j0$l0$h0; "
         "_gcl_aw=GCL.1718190000.Cj0KCQ-cookie; _fbc=fb.1.1718190000.IwAR-cookie"
     )
-    body = collect(run(snippet, cookies=cookies))
+    layer = "[['consent', 'default', {ad_storage: 'granted', ad_user_data: 'granted', analytics_storage: 'granted'}]]"
+    body = collect(run(snippet, cookies=cookies, search="?fbclid=IwAR2F4", data_layer=layer))
     assert body["session_id"] == "1718193600"
     assert body["gclid"] == "Cj0KCQ-cookie"
     assert body["fbc"] == "fb.1.1718190000.IwAR-cookie"
-    # No Consent Mode state at all: no consent is claimed, the plan's policy will decide.
+    # No Consent Mode state at all: no consent is claimed and no identifier is read.
+    body = collect(run(snippet, cookies=cookies))
     assert "consent" not in body and "gcs" not in body
+    assert not {"client_id", "session_id", "fbp", "fbc", "gclid"} & set(body)
 
 
 def test_attributes_are_what_the_webhook_mapping_reads_back(snippet):
@@ -139,13 +139,29 @@ def test_post_sends_the_token_with_the_browser_credentials(snippet):
 def test_what_the_snippet_posts_is_accepted_and_joined(snippet, shop_store):
     shop, store = shop_store
     layer = "[['consent', 'default', {ad_storage: 'granted', ad_user_data: 'granted', analytics_storage: 'granted', functionality_storage: 'granted'}]]"
-    body = collect(run(snippet, cookies=COOKIES, search="?gclid=Cj0", data_layer=layer))
+    without_tcf = COOKIES.split("; euconsent-v2=")[0]
+    body = collect(run(snippet, cookies=without_tcf, search="?gclid=Cj0", data_layer=layer))
     body["token"] = "7df6264faff82e3bdf73d0ba225dd00e"
     answer = shop.context(body)
     assert answer.status_code == 200, answer.get_json()
     stored = store.get_context("cart:7df6264faff82e3bdf73d0ba225dd00e")
     assert stored["client_id"] == "1827526090.1689745728"
+    assert stored["gclid"] == "Cj0"
     assert stored["consent"] == {"ads": True, "analytics": True, "functional": True}
+
+
+def test_the_sidecar_keeps_only_identifiers_whose_purpose_is_granted(snippet, shop_store):
+    # The TC string consents to purposes 1-3 only: analytics (1, 8, 9) and ads (1, 3, 4, 7)
+    # are denied whatever the Consent Mode state says, so no GA id and no click id is kept.
+    shop, store = shop_store
+    layer = "[['consent', 'default', {ad_storage: 'granted', ad_user_data: 'granted', analytics_storage: 'granted', functionality_storage: 'granted'}]]"
+    body = collect(run(snippet, cookies=COOKIES, search="?gclid=Cj0", data_layer=layer))
+    assert body["client_id"] and body["gclid"] and body["tcf"]
+    body["token"] = "8df6264faff82e3bdf73d0ba225dd00e"
+    assert shop.context(body).status_code == 200
+    stored = store.get_context("cart:8df6264faff82e3bdf73d0ba225dd00e")
+    assert not {"client_id", "session_id", "fbp", "fbc", "gclid", "user_agent"} & set(stored)
+    assert stored["tcf"] == body["tcf"]
 
 
 def test_cli_writes_the_snippet(tmp_path, capsys):

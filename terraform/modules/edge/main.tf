@@ -178,6 +178,13 @@ resource "google_compute_backend_service" "sidecar" {
     group = google_compute_region_network_endpoint_group.sidecar[0].id
   }
 
+  # The visitor's region for the sidecar's regional consent rules (docs/privacy.md, "Regions").
+  # Set here, by the load balancer, so the browser cannot choose its own region.
+  custom_request_headers = [
+    "X-Sgtm-Client-Region: {client_region}",
+    "X-Sgtm-Client-Region-Subdivision: {client_region_subdivision}",
+  ]
+
   log_config {
     enable      = true
     sample_rate = var.log_sample_rate

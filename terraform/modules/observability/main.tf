@@ -313,3 +313,41 @@ resource "google_monitoring_alert_policy" "uptime" {
     }
   }
 }
+
+# --- Access review: Data Access audit logs, kept in the EU bucket ---------------------------
+# Who read or exported event data (Firestore, BigQuery, Cloud Storage) or configuration and
+# secrets (Secret Manager). Google leaves Data Access logs off except for BigQuery; they are
+# turned on here and routed to the EU bucket with the plan's retention. Reviewed monthly with
+# `sgtm audit access --days 30` (docs/privacy.md, "Access review").
+
+resource "google_project_iam_audit_config" "data_access" {
+  for_each = toset(var.data_access_services)
+
+  project = var.project_id
+  service = each.value
+
+  audit_log_config {
+    log_type = "DATA_READ"
+  }
+  audit_log_config {
+    log_type = "DATA_WRITE"
+  }
+}
+
+resource "google_logging_project_sink" "data_access" {
+  project                = var.project_id
+  name                   = "${var.name_prefix}-data-access"
+  destination            = "logging.googleapis.com/${google_logging_project_bucket_config.main.id}"
+  filter                 = "logName:\"cloudaudit.googleapis.com%2Fdata_access\" AND protoPayload.serviceName=(${join(" OR ", [for s in var.data_access_services : "\"${s}\""])})"
+  unique_writer_identity = true
+}
+
+# Without this the _Default bucket (whose location may be global) would keep a second copy.
+resource "google_logging_project_exclusion" "data_access_default" {
+  count = var.exclude_from_default_bucket ? 1 : 0
+
+  project     = var.project_id
+  name        = "${var.name_prefix}-data-access-not-in-default"
+  description = "Data Access audit logs are routed to the EU bucket by the ${var.name_prefix}-data-access sink."
+  filter      = google_logging_project_sink.data_access.filter
+}

@@ -89,3 +89,14 @@ variable "labels" {
   description = "Labels applied to every resource that takes labels."
   type        = map(string)
 }
+
+variable "data_access_services" {
+  description = "Services whose Data Access audit logs (DATA_READ, DATA_WRITE) are enabled and routed to the EU log bucket for the access review."
+  type        = list(string)
+  default = [
+    "bigquery.googleapis.com",
+    "firestore.googleapis.com",
+    "secretmanager.googleapis.com",
+    "storage.googleapis.com",
+  ]
+}

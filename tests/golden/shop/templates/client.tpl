@@ -469,11 +469,35 @@ function toGa4Item(item) {
   return out;
 }
 
-// G1 + ad_storage + analytics_storage; a CMP signal in context.gcs can only make it stricter.
+/*==============================================================================
+  Consent Mode gcs: the sandbox twin of decode_gcs in sidecar/consent_signals.py
+
+  Both are held to tests/vectors/consent.json: 'G1' + ad_storage + analytics_storage, each '1'
+  granted, '0' denied or '-' not set, exactly four characters. Anything else ('X111', 'G1111',
+  'G1x1') is malformed and grants nothing.
+==============================================================================*/
+
+// {ads, analytics} (true only for '1'), or undefined when the value is not a gcs string.
+function consentFromGcs(value) {
+  if (getType(value) !== 'string') return undefined;
+  let start = 0;
+  let end = value.length;
+  while (start < end && ' \t\r\n'.indexOf(value.charAt(start)) !== -1) start++;
+  while (end > start && ' \t\r\n'.indexOf(value.charAt(end - 1)) !== -1) end--;
+  const text = value.substring(start, end);
+  if (text.length !== 4 || text.substring(0, 2) !== 'G1') return undefined;
+  const ads = text.charAt(2);
+  const analytics = text.charAt(3);
+  if ('01-'.indexOf(ads) === -1 || '01-'.indexOf(analytics) === -1) return undefined;
+  return { ads: ads === '1', analytics: analytics === '1' };
+}
+
+// G1 + ad_storage + analytics_storage; a CMP signal in context.gcs can only make it stricter,
+// and one that is present but malformed denies both (as the sidecar's decide() does).
 function consentModeString(consent, gcs) {
-  const cmp = getType(gcs) === 'string' && gcs.length === 4 ? gcs : 'G111';
-  const ads = consent.ads === true && cmp.charAt(2) === '1';
-  const analytics = consent.analytics === true && cmp.charAt(3) === '1';
+  const cmp = gcs ? consentFromGcs(gcs) : { ads: true, analytics: true };
+  const ads = consent.ads === true && !!cmp && cmp.ads;
+  const analytics = consent.analytics === true && !!cmp && cmp.analytics;
   return 'G1' + (ads ? '1' : '0') + (analytics ? '1' : '0');
 }
 

@@ -248,15 +248,37 @@ function splitList(text) {
     .filter((part) => part !== '');
 }
 
+/*==============================================================================
+  Consent Mode gcs: the sandbox twin of decode_gcs in sidecar/consent_signals.py
+
+  Both are held to tests/vectors/consent.json: 'G1' + ad_storage + analytics_storage, each '1'
+  granted, '0' denied or '-' not set, exactly four characters. Anything else ('X111', 'G1111',
+  'G1x1') is malformed and grants nothing.
+==============================================================================*/
+
+// {ads, analytics} (true only for '1'), or undefined when the value is not a gcs string.
+function consentFromGcs(value) {
+  if (getType(value) !== 'string') return undefined;
+  let start = 0;
+  let end = value.length;
+  while (start < end && ' \t\r\n'.indexOf(value.charAt(start)) !== -1) start++;
+  while (end > start && ' \t\r\n'.indexOf(value.charAt(end - 1)) !== -1) end--;
+  const text = value.substring(start, end);
+  if (text.length !== 4 || text.substring(0, 2) !== 'G1') return undefined;
+  const ads = text.charAt(2);
+  const analytics = text.charAt(3);
+  if ('01-'.indexOf(ads) === -1 || '01-'.indexOf(analytics) === -1) return undefined;
+  return { ads: ads === '1', analytics: analytics === '1' };
+}
+
 function isGranted(purpose) {
   const consent = data.consentState;
   if (getType(consent) === 'object') return consent[purpose] === true;
-  // Not from our client: only a Consent Mode string can grant, and only ads or analytics.
-  const gcs = getEventData('x-ga-gcs');
-  if (getType(gcs) !== 'string' || gcs.length < 4) return false;
-  if (purpose === 'ads') return gcs.charAt(2) === '1';
-  if (purpose === 'analytics') return gcs.charAt(3) === '1';
-  return false;
+  // Not from our client: only a well-formed Consent Mode string can grant, and only ads or
+  // analytics.
+  const gcs = consentFromGcs(getEventData('x-ga-gcs'));
+  if (!gcs || (purpose !== 'ads' && purpose !== 'analytics')) return false;
+  return gcs[purpose] === true;
 }
 
 // The sidecar sends an analytics destination without consent only anonymised (the plan's
@@ -280,6 +302,367 @@ function mappedEventName(eventName) {
     if (rows[i].event === eventName) return makeString(rows[i].name);
   }
   return undefined;
+}
+
+/*==============================================================================
+  IP addresses: the sandbox twin of sidecar/ipanon.py (parse, /24 + /48 anonymisation)
+
+  Both are held to tests/vectors/ip.json. Anything Python's ipaddress refuses is refused here
+  (undefined), so a value the tag cannot parse is never sent, cut or not.
+==============================================================================*/
+
+const IP_HEX = '0123456789abcdef';
+const IP_SPACE = ' \t\r\n';
+
+function ipStrip(text) {
+  let start = 0;
+  let end = text.length;
+  while (start < end && IP_SPACE.indexOf(text.charAt(start)) !== -1) start++;
+  while (end > start && IP_SPACE.indexOf(text.charAt(end - 1)) !== -1) end--;
+  return text.substring(start, end);
+}
+
+// ASCII digits only, at least `min` and at most `max` of them; the number or -1.
+function ipDigits(text, min, max) {
+  if (text.length < min || text.length > max) return -1;
+  let value = 0;
+  for (let i = 0; i < text.length; i++) {
+    const digit = IP_HEX.indexOf(text.charAt(i));
+    if (digit === -1 || digit > 9) return -1;
+    value = value * 10 + digit;
+  }
+  return value;
+}
+
+// Four octets, or undefined; like Python, no leading zeros ('010' is refused, '0' is fine).
+function ipv4Octets(text) {
+  const parts = text.split('.');
+  if (parts.length !== 4) return undefined;
+  const octets = [];
+  for (let i = 0; i < 4; i++) {
+    const value = ipDigits(parts[i], 1, 3);
+    if (value === -1 || value > 255 || (parts[i].length > 1 && parts[i].charAt(0) === '0')) {
+      return undefined;
+    }
+    octets.push(value);
+  }
+  return octets;
+}
+
+// Whether the text has the shape of Python's `a.b.c.d:port` pattern (values checked later).
+function ipIsV4WithPort(text) {
+  const colon = text.indexOf(':');
+  if (colon === -1 || text.indexOf(':', colon + 1) !== -1) return false;
+  if (ipDigits(text.substring(colon + 1), 1, 5) === -1) return false;
+  const parts = text.substring(0, colon).split('.');
+  if (parts.length !== 4) return false;
+  return parts.every((part) => ipDigits(part, 1, 3) !== -1);
+}
+
+function ipHexGroup(text) {
+  if (text.length < 1 || text.length > 4) return -1;
+  let value = 0;
+  const lower = text.toLowerCase();
+  for (let i = 0; i < lower.length; i++) {
+    const digit = IP_HEX.indexOf(lower.charAt(i));
+    if (digit === -1) return -1;
+    value = value * 16 + digit;
+  }
+  return value;
+}
+
+function ipHexGroups(parts) {
+  const groups = [];
+  for (let i = 0; i < parts.length; i++) {
+    const value = ipHexGroup(parts[i]);
+    if (value === -1) return undefined;
+    groups.push(value);
+  }
+  return groups;
+}
+
+// Eight 16-bit groups, or undefined. An IPv4 address may end the text (`::ffff:1.2.3.4`): it
+// is rewritten as the two groups it stands for before the groups are read.
+function ipv6Groups(text) {
+  let body = text;
+  const lastColon = text.lastIndexOf(':');
+  if (lastColon === -1) return undefined;
+  if (text.indexOf('.', lastColon) !== -1) {
+    const o = ipv4Octets(text.substring(lastColon + 1));
+    if (!o) return undefined;
+    body = text.substring(0, lastColon + 1) + ipHex(o[0] * 256 + o[1]) + ':' + ipHex(o[2] * 256 + o[3]);
+  }
+  const halves = body.split('::');
+  if (halves.length > 2) return undefined;
+  if (halves.length === 1) {
+    const all = ipHexGroups(body.split(':'));
+    return all && all.length === 8 ? all : undefined;
+  }
+  const head = halves[0] === '' ? [] : ipHexGroups(halves[0].split(':'));
+  const rest = halves[1] === '' ? [] : ipHexGroups(halves[1].split(':'));
+  // '::' stands for at least one zero group.
+  if (!head || !rest || head.length + rest.length > 7) return undefined;
+  const groups = head;
+  while (groups.length + rest.length < 8) groups.push(0);
+  return groups.concat(rest);
+}
+
+// {v4: [4 octets]} or {v6: [8 groups]}, or undefined for anything Python refuses. IPv4-mapped
+// IPv6 comes back as the IPv4 it carries.
+function parseIp(value) {
+  if (getType(value) !== 'string') return undefined;
+  let text = ipStrip(value);
+  if (text === '' || text.indexOf('%') !== -1) return undefined;
+  let port = '';
+  if (ipIsV4WithPort(text)) {
+    port = text.substring(text.indexOf(':') + 1);
+    text = text.substring(0, text.indexOf(':'));
+  } else if (text.charAt(0) === '[') {
+    const close = text.indexOf(']');
+    if (close === -1) return undefined;
+    const after = text.substring(close + 1);
+    if (after !== '') {
+      if (after.charAt(0) !== ':' || ipDigits(after.substring(1), 1, 5) === -1) return undefined;
+      port = after.substring(1);
+    }
+    text = text.substring(1, close);
+    for (let i = 0; i < text.length; i++) {
+      if ('0123456789abcdefABCDEF:.'.indexOf(text.charAt(i)) === -1) return undefined;
+    }
+    if (text === '') return undefined;
+  }
+  if (port !== '') {
+    const number = ipDigits(port, 1, 5);
+    if (number < 1 || number > 65535) return undefined;
+  }
+  if (text.indexOf(':') === -1) {
+    const octets = ipv4Octets(text);
+    return octets ? { v4: octets } : undefined;
+  }
+  const groups = ipv6Groups(text);
+  if (!groups) return undefined;
+  if (groups[0] + groups[1] + groups[2] + groups[3] + groups[4] === 0 && groups[5] === 65535) {
+    const high = groups[6];
+    const low = groups[7];
+    return { v4: [(high - (high % 256)) / 256, high % 256, (low - (low % 256)) / 256, low % 256] };
+  }
+  return { v6: groups };
+}
+
+// A 16-bit group in lower-case hex without leading zeros (no radix toString in the sandbox).
+function ipHex(value) {
+  let out = IP_HEX.charAt(value % 16);
+  let rest = (value - (value % 16)) / 16;
+  while (rest > 0) {
+    out = IP_HEX.charAt(rest % 16) + out;
+    rest = (rest - (rest % 16)) / 16;
+  }
+  return out;
+}
+
+// RFC 5952 text as Python writes it: the longest run (2 or more) of zero groups becomes '::'.
+function ipv6Text(groups) {
+  let best = -1;
+  let bestLength = 1;
+  for (let i = 0; i < 8; i++) {
+    let j = i;
+    while (j < 8 && groups[j] === 0) j++;
+    if (j - i > bestLength) {
+      best = i;
+      bestLength = j - i;
+    }
+    if (j > i) i = j;
+  }
+  const hex = groups.map(ipHex);
+  if (best === -1) return hex.join(':');
+  return hex.slice(0, best).join(':') + '::' + hex.slice(best + bestLength).join(':');
+}
+
+// IPv4 keeps /24, IPv6 /48, 6to4 (2002::/16 = 8194, whose /48 is the whole embedded IPv4) /40.
+function anonymizeIp(value) {
+  const ip = parseIp(value);
+  if (!ip) return undefined;
+  if (ip.v4) return ip.v4[0] + '.' + ip.v4[1] + '.' + ip.v4[2] + '.0';
+  const keep = ip.v6[0] === 8194 ? [ip.v6[0], ip.v6[1], ip.v6[2] - (ip.v6[2] % 256)] : ip.v6.slice(0, 3);
+  return ipv6Text(keep.concat([0, 0, 0, 0, 0]));
+}
+
+// The address as Python prints it (no port, compressed IPv6), for the 'full' policy.
+function normalizeIp(value) {
+  const ip = parseIp(value);
+  if (!ip) return undefined;
+  return ip.v4 ? ip.v4.join('.') : ipv6Text(ip.v6);
+}
+
+// The first address of an X-Forwarded-For style list (the Event API contract).
+function firstIp(value) {
+  if (getType(value) !== 'string') return undefined;
+  const ip = ipStrip(value.split(',')[0]);
+  return ip === '' ? undefined : ip;
+}
+
+/*==============================================================================
+  Page URLs without personal data: the sandbox twin of sidecar/urlmin.py
+
+  Both are held to tests/vectors/urls.json. User info is always removed; an anonymised
+  destination gets no query and no fragment; otherwise parameters whose value looks like an
+  email address or a phone number, or whose name is on the plan's denylist, are dropped
+  (utm_* and click ids are exempt from the denylist only). ASCII-only on purpose.
+==============================================================================*/
+
+const URL_ALLOW_PARAMS = ['gclid', 'gbraid', 'wbraid', 'fbclid', 'ttclid'];
+const URL_DENY_PARAMS = ["address", "auth", "birthday", "card", "dob", "email", "firstname", "fullname", "iban", "lastname", "mail", "mobile", "name", "pass", "password", "phone", "postcode", "pwd", "secret", "ssn", "street", "surname", "tel", "telephone", "token", "zip"];
+const URL_HEX = '0123456789abcdefABCDEF';
+const URL_UPPER = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ';
+const URL_LOWER = 'abcdefghijklmnopqrstuvwxyz';
+const URL_DIGITS = '0123456789';
+// Printable ASCII from 0x20; other bytes decode to U+0080 (sidecar/urlmin.py does the same).
+const URL_PRINTABLE = ' !"#$%&\'()*+,-./0123456789:;<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[\\]^_`abcdefghijklmnopqrstuvwxyz{|}~';
+
+function urlLower(text) {
+  let out = '';
+  for (let i = 0; i < text.length; i++) {
+    const upper = URL_UPPER.indexOf(text.charAt(i));
+    out = out + (upper === -1 ? text.charAt(i) : URL_LOWER.charAt(upper));
+  }
+  return out;
+}
+
+// '+' as space, %XX as its character when printable ASCII, else U+0080 (only ASCII is ever
+// checked, so no UTF-8 decoder is needed to agree with Python);
+// undefined for a broken escape.
+function urlDecode(text) {
+  const spaced = text.split('+').join(' ');
+  let out = '';
+  let i = 0;
+  while (i < spaced.length) {
+    const c = spaced.charAt(i);
+    if (c !== '%') {
+      out = out + c;
+      i++;
+      continue;
+    }
+    const high = URL_HEX.indexOf(spaced.charAt(i + 1));
+    const low = URL_HEX.indexOf(spaced.charAt(i + 2));
+    if (i + 2 >= spaced.length || high === -1 || low === -1) return undefined;
+    const h = high > 15 ? high - 6 : high;
+    const l = low > 15 ? low - 6 : low;
+    const code = h * 16 + l;
+    out = out + (code >= 32 && code < 127 ? URL_PRINTABLE.charAt(code - 32) : '\u0080');
+    i += 3;
+  }
+  return out;
+}
+
+function urlLooksLikeEmail(value) {
+  const at = value.indexOf('@');
+  if (at < 1) return false;
+  const domain = value.substring(at + 1);
+  for (let j = 1; j < domain.length - 1; j++) {
+    if (domain.charAt(j) === '.') return true;
+  }
+  return false;
+}
+
+// 7-15 digits and phone punctuation only, with a leading '+' or '0', or in groups of 9+ digits.
+function urlLooksLikePhone(value) {
+  let start = 0;
+  let end = value.length;
+  while (start < end && value.charAt(start) === ' ') start++;
+  while (end > start && value.charAt(end - 1) === ' ') end--;
+  let text = value.substring(start, end);
+  const plus = text.charAt(0) === '+';
+  if (plus) text = text.substring(1);
+  let digits = 0;
+  let separated = false;
+  let first = '';
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charAt(i);
+    if (URL_DIGITS.indexOf(c) !== -1) {
+      if (first === '') first = c;
+      digits++;
+    } else if (' -.()/'.indexOf(c) !== -1) {
+      separated = true;
+    } else {
+      return false;
+    }
+  }
+  if (digits < 7 || digits > 15) return false;
+  return plus || first === '0' || (separated && digits >= 9);
+}
+
+function urlWords(name) {
+  const words = [];
+  let word = '';
+  for (let i = 0; i < name.length; i++) {
+    const c = name.charAt(i);
+    if (URL_LOWER.indexOf(c) !== -1 || URL_DIGITS.indexOf(c) !== -1) {
+      word = word + c;
+    } else {
+      if (word !== '') words.push(word);
+      word = '';
+    }
+  }
+  if (word !== '') words.push(word);
+  return words;
+}
+
+function urlKeepPairs(text) {
+  return text.split('&').filter((part) => {
+    if (part === '') return false;
+    const eq = part.indexOf('=');
+    const name = urlDecode(eq === -1 ? part : part.substring(0, eq));
+    const value = urlDecode(eq === -1 ? '' : part.substring(eq + 1));
+    if (name === undefined || value === undefined) return false;
+    if (urlLooksLikeEmail(value) || urlLooksLikePhone(value)) return false;
+    const lowered = urlLower(name);
+    if (URL_ALLOW_PARAMS.indexOf(lowered) !== -1 || lowered.indexOf('utm_') === 0) return true;
+    if (URL_DENY_PARAMS.indexOf(lowered) !== -1) return false;
+    return !urlWords(lowered).some((word) => URL_DENY_PARAMS.indexOf(word) !== -1);
+  });
+}
+
+// The URL without user info, and without personal data in its query or fragment (without
+// either at all when `anonymized`); undefined for anything but a string.
+function minimiseUrl(url, anonymized) {
+  if (getType(url) !== 'string') return undefined;
+  const hashAt = url.indexOf('#');
+  const rest = hashAt === -1 ? url : url.substring(0, hashAt);
+  const queryAt = rest.indexOf('?');
+  let base = queryAt === -1 ? rest : rest.substring(0, queryAt);
+  const start = base.indexOf('//');
+  if (start !== -1) {
+    const slash = base.indexOf('/', start + 2);
+    const authority = slash === -1 ? base.substring(start + 2) : base.substring(start + 2, slash);
+    const at = authority.lastIndexOf('@');
+    if (at !== -1) base = base.substring(0, start + 2) + base.substring(start + 3 + at);
+  }
+  if (anonymized) return base;
+  let out = base;
+  if (queryAt !== -1) {
+    const pairs = urlKeepPairs(rest.substring(queryAt + 1));
+    if (pairs.length > 0) out = out + '?' + pairs.join('&');
+  }
+  if (hashAt !== -1) {
+    const fragment = url.substring(hashAt + 1);
+    if (fragment.indexOf('=') !== -1) {
+      const kept = urlKeepPairs(fragment);
+      if (kept.length > 0) out = out + '#' + kept.join('&');
+    } else {
+      const decoded = urlDecode(fragment);
+      if (decoded !== undefined && !urlLooksLikeEmail(decoded) && !urlLooksLikePhone(decoded)) {
+        out = out + '#' + fragment;
+      }
+    }
+  }
+  return out;
+}
+
+// A page_location / page_referrer value without personal data; without query and fragment at
+// all when this destination gets the event anonymised. (Callers read the key literally: the
+// read_event_data permission lists the keys found in the code.)
+function pageUrl(value) {
+  return minimiseUrl(value, isAnonymized(entry));
 }
 
 const GOOGLE_FIELDS = {
@@ -339,30 +722,13 @@ function destinationUserData(entry, rules) {
   return piiPrepare(rules, canonical, splitList(data.piiFields), data.defaultCountry || '').fields;
 }
 
-function firstIp(value) {
-  if (getType(value) !== 'string') return undefined;
-  const ip = value.split(',')[0].trim();
-  return ip === '' ? undefined : ip;
-}
-
-// IPv4 keeps three octets, IPv6 its first three groups (the sidecar's 'anonymized' policy).
-function anonymizeIp(ip) {
-  if (ip.indexOf(':') === -1) {
-    const octets = ip.split('.');
-    return octets.length === 4 ? octets[0] + '.' + octets[1] + '.' + octets[2] + '.0' : undefined;
-  }
-  const groups = [];
-  const parts = ip.split(':');
-  for (let i = 0; i < parts.length && i < 3 && parts[i] !== ''; i++) groups.push(parts[i]);
-  return groups.join(':') + '::';
-}
-
+// The sidecar already applied the plan's IP policy to its entries; from other clients the
+// address is parsed (anything unparseable is never sent) and cut as the tag's policy says.
 function clientIp(entry) {
   if (entry) return firstIp(entry.ip);
   if (data.ipPolicy !== 'full' && data.ipPolicy !== 'anonymized') return undefined;
   const ip = firstIp(getEventData('ip_override'));
-  if (!ip) return undefined;
-  return data.ipPolicy === 'anonymized' ? anonymizeIp(ip) : ip;
+  return data.ipPolicy === 'anonymized' ? anonymizeIp(ip) : normalizeIp(ip);
 }
 
 function clientUserAgent(entry) {
