@@ -146,6 +146,7 @@ def invocations(w: dict[str, Path | str]) -> dict[Command, list[str]]:
         ("plan", "check"): ["plan", "check", plan],
         ("plan", "schema"): ["plan", "schema", plan, "-o", str(Path(w["tmp"]) / "schemas")],
         ("plan", "diff"): ["plan", "diff", str(w["old"]), plan],
+        ("plan", "ropa"): ["plan", "ropa", plan, "-o", str(Path(w["tmp"]) / "ropa")],
         ("generate",): ["generate", plan, "-o", str(out)],
         ("validate",): ["validate", str(out / "container.json")],
         ("templates", "test"): ["templates", "test", str(out / "templates" / "http.tpl")],
@@ -180,6 +181,7 @@ COVERED_ELSEWHERE = {
     ("rollout", "promote"): "needs the Cloud Run Admin API fake",
     ("rollout", "rollback"): "needs the Cloud Run Admin API fake",
     ("demo",): "tests/delivery (sgtm demo --format json); takes seconds",
+    ("audit", "access"): "tests/ops/test_access_review.py::test_cli_text_and_json",
 }
 
 

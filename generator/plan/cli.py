@@ -61,6 +61,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     ropa.add_argument("plan", help="path of the plan YAML file")
     ropa.add_argument("-o", "--output", required=True, help="directory to write into")
+    ropa.add_argument("--format", choices=("text", "json"), default="text")
     ropa.set_defaults(func=cmd_ropa)
 
 
@@ -166,8 +167,13 @@ def cmd_ropa(args: argparse.Namespace) -> int:
     try:
         plan = load_plan(args.plan)
     except PlanError as exc:
-        _print_problems(exc.problems, "text")
+        _print_problems(exc.problems, args.format)
         return 1
-    for path in write_artifacts(files(plan), Path(args.output)):
-        print(path)
+    written = write_artifacts(files(plan), Path(args.output))
+    if args.format == "json":
+        json.dump({"written": [str(p) for p in written]}, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        for path in written:
+            print(path)
     return 0
