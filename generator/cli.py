@@ -24,6 +24,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "runtime.cli",
     "sidecar.cli",
     "sidecar.dlq_cli",
+    "sidecar.quarantine_cli",
     "sidecar.webhooks.snippet",
     "sidecar.demo",
 )

@@ -63,11 +63,57 @@ class Store(Protocol):
         """Raise ``StoreUnavailable`` when the store cannot accept writes (readiness)."""
         ...
 
+    def quarantine(self, item: QuarantinedBody) -> str:
+        """Durably keep a verified body that could not be mapped; returns its id."""
+        ...
+
+    def quarantined(
+        self, include_replayed: bool = False, limit: int = 1000
+    ) -> list[QuarantinedBody]:
+        """Quarantined bodies, oldest first (only the unresolved ones unless asked)."""
+        ...
+
+    def quarantined_one(self, item_id: str) -> QuarantinedBody | None: ...
+
+    def quarantine_result(self, item_id: str, result: str, replayed_at: float | None) -> None:
+        """Record what a replay said; ``replayed_at`` set means it is resolved."""
+        ...
+
+    def quarantine_count(self) -> int:
+        """Unresolved quarantined bodies (``/v1/stats``, the alert)."""
+        ...
+
     def close(self) -> None: ...
 
 
 class StoreUnavailable(RuntimeError):
     """The backend cannot take writes now; the caller answers 503 and the client retries."""
+
+
+@dataclass(frozen=True)
+class QuarantinedBody:
+    """A verified webhook body the mapping could not turn into events, kept for replay.
+
+    The body is kept byte for byte with the headers that re-verify it (the signature, topic,
+    delivery id), so ``sgtm quarantine replay`` can check it again and re-map it with the code
+    and plan of the day. It holds personal data: it lives in the store next to the outbox and
+    is purged with it after ``retention_days``; it never reaches a log.
+    """
+
+    id: str
+    source: str  # the plan's source name
+    platform: str  # "shopify", "woocommerce", "stripe"
+    topic: str
+    body: bytes
+    headers: dict[str, str]
+    errors: tuple[dict[str, str], ...]  # {"pointer", "message"}, the precise mapping errors
+    received_at: float
+    replayed_at: float | None = None  # set once a replay mapped it (accepted/duplicate/ignored)
+    last_result: str = ""  # what the last replay said
+
+    @property
+    def error(self) -> str:
+        return "; ".join(f"{e['pointer']}: {e['message']}" for e in self.errors)
 
 
 # --- The delivery side (added with the delivery worker; the ingest side above is unchanged) ---

@@ -48,6 +48,7 @@ from sidecar.store.base import (
     LedgerEntry,
     OutboxRecord,
     Outcome,
+    QuarantinedBody,
     StoreUnavailable,
 )
 from sidecar.store.sqlite import ledger_status, narrow
@@ -268,6 +269,65 @@ class GcpStore:
     def ping(self) -> None:
         try:
             self.db.collection("idempotency").document("_ping").get(timeout=5)
+        except self._gexc.GoogleAPICallError as exc:
+            raise StoreUnavailable(f"Firestore unavailable: {exc}") from exc
+
+    # -- quarantine (``quarantine/{auto id}``; the body as bytes, within Firestore's 1 MiB) ---
+
+    def quarantine(self, item: QuarantinedBody) -> str:
+        ref = self.db.collection("quarantine").document()
+        try:
+            ref.create(
+                {
+                    "source": item.source,
+                    "platform": item.platform,
+                    "topic": item.topic,
+                    "body": item.body,
+                    "headers": item.headers,
+                    "errors": list(item.errors),
+                    "received_at": item.received_at,
+                    "replayed_at": None,
+                    "last_result": "",
+                    "expire_at": _ts(item.received_at + self.retention_s),
+                }
+            )
+        except self._gexc.GoogleAPICallError as exc:
+            raise StoreUnavailable(f"Firestore: quarantine failed: {exc}") from exc
+        return ref.id
+
+    def quarantined(
+        self, include_replayed: bool = False, limit: int = 1000
+    ) -> list[QuarantinedBody]:
+        out = []
+        try:
+            # Filtered here, not in the query, so no composite index is needed.
+            for snap in self.db.collection("quarantine").order_by("received_at").stream():
+                item = _quarantined(snap.id, snap.to_dict())
+                if item.replayed_at is not None and not include_replayed:
+                    continue
+                out.append(item)
+                if len(out) >= limit:
+                    break
+        except self._gexc.GoogleAPICallError as exc:
+            raise StoreUnavailable(f"Firestore unavailable: {exc}") from exc
+        return out
+
+    def quarantined_one(self, item_id: str) -> QuarantinedBody | None:
+        if not item_id or "/" in item_id:
+            return None
+        snap = self.db.collection("quarantine").document(item_id).get()
+        return _quarantined(snap.id, snap.to_dict()) if snap.exists else None
+
+    def quarantine_result(self, item_id: str, result: str, replayed_at: float | None) -> None:
+        update: dict[str, Any] = {"last_result": result}
+        if replayed_at is not None:
+            update["replayed_at"] = replayed_at
+        self.db.collection("quarantine").document(item_id).update(update)
+
+    def quarantine_count(self) -> int:
+        try:
+            query = self.db.collection("quarantine").where(filter=_eq("replayed_at", None))
+            return int(query.count().get()[0][0].value)
         except self._gexc.GoogleAPICallError as exc:
             raise StoreUnavailable(f"Firestore unavailable: {exc}") from exc
 
@@ -605,6 +665,21 @@ def _message_event_id(data: bytes) -> str | None:
         return None
     event_id = doc.get("event_id") if isinstance(doc, dict) else None
     return event_id if isinstance(event_id, str) and event_id else None
+
+
+def _quarantined(item_id: str, d: dict[str, Any]) -> QuarantinedBody:
+    return QuarantinedBody(
+        id=item_id,
+        source=d["source"],
+        platform=d["platform"],
+        topic=d["topic"],
+        body=bytes(d["body"]),
+        headers=dict(d.get("headers") or {}),
+        errors=tuple(d.get("errors") or ()),
+        received_at=d["received_at"],
+        replayed_at=d.get("replayed_at"),
+        last_result=d.get("last_result") or "",
+    )
 
 
 def _dead_letter(dl_id: str, d: dict[str, Any]) -> DeadLetter:

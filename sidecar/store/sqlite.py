@@ -33,6 +33,7 @@ from sidecar.store.base import (
     LedgerEntry,
     OutboxRecord,
     Outcome,
+    QuarantinedBody,
     StoreUnavailable,
 )
 
@@ -92,6 +93,18 @@ CREATE TABLE IF NOT EXISTS dead_letters (
     replayed_at REAL
 );
 CREATE INDEX IF NOT EXISTS dead_letters_at ON dead_letters(dead_at);
+CREATE TABLE IF NOT EXISTS quarantine (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    source      TEXT NOT NULL,
+    platform    TEXT NOT NULL,
+    topic       TEXT NOT NULL,
+    body        BLOB NOT NULL,
+    headers     TEXT NOT NULL,
+    errors      TEXT NOT NULL,
+    received_at REAL NOT NULL,
+    replayed_at REAL,
+    last_result TEXT NOT NULL DEFAULT ''
+);
 CREATE TABLE IF NOT EXISTS contexts (
     token     TEXT PRIMARY KEY,
     context   TEXT NOT NULL,
@@ -284,6 +297,69 @@ class SqliteStore:
         except sqlite3.Error as exc:
             raise StoreUnavailable(f"{self.path}: {exc}") from exc
 
+    # -- quarantine -------------------------------------------------------------------------
+
+    def quarantine(self, item: QuarantinedBody) -> str:
+        try:
+            with self._tx() as db:
+                cur = db.execute(
+                    "INSERT INTO quarantine(source, platform, topic, body, headers, errors,"
+                    " received_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        item.source,
+                        item.platform,
+                        item.topic,
+                        item.body,
+                        _dumps(item.headers),
+                        _dumps(list(item.errors)),
+                        item.received_at,
+                    ),
+                )
+                return str(cur.lastrowid)
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(f"{self.path}: quarantine failed: {exc}") from exc
+
+    def quarantined(
+        self, include_replayed: bool = False, limit: int = 1000
+    ) -> list[QuarantinedBody]:
+        where = "" if include_replayed else " WHERE replayed_at IS NULL"
+        try:
+            rows = (
+                self._read()
+                .execute(_Q_COLUMNS + where + " ORDER BY id LIMIT ?", (limit,))
+                .fetchall()
+            )
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(f"{self.path}: quarantine read failed: {exc}") from exc
+        return [_quarantined(r) for r in rows]
+
+    def quarantined_one(self, item_id: str) -> QuarantinedBody | None:
+        try:
+            key = int(item_id)
+        except ValueError:
+            return None
+        row = self._read().execute(_Q_COLUMNS + " WHERE id = ?", (key,)).fetchone()
+        return _quarantined(row) if row else None
+
+    def quarantine_result(self, item_id: str, result: str, replayed_at: float | None) -> None:
+        with self._tx() as db:
+            db.execute(
+                "UPDATE quarantine SET last_result = ?, replayed_at = COALESCE(?, replayed_at)"
+                " WHERE id = ?",
+                (result, replayed_at, int(item_id)),
+            )
+
+    def quarantine_count(self) -> int:
+        try:
+            row = (
+                self._read()
+                .execute("SELECT COUNT(*) FROM quarantine WHERE replayed_at IS NULL")
+                .fetchone()
+            )
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(f"{self.path}: quarantine read failed: {exc}") from exc
+        return int(row[0])
+
     def close(self) -> None:
         conn = getattr(self._local, "conn", None)
         if conn is not None and self._local.pid == os.getpid():
@@ -306,6 +382,7 @@ class SqliteStore:
                 ).rowcount
             n += db.execute("DELETE FROM events WHERE accepted_at < ?", (old,)).rowcount
             n += db.execute("DELETE FROM dead_letters WHERE dead_at < ?", (old,)).rowcount
+            n += db.execute("DELETE FROM quarantine WHERE received_at < ?", (old,)).rowcount
         return n
 
     # -- delivery side ----------------------------------------------------------------------
@@ -623,6 +700,27 @@ def _dl_query(where: str) -> str:
         " LEFT JOIN events e USING (event_id) WHERE "
     )
     return head + where + " ORDER BY d.id"
+
+
+_Q_COLUMNS = (
+    "SELECT id, source, platform, topic, body, headers, errors, received_at, replayed_at,"
+    " last_result FROM quarantine"
+)
+
+
+def _quarantined(row: tuple[Any, ...]) -> QuarantinedBody:
+    return QuarantinedBody(
+        id=str(row[0]),
+        source=row[1],
+        platform=row[2],
+        topic=row[3],
+        body=bytes(row[4]),
+        headers=json.loads(row[5]),
+        errors=tuple(json.loads(row[6])),
+        received_at=row[7],
+        replayed_at=row[8],
+        last_result=row[9] or "",
+    )
 
 
 def _dead_letter(row: tuple[Any, ...]) -> DeadLetter:

@@ -7,8 +7,10 @@
 - ``POST /v1/context``: the browser's ids and consent for a cart/checkout token,
   authenticated like browser events.
 
-Answers are JSON: ``{"status": "accepted"|"duplicate"|"ignored", "events": [...]}``; errors use
-the sidecar's error body (400 naming the JSON pointer, 401, 503 with Retry-After).
+Answers are JSON: ``{"status": "accepted"|"duplicate"|"ignored", "events": [...]}``, or
+``202 {"status": "quarantined", "quarantine_id", "errors": [...]}`` when an authentic body
+cannot be mapped (it is kept for ``sgtm quarantine replay``; an authentic webhook is never
+answered 4xx); errors use the sidecar's error body (401, 503 with Retry-After).
 """
 
 from __future__ import annotations
@@ -21,13 +23,13 @@ from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
 
-from generator.plan.model import Source
+from generator.plan.model import Plan, Source
 from sidecar import webhook_signatures as sig
 from sidecar.api import Services, cors, services
 from sidecar.auth import request_kid
 from sidecar.errors import AuthError, SidecarError, UnavailableError
-from sidecar.ingest import ACCEPTED, DUPLICATE, REJECTED
-from sidecar.store.base import StoreUnavailable
+from sidecar.ingest import ACCEPTED, DUPLICATE, REJECTED, Pipeline
+from sidecar.store.base import QuarantinedBody, StoreUnavailable
 from sidecar.webhooks import identity, shopify, stripe, woocommerce
 from sidecar.webhooks.model import Mapped
 from sidecar.webhooks.payload import PayloadError, parse_body
@@ -90,26 +92,30 @@ def _unauthorized(platform: str, check: sig.WebhookCheck) -> AuthError:
     return AuthError(f"{platform} webhook rejected: {_REASONS[reason]}", code="invalid_signature")
 
 
-def _payload() -> Any:
-    try:
-        return parse_body(request.get_data(cache=True))
-    except PayloadError as exc:
-        raise _bad_payload(exc) from None
+# What re-verifies a quarantined body later, per platform (never the secret itself).
+KEPT_HEADERS: dict[str, tuple[str, ...]] = {
+    "shopify": (
+        sig.SHOPIFY_HEADER,
+        "X-Shopify-Topic",
+        "X-Shopify-Webhook-Id",
+        "X-Shopify-Shop-Domain",
+        "X-Shopify-Event-Id",
+        "X-Shopify-Triggered-At",
+    ),
+    "woocommerce": (
+        sig.WOOCOMMERCE_HEADER,
+        "X-WC-Webhook-Topic",
+        "X-WC-Webhook-Source",
+        "X-WC-Webhook-ID",
+        "X-WC-Webhook-Delivery-ID",
+    ),
+    "stripe": (sig.STRIPE_HEADER,),
+}
+TOPIC_HEADERS = {"shopify": "X-Shopify-Topic", "woocommerce": "X-WC-Webhook-Topic"}
 
 
 def _bad_payload(exc: PayloadError) -> SidecarError:
     return SidecarError(str(exc), code="invalid_payload", errors=[exc.as_dict()])
-
-
-def _header(name: str) -> str:
-    value = (request.headers.get(name) or "").strip()
-    if not value:
-        raise SidecarError(
-            f"header {name} is missing",
-            code="invalid_payload",
-            errors=[{"pointer": name, "message": "missing"}],
-        )
-    return value
 
 
 @bp.post("/v1/webhooks/shopify")
@@ -120,14 +126,7 @@ def post_shopify() -> tuple[Response, int]:
     check = sig.verify_shopify(_secrets(svc, source), request.headers.get(sig.SHOPIFY_HEADER), body)
     if not check.ok:
         raise _unauthorized("shopify", check)
-    topic = _header("X-Shopify-Topic")
-    webhook_id = (request.headers.get("X-Shopify-Webhook-Id") or "").strip()[:128] or None
-    payload = _payload()
-    try:
-        mapped = shopify.map_webhook(topic, payload, source.settings, webhook_id=webhook_id)
-    except PayloadError as exc:
-        raise _bad_payload(exc) from None
-    return _process(svc, source, topic, mapped)
+    return _verified(svc, source, body)
 
 
 @bp.post("/v1/webhooks/woocommerce")
@@ -144,13 +143,7 @@ def post_woocommerce() -> tuple[Response, int]:
     )
     if not check.ok:
         raise _unauthorized("woocommerce", check)
-    topic = _header("X-WC-Webhook-Topic")
-    payload = _payload()
-    try:
-        mapped = woocommerce.map_webhook(topic, payload, source.settings)
-    except PayloadError as exc:
-        raise _bad_payload(exc) from None
-    return _process(svc, source, topic, mapped)
+    return _verified(svc, source, body)
 
 
 @bp.post("/v1/webhooks/stripe")
@@ -167,13 +160,109 @@ def post_stripe() -> tuple[Response, int]:
     )
     if not check.ok:
         raise _unauthorized("stripe", check)
-    payload = _payload()
+    return _verified(svc, source, body)
+
+
+def _verified(svc: Services, source: Source, body: bytes) -> tuple[Response, int]:
+    """An authentic body is answered 2xx from here on: mapped and queued, or quarantined.
+
+    A 4xx would make the platform retry the same bytes for hours and then drop the
+    subscription (Shopify deletes one that keeps failing); the body would be kept nowhere.
+    Only an outbox that cannot write answers 503, so the platform retries later.
+    """
+    headers = {h: request.headers[h] for h in KEPT_HEADERS[source.kind] if h in request.headers}
+    hooks = state()
     try:
-        mapped = stripe.map_event(payload, source.settings)
+        handled = handle_body(
+            svc.plan, svc.store, svc.pipeline, source, headers, body, hooks.counters
+        )
+        if handled.errors:
+            item_id = quarantine_body(svc.store, source, handled, headers, body, hooks.clock())
+            return (
+                jsonify(
+                    {
+                        "status": "quarantined",
+                        "quarantine_id": item_id,
+                        "message": "the body is authentic but could not be mapped; it is kept "
+                        "for `sgtm quarantine replay`",
+                        "errors": list(handled.errors),
+                        "events": handled.answers,
+                    }
+                ),
+                202,
+            )
+    except StoreUnavailable:
+        raise UnavailableError(
+            "the outbox cannot take events right now; retry", headers={"Retry-After": "5"}
+        ) from None
+    return jsonify(handled.body()), 200
+
+
+@dataclass
+class Handled:
+    """What became of one verified webhook body."""
+
+    topic: str
+    status: str  # accepted, duplicate, ignored; meaningless when ``errors`` is set
+    answers: list[dict[str, Any]] = field(default_factory=list)
+    errors: tuple[dict[str, str], ...] = ()  # the body cannot (fully) be mapped: quarantine
+    reason: str | None = None
+
+    def body(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"status": self.status}
+        if self.reason is not None:
+            out["reason"] = self.reason
+        out["events"] = self.answers
+        return out
+
+
+def map_body(source: Source, headers: dict[str, str], body: bytes) -> tuple[str, Mapped]:
+    """(topic, mapped) for a verified body; ``PayloadError`` names what cannot be mapped."""
+    kind = source.kind
+    if kind == "stripe":
+        payload = parse_body(body)
+        topic = payload.get("type", "") if isinstance(payload, dict) else ""
+        return str(topic), stripe.map_event(payload, source.settings)
+    name = TOPIC_HEADERS[kind]
+    topic = (headers.get(name) or "").strip()
+    if not topic:
+        raise PayloadError(name, "header is missing")
+    payload = parse_body(body)
+    if kind == "shopify":
+        webhook_id = (headers.get("X-Shopify-Webhook-Id") or "").strip()[:128] or None
+        return topic, shopify.map_webhook(topic, payload, source.settings, webhook_id=webhook_id)
+    return topic, woocommerce.map_webhook(topic, payload, source.settings)
+
+
+def handle_body(
+    plan: Plan,
+    store: Any,
+    pipeline: Pipeline,
+    source: Source,
+    headers: dict[str, str],
+    body: bytes,
+    counters: identity.JoinCounters,
+) -> Handled:
+    """Map, join and queue one verified body (the HTTP route and quarantine replay)."""
+    topic = _best_topic(source, headers, body)
+    try:
+        topic, mapped = map_body(source, headers, body)
     except PayloadError as exc:
-        raise _bad_payload(exc) from None
-    kind = payload.get("type", "") if isinstance(payload, dict) else ""
-    return _process(svc, source, str(kind), mapped)
+        return Handled(topic, "quarantined", errors=(exc.as_dict(),))
+    return process(plan, store, pipeline, source, topic, mapped, counters)
+
+
+def _best_topic(source: Source, headers: dict[str, str], body: bytes) -> str:
+    """The topic for the quarantine record, also when the body cannot be mapped."""
+    name = TOPIC_HEADERS.get(source.kind)
+    if name is not None:
+        return (headers.get(name) or "").strip()
+    try:
+        payload = parse_body(body)
+    except PayloadError:
+        return ""
+    kind = payload.get("type") if isinstance(payload, dict) else None
+    return kind[:200] if isinstance(kind, str) else ""
 
 
 def _seen(store: Any, event_id: str) -> bool:
@@ -186,90 +275,122 @@ def _seen(store: Any, event_id: str) -> bool:
     return callable(ledger) and ledger(event_id) is not None
 
 
-def _process(svc: Services, source: Source, topic: str, mapped: Mapped) -> tuple[Response, int]:
-    hooks = state()
+def process(
+    plan: Plan,
+    store: Any,
+    pipeline: Pipeline,
+    source: Source,
+    topic: str,
+    mapped: Mapped,
+    counters: identity.JoinCounters,
+) -> Handled:
     if not mapped.events:
-        hooks.counters.add_ignored()
+        counters.add_ignored()
         _log_delivery(source.name, topic, "ignored", mapped.ignored)
-        return jsonify({"status": "ignored", "reason": mapped.ignored, "events": []}), 200
+        return Handled(topic, "ignored", reason=mapped.ignored)
     answers: list[dict[str, Any]] = []
     todo = []
-    try:
-        for event in mapped.events:
-            name = event.envelope["event_name"]
-            event_id = event.envelope["event_id"]
-            if name not in svc.plan.events:
-                reason = f"the tracking plan declares no {name} event"
-                answers.append({"event_id": event_id, "status": "ignored", "reason": reason})
-            elif _seen(svc.store, event_id):
-                answers.append({"event_id": event_id, "status": DUPLICATE})
-            else:
-                todo.append(event)
-        if todo:
-            order_id = todo[0].order_id
-            candidates = [(identity.JOINED_TOKEN, identity.cart_key(t)) for t in mapped.join_tokens]
-            candidates.append((identity.JOINED_ORDER, identity.order_key(source.name, order_id)))
-            joined = identity.find(svc.store, candidates, mapped.carried)
-            purchase = any(e.envelope["event_name"] == "purchase" for e in todo)
-            if (
-                purchase
-                and "refund" in svc.plan.events
-                and joined.how in (identity.JOINED_TOKEN, identity.JOINED_ATTRIBUTES)
-            ):
-                # Kept for the order's refunds, which carry no cart token. Written first, so a
-                # retry after a failed enqueue writes it again.
-                svc.store.put_context(
-                    identity.order_key(source.name, order_id),
-                    joined.context,
-                    identity.context_ttl(svc.plan),
-                )
-            fitted = [
-                identity.fit_to_plan(identity.enrich(e.envelope, joined, svc.plan), svc.plan)
-                for e in todo
-            ]
-            envelopes = [envelope for envelope, _ in fitted]
-            results = svc.pipeline.ingest(
-                envelopes,
-                source.name,
-                dedupe_keys=[e.dedupe_keys for e in todo],
-                order_ids=[e.order_id for e in todo],
+    for event in mapped.events:
+        name = event.envelope["event_name"]
+        event_id = event.envelope["event_id"]
+        if name not in plan.events:
+            reason = f"the tracking plan declares no {name} event"
+            answers.append({"event_id": event_id, "status": "ignored", "reason": reason})
+        elif _seen(store, event_id):
+            answers.append({"event_id": event_id, "status": DUPLICATE})
+        else:
+            todo.append(event)
+    errors: list[dict[str, str]] = []
+    if todo:
+        order_id = todo[0].order_id
+        candidates = [(identity.JOINED_TOKEN, identity.cart_key(t)) for t in mapped.join_tokens]
+        candidates.append((identity.JOINED_ORDER, identity.order_key(source.name, order_id)))
+        joined = identity.find(store, candidates, mapped.carried)
+        purchase = any(e.envelope["event_name"] == "purchase" for e in todo)
+        if (
+            purchase
+            and "refund" in plan.events
+            and joined.how in (identity.JOINED_TOKEN, identity.JOINED_ATTRIBUTES)
+        ):
+            # Kept for the order's refunds, which carry no cart token. Written first, so a
+            # retry after a failed enqueue writes it again.
+            store.put_context(
+                identity.order_key(source.name, order_id),
+                joined.context,
+                identity.context_ttl(plan),
             )
-            for result in results:
-                if result.status == ACCEPTED:
-                    hooks.counters.add(joined.how)
-            errors = [
-                {"pointer": f"/events/{r.index}{e.pointer}", "message": e.message}
-                for r in results
-                if r.status == REJECTED
-                for e in r.errors
-            ]
-            if errors:
-                raise SidecarError(
-                    f"the mapped event does not fit the tracking plan: {len(errors)} error(s)",
-                    code="invalid_event",
-                    errors=errors,
-                )
-            for result, (_, dropped) in zip(results, fitted, strict=True):
-                answer = {
-                    "event_id": result.event_id,
-                    "status": result.status,
-                    "destinations": result.destinations,
-                    "join": joined.how,
-                }
-                if dropped:
-                    answer["dropped"] = dropped
-                    _log_delivery(source.name, topic, "dropped_fields", "; ".join(dropped))
-                answers.append(answer)
-    except StoreUnavailable:
-        raise UnavailableError(
-            "the outbox cannot take events right now; retry", headers={"Retry-After": "5"}
-        ) from None
+        fitted = [
+            identity.fit_to_plan(identity.enrich(e.envelope, joined, plan), plan) for e in todo
+        ]
+        envelopes = [envelope for envelope, _ in fitted]
+        results = pipeline.ingest(
+            envelopes,
+            source.name,
+            dedupe_keys=[e.dedupe_keys for e in todo],
+            order_ids=[e.order_id for e in todo],
+        )
+        for result in results:
+            if result.status == ACCEPTED:
+                counters.add(joined.how)
+        errors = [
+            {"pointer": f"/events/{r.index}{e.pointer}", "message": e.message}
+            for r in results
+            if r.status == REJECTED
+            for e in r.errors
+        ]
+        for result, (_, dropped) in zip(results, fitted, strict=True):
+            answer: dict[str, Any] = {
+                "event_id": result.event_id,
+                "status": result.status,
+                "destinations": result.destinations,
+                "join": joined.how,
+            }
+            if dropped:
+                answer["dropped"] = dropped
+                _log_delivery(source.name, topic, "dropped_fields", "; ".join(dropped))
+            answers.append(answer)
     statuses = {a["status"] for a in answers}
     overall = (
         ACCEPTED if ACCEPTED in statuses else DUPLICATE if DUPLICATE in statuses else "ignored"
     )
-    _log_delivery(source.name, topic, overall, None)
-    return jsonify({"status": overall, "events": answers}), 200
+    if not errors:
+        _log_delivery(source.name, topic, overall, None)
+    return Handled(topic, overall, answers, tuple(errors))
+
+
+def quarantine_body(
+    store: Any,
+    source: Source,
+    handled: Handled,
+    headers: dict[str, str],
+    body: bytes,
+    now: float,
+) -> str:
+    """Keep the body; log a ``webhook_quarantined`` record (pointers and types, no values)."""
+    item = QuarantinedBody(
+        id="",
+        source=source.name,
+        platform=source.kind,
+        topic=handled.topic,
+        body=body,
+        headers=headers,
+        errors=handled.errors,
+        received_at=now,
+    )
+    item_id = store.quarantine(item)
+    log.warning(
+        "webhook quarantined",
+        extra={
+            "json_fields": {
+                "type": "webhook_quarantined",
+                "source": source.name,
+                "topic": handled.topic,
+                "quarantine_id": item_id,
+                "errors": list(handled.errors),
+            }
+        },
+    )
+    return item_id
 
 
 def _log_delivery(source: str, topic: str, status: str, reason: str | None) -> None:

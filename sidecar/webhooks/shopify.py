@@ -254,7 +254,9 @@ def _refund(root: Node, settings: dict[str, Any], webhook_id: str | None) -> m.M
         if qty == 0:
             continue
         item = line["line_item"]
-        subtotal = _set_or_plain(line, "subtotal_set", "subtotal", currency)
+        subtotal = _refunded_line(line, item, qty, currency)
+        if subtotal is None:
+            continue  # the amount comes from the transactions; only this item is left out
         item_id = (
             (
                 item["sku"].opt_text()
@@ -302,6 +304,22 @@ def _set_or_plain(node: Node, set_name: str, plain: str, currency: str) -> Decim
             raise money["currency_code"].fail(f"is {code}, but the refund is in {currency}")
         return money["amount"].amount()
     return node[plain].amount()
+
+
+def _refunded_line(line: Node, item: Node, qty: int, currency: str) -> Decimal | None:
+    """What one refunded line was worth: its ``subtotal``; Shopify's own sample body (the admin's
+    test notification) has none, so the line item's unit price (less its discount) times the
+    refunded quantity; None when neither is there."""
+    if line["subtotal_set"].present or line["subtotal"].present:
+        return _set_or_plain(line, "subtotal_set", "subtotal", currency)
+    if not item.present or not (item["price_set"].present or item["price"].present):
+        return None
+    unit = _set_or_plain(item, "price_set", "price", currency)
+    ordered = item["quantity"].integer(minimum=1) if item["quantity"].present else qty
+    discount = Decimal(0)
+    if item["total_discount_set"].present or item["total_discount"].present:
+        discount = _set_or_plain(item, "total_discount_set", "total_discount", currency)
+    return unit * qty - discount * qty / ordered
 
 
 def _refund_total(root: Node) -> tuple[Decimal | None, str | None]:

@@ -176,3 +176,33 @@ def test_sweep_republishes_what_a_crash_left_unpublished(gcp):
 def test_note_skipped_is_ledger_only(gcp):
     gcp.note_skipped(make_record("s1", destinations=()))
     assert gcp.ledger("s1").status == "skipped"
+
+
+def test_quarantine_keeps_the_body_and_counts_the_unresolved(gcp):
+    from sidecar.store.base import QuarantinedBody
+
+    body = b'{"id": 1, "refund_line_items": [{"quantity": 1}]}'
+    item = QuarantinedBody(
+        id="",
+        source="shopify",
+        platform="shopify",
+        topic="refunds/create",
+        body=body,
+        headers={"X-Shopify-Hmac-Sha256": "abc=", "X-Shopify-Topic": "refunds/create"},
+        errors=({"pointer": "/refund_line_items/0/subtotal", "message": "missing"},),
+        received_at=1_000_000.0,
+    )
+    first = gcp.quarantine(item)
+    second = gcp.quarantine(item)
+    assert gcp.quarantine_count() == 2
+    kept = gcp.quarantined_one(first)
+    assert kept.body == body and kept.headers == item.headers and kept.errors == item.errors
+    assert kept.platform == "shopify" and kept.topic == "refunds/create"
+    assert kept.error == "/refund_line_items/0/subtotal: missing"
+    gcp.quarantine_result(first, "accepted: shopify-1-refund-2 accepted", 1_000_100.0)
+    gcp.quarantine_result(second, "still unmappable: /x: y", None)
+    assert [i.id for i in gcp.quarantined()] == [second]
+    assert {i.id for i in gcp.quarantined(include_replayed=True)} == {first, second}
+    assert gcp.quarantine_count() == 1
+    assert gcp.quarantined_one(second).last_result == "still unmappable: /x: y"
+    assert gcp.quarantined_one("no/such") is None

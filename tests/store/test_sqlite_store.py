@@ -303,3 +303,31 @@ def test_read_failures_are_store_unavailable_not_raw_errors(store):
         store.ledger("e1")
     with pytest.raises(StoreUnavailable, match="ledger read failed"):
         store.ledger_for_order("1001")
+
+
+def test_quarantine_keeps_the_body_and_counts_the_unresolved(tmp_path):
+    from sidecar.store.base import QuarantinedBody
+
+    store = SqliteStore(tmp_path / "q.sqlite")
+    body = b'{"id": 1, "refund_line_items": [{"quantity": 1}]}'
+    item = QuarantinedBody(
+        id="",
+        source="shopify",
+        platform="shopify",
+        topic="refunds/create",
+        body=body,
+        headers={"X-Shopify-Hmac-Sha256": "abc=", "X-Shopify-Topic": "refunds/create"},
+        errors=({"pointer": "/refund_line_items/0/subtotal", "message": "missing"},),
+        received_at=1_000_000.0,
+    )
+    first = store.quarantine(item)
+    second = store.quarantine(item)
+    assert store.quarantine_count() == 2
+    kept = store.quarantined_one(first)
+    assert kept.body == body and kept.headers == item.headers and kept.errors == item.errors
+    store.quarantine_result(first, "accepted", 1_000_100.0)
+    assert [i.id for i in store.quarantined()] == [second]
+    assert store.quarantine_count() == 1
+    # Purged with the rest after retention_days.
+    store.purge(1_000_000.0 + 400 * 86400, 3600, 395 * 86400)
+    assert store.quarantined(include_replayed=True) == []
