@@ -30,7 +30,7 @@ from sidecar import logs
 from sidecar.decide import Decision, decide
 from sidecar.ipanon import IpError, parse_ip
 from sidecar.minimise import minimise
-from sidecar.store.base import OutboxRecord, Store
+from sidecar.store.base import OutboxRecord, Store, StoreUnavailable
 from sidecar.validate import EnvelopeValidator, FieldError, Validated
 
 ACCEPTED = "accepted"
@@ -210,11 +210,16 @@ class Pipeline:
 @contextlib.contextmanager
 def _file_lock(path: str | None) -> Iterator[None]:
     """An exclusive flock on ``path``; without one (no path, read-only directory) the store's
-    own locking still serialises writers, only less politely."""
+    own locking still serialises writers, only less politely. A directory that is gone is
+    the outbox gone: that fails closed (503), it is not a reason to write without a lock."""
     handle = None
     if path is not None:
         try:
             handle = open(path, "a")  # closed in the finally below
+        except FileNotFoundError:
+            raise StoreUnavailable(
+                "the outbox directory is gone; nothing is accepted until it is restored"
+            ) from None
         except OSError:
             handle = None
     if handle is None:

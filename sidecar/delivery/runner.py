@@ -14,6 +14,7 @@ from sidecar.delivery.policy import RetryPolicy
 from sidecar.delivery.transport import HttpTransport
 from sidecar.delivery.worker import Worker
 from sidecar.signing import KeysetError, keyset_from_env
+from sidecar.store.base import StoreUnavailable
 from sidecar.store.factory import open_store_from_env
 
 DEFAULT_KEYS_VAR = "SGTM_DELIVERY_KEYS"
@@ -89,11 +90,19 @@ def build_worker(
     except ValueError as exc:
         raise DeliveryConfigError(str(exc)) from None
     if store is None:
+        if env.get("SGTM_BACKEND", "sqlite") in ("", "sqlite"):
+            from sidecar.app import check_data_dir
+            from sidecar.errors import StartupError
+
+            try:
+                check_data_dir(env.get("SGTM_OUTBOX", "./sgtm-outbox.sqlite"))
+            except StartupError as exc:
+                raise DeliveryConfigError(exc.message) from None
         try:
             extra = {"retention_days": settings.plan.retention_days}
             store = open_store_from_env(env, **(extra if env.get("SGTM_BACKEND") == "gcp" else {}))
-        except ValueError as exc:
-            raise DeliveryConfigError(str(exc)) from None
+        except (ValueError, StoreUnavailable) as exc:
+            raise DeliveryConfigError(f"cannot open the outbox: {exc}") from None
     worker_kw.setdefault("batch_size", settings.batch_size)
     worker_kw.setdefault("housekeeping", housekeeping_for(store, settings.plan))
     worker = Worker(store, keyset, RetryPolicy.from_plan(settings.plan), transport, **worker_kw)

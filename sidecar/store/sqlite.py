@@ -14,11 +14,15 @@ above the rates a shop sends; the bench can measure NORMAL with ``synchronous="N
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import os
+import shutil
 import sqlite3
 import threading
 import time
+import urllib.parse
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -38,6 +42,17 @@ from sidecar.store.base import (
 )
 
 SCHEMA_VERSION = 1
+log = logging.getLogger("sidecar.store.sqlite")
+# /readyz fails below this much free space in the outbox's file system (SGTM_MIN_FREE_MB):
+# SQLite needs room for the WAL and checkpoints, and a full disk fails every write.
+DEFAULT_MIN_FREE_BYTES = 64 * 1024 * 1024
+# PRAGMA quick_check reads the whole file: run it at most this often for readiness.
+INTEGRITY_EVERY_S = 600.0
+
+
+class Replaced(StoreUnavailable):
+    """The file (or directory) this store opened is no longer the one at its path."""
+
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -105,6 +120,10 @@ CREATE TABLE IF NOT EXISTS quarantine (
     replayed_at REAL,
     last_result TEXT NOT NULL DEFAULT ''
 );
+CREATE TABLE IF NOT EXISTS health (
+    id         INTEGER PRIMARY KEY CHECK (id = 1),
+    checked_at REAL NOT NULL
+);
 CREATE TABLE IF NOT EXISTS contexts (
     token     TEXT PRIMARY KEY,
     context   TEXT NOT NULL,
@@ -130,12 +149,66 @@ class SqliteStore:
         self._busy_timeout_ms = int(busy_timeout_s * 1000)
         self._synchronous = synchronous
         self._clock = clock
+        self.min_free_bytes = DEFAULT_MIN_FREE_BYTES
         # One connection per thread and process: sqlite3 connections must not cross a fork
         # (gunicorn preloading) nor be used by two threads at once (gthread workers).
         self._local = threading.local()
+        self._identity: tuple[int, int, int, int] | None = None
+        self._fault: str | None = None  # the storage fault last logged (once per change)
+        self._fault_lock = threading.Lock()
+        self._integrity: tuple[float, str] | None = None
         self._migrate()
+        # What "the outbox" is from now on: this directory and this file, by device and inode.
+        # A connection keeps writing to an unlinked or replaced file without an error; every
+        # transaction compares this identity with the path's, before and after its commit.
+        self._identity = self._path_identity()
 
     # -- connections and transactions ------------------------------------------------------
+
+    def _path_identity(self) -> tuple[int, int, int, int]:
+        directory = os.path.dirname(os.path.abspath(self.path))
+        try:
+            d = os.stat(directory)
+        except OSError as exc:
+            raise Replaced(
+                f"{self.path}: the outbox directory is gone ({exc.strerror}); "
+                "nothing more is accepted until it is restored and the service restarted"
+            ) from None
+        try:
+            f = os.stat(self.path)
+        except OSError as exc:
+            raise Replaced(
+                f"{self.path}: the outbox file is gone ({exc.strerror}); "
+                "nothing more is accepted until it is restored and the service restarted"
+            ) from None
+        return (d.st_dev, d.st_ino, f.st_dev, f.st_ino)
+
+    def _check_identity(self) -> None:
+        if self._identity is None:
+            return
+        if self._path_identity() != self._identity:
+            raise Replaced(
+                f"{self.path}: the outbox file or its directory was replaced while open; "
+                "writes would go to a file nobody reads, so nothing more is accepted until "
+                "the service restarts"
+            )
+
+    def _fault_changed(self, fault: str | None) -> None:
+        """Log a storage fault once when it starts or changes, and once when it clears."""
+        with self._fault_lock:
+            if fault == self._fault:
+                return
+            before, self._fault = self._fault, fault
+        if fault is not None:
+            log.error(
+                "outbox storage fault",
+                extra={"json_fields": {"type": "storage_fault", "cause": fault}},
+            )
+        elif before is not None:
+            log.warning(
+                "outbox storage recovered",
+                extra={"json_fields": {"type": "storage_recovered", "was": before}},
+            )
 
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
@@ -143,8 +216,15 @@ class SqliteStore:
             return conn
         try:
             directory = os.path.dirname(os.path.abspath(self.path))
-            os.makedirs(directory, exist_ok=True)
-            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=True)
+            if self._identity is None:  # first open (the constructor): may create the file
+                os.makedirs(directory, exist_ok=True)
+                conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=True)
+            else:
+                # Later connections (new threads, forked workers) never create anything: a
+                # missing file is a fault, not a fresh empty outbox.
+                self._check_identity()
+                uri = "file:" + urllib.parse.quote(os.path.abspath(self.path)) + "?mode=rw"
+                conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=True)
             conn.execute(f"PRAGMA busy_timeout = {self._busy_timeout_ms}")
             mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
             if str(mode).lower() != "wal":
@@ -158,7 +238,21 @@ class SqliteStore:
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction; BEGIN IMMEDIATE takes the write lock before any read."""
+        """One write transaction; BEGIN IMMEDIATE takes the write lock before any read.
+
+        The outbox's identity is checked before and after the commit: a commit that landed
+        in an unlinked or replaced file raises, so the caller answers 503, never 2xx."""
+        try:
+            with self._tx_inner() as db:
+                yield db
+        except StoreUnavailable as exc:
+            self._fault_changed(_cause(exc))
+            raise
+        self._fault_changed(None)
+
+    @contextmanager
+    def _tx_inner(self) -> Iterator[sqlite3.Connection]:
+        self._check_identity()
         db = self._conn()
         try:
             db.execute("BEGIN IMMEDIATE")
@@ -172,8 +266,10 @@ class SqliteStore:
         try:
             db.execute("COMMIT")
         except sqlite3.Error as exc:
-            db.execute("ROLLBACK")
+            with contextlib.suppress(sqlite3.Error):
+                db.execute("ROLLBACK")
             raise StoreUnavailable(f"{self.path}: commit failed: {exc}") from exc
+        self._check_identity()
 
     def _read(self) -> sqlite3.Connection:
         return self._conn()
@@ -296,6 +392,49 @@ class SqliteStore:
                 db.execute("SELECT 1").fetchone()
         except sqlite3.Error as exc:
             raise StoreUnavailable(f"{self.path}: {exc}") from exc
+
+    def health_checks(self, now: float | None = None) -> dict[str, str]:
+        """Readiness, check by check: "ok" or "failed: <why>" (never a path: /readyz is public).
+
+        - ``outbox_file``: the file and directory are the ones opened at start;
+        - ``writable``: a write transaction commits (a real write, to ``health``);
+        - ``free_space``: at least ``min_free_bytes`` free in its file system;
+        - ``integrity``: ``PRAGMA quick_check`` (at most every INTEGRITY_EVERY_S seconds).
+        """
+        now = self._clock() if now is None else now
+        checks: dict[str, str] = {}
+        try:
+            self._check_identity()
+            checks["outbox_file"] = "ok"
+        except StoreUnavailable as exc:
+            checks["outbox_file"] = "failed: " + _cause(exc)
+        try:
+            with self._tx() as db:
+                db.execute("INSERT OR REPLACE INTO health(id, checked_at) VALUES (1, ?)", (now,))
+            checks["writable"] = "ok"
+        except (StoreUnavailable, sqlite3.Error) as exc:
+            checks["writable"] = "failed: " + _cause(exc)
+        try:
+            free = shutil.disk_usage(os.path.dirname(os.path.abspath(self.path))).free
+            mb, need = free // 2**20, self.min_free_bytes // 2**20
+            checks["free_space"] = (
+                "ok" if free >= self.min_free_bytes else f"failed: {mb} MiB free, below {need} MiB"
+            )
+        except OSError as exc:
+            checks["free_space"] = f"failed: {exc.strerror}"
+        checks["integrity"] = self._integrity_check(now)
+        return checks
+
+    def _integrity_check(self, now: float) -> str:
+        if self._integrity is not None and now - self._integrity[0] < INTEGRITY_EVERY_S:
+            return self._integrity[1]
+        try:
+            rows = self._read().execute("PRAGMA quick_check").fetchall()
+            verdict = "ok" if rows == [("ok",)] else f"failed: {str(rows[0][0])[:200]}"
+        except (StoreUnavailable, sqlite3.Error) as exc:
+            verdict = "failed: " + _cause(exc)
+        self._integrity = (now, verdict)
+        return verdict
 
     # -- quarantine -------------------------------------------------------------------------
 
@@ -522,6 +661,17 @@ class SqliteStore:
 
 
 # -- helpers ---------------------------------------------------------------------------------
+
+
+def _cause(exc: BaseException) -> str:
+    """The reason without the file path (readiness answers are public)."""
+    text = str(exc)
+    for prefix in (": ",):
+        head, sep, tail = text.partition(prefix)
+        if sep and ("/" in head or head.endswith(".sqlite")):
+            return tail
+    return text
+
 
 # A destination is due when it waits or failed and its time has come, or when it is executing
 # under a lease that ran out (its worker died without requeue_executing running).
