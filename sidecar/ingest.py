@@ -37,6 +37,10 @@ ACCEPTED = "accepted"
 DUPLICATE = "duplicate"
 REJECTED = "rejected"
 EVENT_ID = re.compile(EVENT_ID_PATTERN)
+BROWSER_NAMESPACE = "web:"
+# Destinations whose platform deduplicates the browser's and the server's copy of an event by
+# its event_id (Meta), transaction_id (GA4 purchases) or order id (Google Ads conversions).
+PLATFORM_DEDUPE_KINDS = frozenset({"ga4", "meta_capi", "google_ads"})
 
 
 @dataclass(frozen=True)
@@ -103,6 +107,15 @@ class Pipeline:
         self.validator = EnvelopeValidator(envelope_schema(plan))
         self.dedupe_window_s = plan.dedupe_window_hours * 3600
         self._write_lock = threading.Lock()
+        # Webhook event ids are "<source>-<order id>-...": a browser-supplied id under one of
+        # these prefixes is stored in the browser's own namespace (``web:<id>``) so it can
+        # never equal, suppress or overwrite the order's event (docs/delivery.md, "Ids").
+        self._order_prefixes = tuple(
+            f"{name}-" for name, s in plan.sources.items() if s.kind != "web"
+        )
+        self._browser_sources = frozenset(
+            name for name, s in plan.sources.items() if s.kind == "web"
+        )
         path = getattr(store, "path", None)
         self._lock_path = f"{path}.ingest-lock" if isinstance(path, str) else None
 
@@ -138,8 +151,22 @@ class Pipeline:
             if shaped.pii_dropped:
                 audit["pii_dropped"] = shaped.pii_dropped
             extra_keys = tuple(dedupe_keys[item.index]) if dedupe_keys else ()
+            stored_id = self.storage_id(envelope["event_id"], source)
+            if stored_id != envelope["event_id"]:
+                # The browser's copy of an order goes only where the platform deduplicates it
+                # against the order's own event (same event_id / transaction_id); the
+                # warehouse and the CRM take the order from its webhook alone.
+                kept = {
+                    d: v
+                    for d, v in shaped.item["destinations"].items()
+                    if self.plan.destinations[d].kind in PLATFORM_DEDUPE_KINDS
+                }
+                left_out = sorted(set(shaped.item["destinations"]) - set(kept))
+                shaped.item["destinations"] = kept
+                if left_out:
+                    audit["browser_order_copy"] = {d: "from_webhook_only" for d in left_out}
             item.record = OutboxRecord(
-                event_id=envelope["event_id"],
+                event_id=stored_id,
                 event_name=envelope["event_name"],
                 source=source,
                 envelope=shaped.item,
@@ -148,13 +175,20 @@ class Pipeline:
                 plan_version=str(self.plan.version),
                 accepted_at=now,
                 order_id=order_ids[item.index] if order_ids else None,
-                dedupe_keys=(envelope["event_id"], *extra_keys),
+                dedupe_keys=(stored_id, *extra_keys),
             )
             (queued if item.record.destinations else skipped).append(item)
         # One writer at a time: threads (a lock) and gunicorn workers (a lock file beside a
         # file-based outbox) queue here instead of in SQLite's busy handler, whose sleeps (up
         # to 100 ms each) set the tail latency under load: p99 fell from ~170 ms to ~60 ms
         # (bench/sidecar_bench.py). The store's own transaction stays the guarantee.
+        # A browser copy of an order the webhook already delivered is not a second order.
+        for item in list(queued):
+            record = item.record
+            if record is not None and record.event_id.startswith(BROWSER_NAMESPACE):
+                if _in_ledger(self.store, record.event_id[len(BROWSER_NAMESPACE) :]):
+                    item.status = DUPLICATE
+                    queued.remove(item)
         with self._write_lock, _file_lock(self._lock_path):
             if queued:
                 records = [w.record for w in queued]
@@ -165,6 +199,13 @@ class Pipeline:
                 self.store.note_skipped(item.record)  # type: ignore[arg-type]
                 item.status = ACCEPTED
         return [self._finish(item) for item in work]
+
+    def storage_id(self, event_id: str, source: str) -> str:
+        """The sidecar's own dedupe identity for an event; the envelope (what platforms see,
+        and what the pixel deduplicates with) keeps ``event_id`` unchanged."""
+        if source in self._browser_sources and event_id.startswith(self._order_prefixes):
+            return BROWSER_NAMESPACE + event_id
+        return event_id
 
     def _validate(self, envelope: Any) -> Validated:
         checked = self.validator.check(envelope)
@@ -199,7 +240,7 @@ class Pipeline:
         logs.audit(audit)
         return EventResult(
             item.index,
-            item.record.event_id,
+            item.validated.envelope["event_id"] if item.validated.envelope else None,
             item.status,
             (),
             dict(item.decision.outcomes),
@@ -230,6 +271,11 @@ def _file_lock(path: str | None) -> Iterator[None]:
         yield
     finally:
         handle.close()  # closing releases the lock
+
+
+def _in_ledger(store: Store, event_id: str) -> bool:
+    ledger = getattr(store, "ledger", None)
+    return callable(ledger) and ledger(event_id) is not None
 
 
 def _claimed_id(envelope: Any) -> str | None:

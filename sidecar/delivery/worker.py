@@ -18,7 +18,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sidecar import logs
-from sidecar.delivery.batch import AnswerError, Verdict, batch_body, read_answer
+from sidecar.delivery.batch import (
+    AnswerError,
+    Verdict,
+    batch_body,
+    read_answer,
+    unique_batches,
+)
 from sidecar.delivery.breaker import CircuitBreaker
 from sidecar.delivery.policy import RetryPolicy, parse_retry_after
 from sidecar.delivery.transport import HttpTransport, Response, TransportError
@@ -219,8 +225,8 @@ class Worker:
             rest = tuple(d for d in claim.destinations if d not in expired)
             if rest:
                 sendable.append(_narrowed(claim, rest))
-        if sendable:
-            self._send(sendable)
+        for batch in unique_batches(sendable):
+            self._send(batch)
 
     def _send(self, claims: list[Claim]) -> None:
         now = self.clock()

@@ -152,7 +152,8 @@ class GcpStore:
                         "expire_at": _ts(now + window_s),
                     },
                 )
-            batch.set(self._event_ref(record.event_id), self._event_doc(record))
+            # create, not set: a stored event is never replaced by a later one with its id.
+            batch.create(self._event_ref(record.event_id), self._event_doc(record))
             try:
                 batch.commit()
                 return EnqueueResult(record.event_id, "accepted")
@@ -175,6 +176,9 @@ class GcpStore:
                     )
                 except self._gexc.FailedPrecondition:
                     pass  # someone refreshed it meanwhile: the retry will see it
+            if self._event_ref(record.event_id).get().exists:
+                # The keys are past their window, the event is still in the ledger.
+                return EnqueueResult(record.event_id, "duplicate", record.event_id)
         raise StoreUnavailable(f"Firestore: could not claim the dedupe keys of {record.event_id}")
 
     def _event_doc(self, record: OutboxRecord) -> dict[str, Any]:

@@ -299,6 +299,10 @@ class SqliteStore:
                 for record in records:
                     keys = _keys_of(record)
                     match = _first_seen(db, keys, horizon)
+                    if match is None and _stored(db, record.event_id):
+                        # Past the dedupe window but still in the ledger: a stored event is
+                        # never replaced (nor re-queued) by a later one with its id.
+                        match = record.event_id
                     if match is not None:
                         results.append(EnqueueResult(record.event_id, "duplicate", match))
                         continue
@@ -316,10 +320,8 @@ class SqliteStore:
                 "INSERT OR REPLACE INTO dedupe_keys(key, event_id, seen_at) VALUES (?, ?, ?)",
                 (key, record.event_id, now),
             )
-        # An event id seen again after its dedupe window is a new delivery of that id.
-        db.execute("DELETE FROM deliveries WHERE event_id = ?", (record.event_id,))
         db.execute(
-            "INSERT OR REPLACE INTO events(event_id, event_name, source, order_id, envelope,"
+            "INSERT INTO events(event_id, event_name, source, order_id, envelope,"
             " decision, plan_version, accepted_at, forwarded_at, skipped)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, ?)",
             (
@@ -803,6 +805,10 @@ def _keys_of(record: OutboxRecord) -> tuple[str, ...]:
     if record.event_id not in keys:
         keys.insert(0, record.event_id)
     return tuple(dict.fromkeys(keys))
+
+
+def _stored(db: sqlite3.Connection, event_id: str) -> bool:
+    return db.execute("SELECT 1 FROM events WHERE event_id = ?", (event_id,)).fetchone() is not None
 
 
 def _first_seen(db: sqlite3.Connection, keys: tuple[str, ...], horizon: float) -> str | None:

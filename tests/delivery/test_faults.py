@@ -10,6 +10,7 @@ event id again after the ledger recorded its acknowledgement; nothing accepted w
 
 from __future__ import annotations
 
+import json
 import signal
 import threading
 import time
@@ -21,6 +22,7 @@ from sidecar.store.sqlite import SqliteStore
 from tests.conftest import free_port
 from tests.delivery.conftest import FakeSgtm
 from tests.delivery.stack import Stack, event
+from tests.delivery.tally import KILL_NOTE, measure
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 ADS = {"meta", "google_ads"}
@@ -67,6 +69,16 @@ def assert_delivered(stack: Stack, ids: list[str], denied_ads: set[str] = frozen
     check_invariants(stack, ids, fake.receipts, set(fake.seen), denied_ads)
 
 
+def report(tally, stack: Stack, scenario: str, ids: list[str], note: str = "") -> dict:
+    store = SqliteStore(stack.env["SGTM_OUTBOX"])
+    try:
+        row = tally(measure(scenario, store, ids, stack.fake.delivered, note=note))
+    finally:
+        store.close()
+    assert row["lost"] == 0, row
+    return row
+
+
 def check_invariants(
     stack: Stack,
     ids: list[str],
@@ -98,7 +110,7 @@ def check_invariants(
     store.close()
 
 
-def test_sgtm_down_for_a_while_then_back(stack, sgtm_server):
+def test_sgtm_down_for_a_while_then_back(stack, sgtm_server, tally):
     sgtm_server.stop()  # sGTM unreachable: connection refused
     stack.worker.start()
     ids = accepted_ids(stack.post([event(f"down-{i}") for i in range(20)]))
@@ -113,11 +125,12 @@ def test_sgtm_down_for_a_while_then_back(stack, sgtm_server):
     assert reason.startswith("sGTM unreachable")
     sgtm_server.start()  # back, same port
     assert_delivered(stack, ids)
+    assert report(tally, stack, "sGTM down, then back", ids)["duplicated"] == 0
     # The breaker kept attempts low while sGTM was down (no hammering, no burned budget).
     assert max(s.attempts for s in store.ledger("down-0").destinations.values()) <= 5
 
 
-def test_destination_500_429_slow_and_partial(stack):
+def test_destination_500_429_slow_and_partial(stack, tally):
     fake = stack.fake
     # meta fails its first two tries of every event (a 500 from Meta behind the tag);
     fake.script["meta"] = lambda _e, n: "failure" if n <= 2 else "success"
@@ -127,6 +140,7 @@ def test_destination_500_429_slow_and_partial(stack):
     stack.worker.start()
     ids = accepted_ids(stack.post([event(f"mix-{i}") for i in range(10)]))
     assert_delivered(stack, ids)
+    report(tally, stack, "destination 500, sGTM 429, slow sGTM, partial answers", ids)
     store = SqliteStore(stack.env["SGTM_OUTBOX"])
     for eid in ids:  # partial failure: the others were sent once, meta three times or more
         assert fake.seen[("ga4", eid)] >= 1 and fake.seen[("meta", eid)] >= 3
@@ -135,7 +149,7 @@ def test_destination_500_429_slow_and_partial(stack):
     assert any("within 2 s" in r for r in reasons)
 
 
-def test_worker_sigkilled_mid_batch_and_restarted(stack):
+def test_worker_sigkilled_mid_batch_and_restarted(stack, tally):
     fake = stack.fake
     fake.delay_s.extend([0.8] * 5)
     ids = accepted_ids(stack.post([event(f"kill-{i}") for i in range(40)]))
@@ -151,9 +165,10 @@ def test_worker_sigkilled_mid_batch_and_restarted(stack):
     stack.worker.start()  # the restarted worker requeues what was executing
     assert_delivered(stack, ids)
     assert "requeued" in stack.logs("worker")
+    report(tally, stack, "worker SIGKILL mid-batch, restarted", ids, KILL_NOTE)
 
 
-def test_sidecar_restarted_while_events_arrive(stack):
+def test_sidecar_restarted_while_events_arrive(stack, tally):
     stack.worker.start()
     ids: list[str] = []
     errors: list[BaseException] = []
@@ -182,9 +197,10 @@ def test_sidecar_restarted_while_events_arrive(stack):
     assert not errors, errors
     assert len(ids) == 30  # every event was eventually accepted (the client retried)
     assert_delivered(stack, ids)
+    assert report(tally, stack, "sidecar SIGKILL while events arrive", ids)["duplicated"] == 0
 
 
-def test_same_events_from_browser_and_server_and_denied_ads(stack):
+def test_same_events_from_browser_and_server_and_denied_ads(stack, tally):
     stack.worker.start()
     first = stack.post([event("dup-1"), event("noads-1", ads=False)], browser=True)
     assert [r["status"] for r in first["results"]] == ["accepted", "accepted"]
@@ -192,9 +208,11 @@ def test_same_events_from_browser_and_server_and_denied_ads(stack):
     assert [r["status"] for r in again["results"]] == ["duplicate", "duplicate"]
     assert_delivered(stack, ["dup-1", "noads-1"], denied_ads={"noads-1"})
     assert all(n == 1 for n in stack.fake.seen.values())
+    row = report(tally, stack, "same events from browser and server", ["dup-1", "noads-1"])
+    assert row["duplicated"] == 0
 
 
-def test_same_order_from_webhook_twice_and_from_the_browser(stack):
+def test_same_order_from_webhook_twice_and_from_the_browser(stack, tally):
     from sidecar.demo import shopify_order
 
     stack.worker.start()
@@ -209,3 +227,36 @@ def test_same_order_from_webhook_twice_and_from_the_browser(stack):
     assert browser["results"][0]["status"] == "duplicate"
     assert_delivered(stack, [event_id])
     assert all(n == 1 for (d, e), n in stack.fake.seen.items() if e == event_id)
+    assert report(tally, stack, "order webhook twice, then browser", [event_id])["duplicated"] == 0
+
+
+def test_browser_ids_cannot_suppress_or_overwrite_an_order(stack, tally):
+    """A browser posting the next order's event id first must not make the real webhook a
+    'duplicate'; posting it again later must not replace or re-queue the stored order."""
+    from sidecar.demo import shopify_order
+
+    stack.worker.start()
+    forged = event("shopify-3003-purchase")
+    forged["params"]["value"] = 99999
+    first = stack.post(forged, browser=True)
+    assert first["results"][0] == {**first["results"][0], "status": "accepted"}
+    assert first["results"][0]["event_id"] == "shopify-3003-purchase"  # the client's own id
+    status, hook = stack.shopify(shopify_order(3003, "checkout-token-3003"))
+    assert status == 200 and hook["events"][0]["status"] == "accepted", hook
+    again = stack.post(forged, browser=True)
+    assert again["results"][0]["status"] == "duplicate"
+    ids = ["shopify-3003-purchase", "web:shopify-3003-purchase"]
+    store = SqliteStore(stack.env["SGTM_OUTBOX"])
+    wait_all_final(store, ids)
+    order, copy = store.ledger(ids[0]), store.ledger(ids[1])
+    assert order.source == "shopify" and copy.source == "web"
+    row = store._read().execute("SELECT envelope FROM events WHERE event_id = ?", (ids[0],))
+    assert json.loads(row.fetchone()[0])["params"]["value"] == 39.9  # the order's, not 99999
+    # The browser's copy goes only where the platform deduplicates it with the order (same
+    # event_id / transaction_id); the warehouse and the CRM take the order from its webhook.
+    assert set(copy.destinations) <= {"ga4", "meta", "google_ads"}
+    assert "warehouse" in order.destinations  # (no consent context: CRM and ads are denied)
+    assert stack.fake.delivered[("warehouse", "shopify-3003-purchase")] == 1
+    store.close()
+    row = report(tally, stack, "browser claims an order's event id", ids)
+    assert row["duplicated"] == 0

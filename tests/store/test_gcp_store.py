@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 import uuid
@@ -57,10 +58,20 @@ def test_stale_key_past_the_window_is_reclaimed(gcp_env):
     clock = FakeClock(time.time())
     store = GcpStore(project=gcp_env, topic="outbox", subscription="outbox-pull", clock=clock)
     store.ensure_topology()
-    assert store.enqueue([make_record("e1", accepted_at=clock())], 60)[0].status == "accepted"
-    assert store.enqueue([make_record("e1", accepted_at=clock())], 60)[0].status == "duplicate"
+    first = make_record("e1", dedupe_keys=("e1", "wh:1"), accepted_at=clock())
+    assert store.enqueue([first], 60)[0].status == "accepted"
+    other = make_record("e2", dedupe_keys=("e2", "wh:1"), accepted_at=clock())
+    assert store.enqueue([other], 60)[0].status == "duplicate"
     clock.advance(61)
-    assert store.enqueue([make_record("e1", accepted_at=clock())], 60)[0].status == "accepted"
+    # The key past its window is reclaimed by another event ...
+    assert store.enqueue([make_record("e2", dedupe_keys=("e2", "wh:1"))], 60)[0].status == (
+        "accepted"
+    )
+    # ... but a stored event is never replaced by a later one with its id, whatever its age.
+    late = make_record("e1", accepted_at=clock())
+    object.__setattr__(late, "envelope", {**late.envelope, "params": {"value": 99999}})
+    assert store.enqueue([late], 60)[0].status == "duplicate"
+    assert json.loads(store._event_ref("e1").get().get("envelope"))["params"]["value"] == 10.0
 
 
 def test_concurrent_enqueues_accept_each_key_once(gcp):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import os
 import signal
@@ -55,10 +56,27 @@ def test_duplicates_inside_one_batch(store):
     assert results[1].duplicate_of == "order:1"
 
 
-def test_dedupe_window_expires(store, clock):
-    store.enqueue([make_record("e1")], 60)
+def test_dedupe_window_expires_for_keys_but_a_stored_event_is_never_replaced(store, clock):
+    store.enqueue([make_record("e1", dedupe_keys=("e1", "wh:1"))], 60)
+    assert store.enqueue([make_record("e2", dedupe_keys=("e2", "wh:1"))], 60)[0].status == (
+        "duplicate"
+    )
     clock.advance(61)
-    assert store.enqueue([make_record("e1")], 60)[0].status == "accepted"
+    assert store.enqueue([make_record("e2", dedupe_keys=("e2", "wh:1"))], 60)[0].status == (
+        "accepted"
+    )
+    # 49 h later a browser reused the id with value 99999: it must not replace nor re-queue.
+    store.claim(clock(), 10, 30)
+    store.record(
+        "e1", [Outcome("ga4", "succeeded", Attempt(clock(), "success", "ok", 200))], clock()
+    )
+    clock.advance(49 * 3600)
+    late = make_record("e1", accepted_at=clock())
+    object.__setattr__(late, "envelope", {**late.envelope, "params": {"value": 99999}})
+    assert store.enqueue([late], 60)[0].status == "duplicate"
+    row = store._read().execute("SELECT envelope FROM events WHERE event_id = 'e1'").fetchone()
+    assert json.loads(row[0])["params"]["value"] == 10.0
+    assert store.ledger("e1").destinations["ga4"].state == "succeeded"
 
 
 def test_enqueue_is_all_or_nothing(store):
