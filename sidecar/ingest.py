@@ -28,6 +28,7 @@ from generator.plan.compile import EVENT_ID_PATTERN, envelope_schema
 from generator.plan.model import Plan
 from sidecar import logs
 from sidecar.decide import Decision, decide
+from sidecar.delivery.policy import counts_from
 from sidecar.ipanon import IpError, parse_ip
 from sidecar.minimise import minimise
 from sidecar.store.base import OutboxRecord, Store, StoreUnavailable
@@ -38,6 +39,7 @@ DUPLICATE = "duplicate"
 REJECTED = "rejected"
 EVENT_ID = re.compile(EVENT_ID_PATTERN)
 BROWSER_NAMESPACE = "web:"
+FUTURE_SKEW_S = 300
 # Destinations whose platform deduplicates the browser's and the server's copy of an event by
 # its event_id (Meta), transaction_id (GA4 purchases) or order id (Google Ads conversions).
 PLATFORM_DEDUPE_KINDS = frozenset({"ga4", "meta_capi", "google_ads"})
@@ -145,11 +147,14 @@ class Pipeline:
             envelope = item.validated.envelope
             if envelope is None:
                 continue
+            clamped = _clamp_future(envelope, now)
             item.decision = decide(envelope, self.plan, source, now)
             shaped = minimise(envelope, item.decision, self.plan)
             audit = item.decision.audit()
             if shaped.pii_dropped:
                 audit["pii_dropped"] = shaped.pii_dropped
+            if clamped:
+                audit["timestamp"] = clamped
             extra_keys = tuple(dedupe_keys[item.index]) if dedupe_keys else ()
             stored_id = self.storage_id(envelope["event_id"], source)
             if stored_id != envelope["event_id"]:
@@ -176,6 +181,7 @@ class Pipeline:
                 accepted_at=now,
                 order_id=order_ids[item.index] if order_ids else None,
                 dedupe_keys=(stored_id, *extra_keys),
+                window_starts=self._window_starts(envelope, shaped.item["destinations"], now),
             )
             (queued if item.record.destinations else skipped).append(item)
         # One writer at a time: threads (a lock) and gunicorn workers (a lock file beside a
@@ -199,6 +205,19 @@ class Pipeline:
                 self.store.note_skipped(item.record)  # type: ignore[arg-type]
                 item.status = ACCEPTED
         return [self._finish(item) for item in work]
+
+    def _window_starts(
+        self, envelope: dict[str, Any], destinations: dict[str, Any], now: float
+    ) -> dict[str, float]:
+        """Each destination's retry window counts from what its acceptance rule counts from:
+        the business time (paid time, refund time: the envelope's timestamp) for platforms
+        that check the event's own time, the receipt time for the others."""
+        business = min(envelope["timestamp"] / 1000.0, now)
+        return {
+            d: business if counts_from(self.plan.destinations[d].kind) == "business_time" else now
+            for d in destinations
+            if d in self.plan.destinations
+        }
 
     def storage_id(self, event_id: str, source: str) -> str:
         """The sidecar's own dedupe identity for an event; the envelope (what platforms see,
@@ -271,6 +290,18 @@ def _file_lock(path: str | None) -> Iterator[None]:
         yield
     finally:
         handle.close()  # closing releases the lock
+
+
+def _clamp_future(envelope: dict[str, Any], now: float) -> str | None:
+    """A timestamp ahead of the receipt time by more than clock skew (a shop's wrong time
+    zone, a +2 days bug) is set to the receipt time: platforms refuse future events (GA4
+    drops them, Meta answers an error), so forwarding it unchanged would lose it."""
+    ts = envelope.get("timestamp")
+    if isinstance(ts, int) and ts > (now + FUTURE_SKEW_S) * 1000:
+        ahead = ts / 1000.0 - now
+        envelope["timestamp"] = int(now * 1000)
+        return f"{ahead:.0f} s in the future: set to the receipt time"
+    return None
 
 
 def _in_ledger(store: Store, event_id: str) -> bool:

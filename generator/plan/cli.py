@@ -82,7 +82,16 @@ def cmd_check(args: argparse.Namespace) -> int:
             f"{len(plan.destinations)} destinations, {len(plan.sources)} sources"
         )
     elif not failed:
-        json.dump({"valid": True, "plan": plan.name, "version": str(plan.version)}, sys.stdout)
+        from sidecar.delivery.policy import schedule
+
+        doc = {
+            "valid": True,
+            "plan": plan.name,
+            "version": str(plan.version),
+            # What the delivery worker will do per destination (docs/delivery.md).
+            "retry_schedule": schedule(plan),
+        }
+        json.dump(doc, sys.stdout)
         sys.stdout.write("\n")
     return 1 if failed else 0
 

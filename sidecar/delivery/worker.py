@@ -205,18 +205,15 @@ class Worker:
                 d for d in claim.destinations if self.policy.expired(d, claim.window_start[d], now)
             ]
             if expired:
-                hours = {d: self.policy.limits_for(d).window_s / 3600 for d in expired}
+                # Outside the destination's acceptance window: the platform would refuse it,
+                # so it is not sent and not retried (a dlq replay re-evaluates the same rule).
                 self._record(
                     claim.event_id,
                     [
                         Outcome(
                             d,
                             "aborted",
-                            Attempt(
-                                now,
-                                NOT_SENT,
-                                f"past its {hours[d]:g} h retry window before it could be sent",
-                            ),
+                            Attempt(now, NOT_SENT, f"expired: {self.policy.rule(d)}"),
                         )
                         for d in expired
                     ],

@@ -33,6 +33,10 @@ class OutboxRecord:
     # their own, e.g. the Shopify webhook id or order id + topic). A record is a duplicate when
     # any key was seen within the dedupe window.
     dedupe_keys: tuple[str, ...] = field(default=())
+    # Per destination: the unix time its retry window counts from, i.e. what that
+    # destination's acceptance rule counts from (the event's business time for platforms that
+    # check event time, the receipt time otherwise). Missing: the business time.
+    window_starts: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

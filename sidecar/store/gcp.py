@@ -188,7 +188,7 @@ class GcpStore:
                 "state": "waiting",
                 "attempts": 0,
                 "next_attempt_at": record.accepted_at,
-                "window_start": start,
+                "window_start": record.window_starts.get(d, start),
                 "lease_until": None,
                 "acked_at": None,
                 "last_reason": "",
@@ -551,7 +551,7 @@ class GcpStore:
                         "state": "waiting",
                         "attempts": 0,
                         "next_attempt_at": now,
-                        "window_start": now,
+                        # window_start kept: the worker re-evaluates the acceptance rule.
                         "last_reason": "replayed from the dead-letter store",
                     }
                 )

@@ -340,7 +340,10 @@ class SqliteStore:
         db.executemany(
             "INSERT INTO deliveries(event_id, destination, state, attempts, next_attempt_at,"
             " window_start) VALUES (?, ?, 'waiting', 0, ?, ?)",
-            [(record.event_id, d, record.accepted_at, window_start) for d in record.destinations],
+            [
+                (record.event_id, d, record.accepted_at, record.window_starts.get(d, window_start))
+                for d in record.destinations
+            ],
         )
 
     def note_skipped(self, record: OutboxRecord) -> None:
@@ -621,10 +624,13 @@ class SqliteStore:
                 letter = _dead_letter(row)
                 # Only still-dead destinations go back; a later success must not be resent.
                 changed = db.execute(
+                    # The window keeps counting from what the destination's acceptance rule
+                    # counts from: the worker re-evaluates it and records "expired: <rule>"
+                    # instead of sending what the platform would refuse.
                     "UPDATE deliveries SET state = 'waiting', attempts = 0, next_attempt_at = ?,"
-                    " window_start = ?, last_reason = 'replayed from the dead-letter store'"
+                    " last_reason = 'replayed from the dead-letter store'"
                     " WHERE event_id = ? AND destination = ? AND state = 'aborted'",
-                    (now, now, letter.event_id, letter.destination),
+                    (now, letter.event_id, letter.destination),
                 ).rowcount
                 db.execute("UPDATE dead_letters SET replayed_at = ? WHERE id = ?", (now, row[0]))
                 if changed:

@@ -125,7 +125,7 @@ def _purchase(topic: str, root: Node, settings: dict[str, Any], webhook_id: str 
     envelope = m.envelope(
         event_name="purchase",
         event_id=m.event_id(SOURCE, order_id, "purchase"),
-        timestamp=m.first_timestamp(root["processed_at"], root["created_at"]),
+        timestamp=_paid_time(topic, root),
         params=params,
         user_id=customer_id,
         user_data=_user_data(root, customer_id),
@@ -151,6 +151,17 @@ def _purchase(topic: str, root: Node, settings: dict[str, Any], webhook_id: str 
         join_tokens=tuple(dict.fromkeys(tokens)),
         carried=carried,
     )
+
+
+def _paid_time(topic: str, root: Node) -> int:
+    """The purchase's business time: when it was paid. ``orders/paid`` fires when the order
+    becomes paid, which updates it, so its ``updated_at`` is the payment time (``processed_at``
+    is the order's creation, days earlier for bank transfers and vouchers, and would put a
+    late payment outside GA4's 72 h window before it was ever sent). ``orders/create`` of an
+    order already paid: it was paid when it was processed."""
+    if topic == "orders/paid" and root["updated_at"].present:
+        return m.timestamp_ms(root["updated_at"])
+    return m.first_timestamp(root["processed_at"], root["created_at"])
 
 
 def _line_amount(money: _Money, line: Node) -> Decimal:

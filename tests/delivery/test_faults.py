@@ -260,3 +260,25 @@ def test_browser_ids_cannot_suppress_or_overwrite_an_order(stack, tally):
     store.close()
     row = report(tally, stack, "browser claims an order's event id", ids)
     assert row["duplicated"] == 0
+
+
+def test_order_paid_four_days_after_creation_still_reaches_ga4(stack, tally):
+    """The event time used to be the order's creation: GA4's 72 h window had passed before the
+    paid webhook arrived, and the purchase was dead-lettered without being sent."""
+    from sidecar.demo import shopify_order
+
+    stack.worker.start()
+    order = shopify_order(4004, "checkout-token-4004")
+    created = time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(time.time() - 4 * 86400))
+    order["created_at"] = order["processed_at"] = created
+    order["updated_at"] = time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime())
+    status, hook = stack.shopify(order)
+    assert status == 200 and hook["events"][0]["status"] == "accepted", hook
+    ids = ["shopify-4004-purchase"]
+    assert_delivered(stack, ids)
+    store = SqliteStore(stack.env["SGTM_OUTBOX"])
+    entry = store.ledger(ids[0])
+    assert entry.destinations["ga4"].state == "succeeded"
+    assert stack.fake.delivered[("ga4", ids[0])] == 1
+    store.close()
+    assert report(tally, stack, "order paid 4 days after creation", ids)["duplicated"] == 0

@@ -120,7 +120,7 @@ def test_event_already_past_its_window_is_not_sent(outbox, sgtm, make_worker, fa
     assert ("ga4", "old") not in sgtm.seen and sgtm.delivered[("meta", "old")] == 1
     (dl,) = outbox.dead_letters()
     assert dl.destination == "ga4" and dl.attempts[0].outcome == "expired"
-    assert "past its 72 h retry window before it could be sent" in dl.reason
+    assert dl.reason.startswith("expired: ") and "72 h" in dl.reason
 
 
 def test_consent_skip_is_final_and_client_rejection_dead_letters(
@@ -294,3 +294,19 @@ def test_an_echoed_answer_body_stays_out_of_the_logs(
     # The ledger keeps the whole answer for the operator.
     attempts = outbox.ledger("e-echo").destinations["ga4"]
     assert attempts.state == "failed"
+
+
+def test_dlq_replay_re_evaluates_the_acceptance_rule(outbox, sgtm, make_worker, fake_clock):
+    """Replay used to give a fresh window counted from the replay, so an event GA4 would
+    refuse was sent anyway; the window keeps counting from the business time."""
+    old = fake_clock() - 80 * 3600  # GA4 accepts 72 h
+    outbox.enqueue([make_record("old", accepted_at=old)], WINDOW)
+    make_worker().run(until_idle=True)
+    (dl,) = outbox.dead_letters()
+    (replayed,) = outbox.replay(now=fake_clock())
+    assert replayed.destination == "ga4"
+    make_worker().run(until_idle=True)
+    assert ("ga4", "old") not in sgtm.seen  # re-evaluated: still expired, still not sent
+    (again,) = outbox.dead_letters()
+    assert again.id != dl.id and again.reason.startswith("expired: ")
+    assert again.attempts[-1].outcome == "expired"
