@@ -109,7 +109,9 @@ def _purchase(topic: str, root: Node, settings: dict[str, Any], webhook_id: str 
     if subtotal is None:
         taxes_included = root["taxes_included"].boolean()
         subtotal = total - shipping - (Decimal(0) if taxes_included else tax)
-    items = [_item(money, line) for line in root["line_items"].array(required=True)]
+    lines = root["line_items"].array(required=True)
+    tip_lines = _tip_lines(money, root, lines)
+    items = [_item(money, line) for i, line in enumerate(lines) if i not in tip_lines]
     items = [i for i in items if i is not None]
     if not items:
         raise root["line_items"].fail("has no line item with a quantity of at least 1")
@@ -151,6 +153,26 @@ def _purchase(topic: str, root: Node, settings: dict[str, Any], webhook_id: str 
         join_tokens=tuple(dict.fromkeys(tokens)),
         carried=carried,
     )
+
+
+def _tip_lines(money: _Money, root: Node, lines: list[Node]) -> set[int]:
+    """Indexes of the line items that are the order's tip (``total_tip_received``).
+
+    A tip is a line without product or variant; it is not goods, ``subtotal_price`` (the
+    value) excludes it, so as an item it made the items no longer add up to the value."""
+    tip = root["total_tip_received"].amount() if root["total_tip_received"].present else 0
+    if tip <= 0:
+        return set()
+    found, left = set(), quantize(Decimal(tip), money.currency)
+    for i, line in enumerate(lines):
+        line.obj()
+        if line["product_id"].present or line["variant_id"].present:
+            continue
+        amount = _line_amount(money, line) * line["quantity"].integer(minimum=0)
+        if 0 < amount <= left:
+            found.add(i)
+            left -= amount
+    return found
 
 
 def _paid_time(topic: str, root: Node) -> int:
