@@ -304,8 +304,10 @@ def stripe_schemas() -> dict[str, Any]:
             "type": "object",
             "description": "A Stripe Event. Mapped types: "
             + ", ".join(mapped)
-            + "; every other type is acknowledged as ignored. data.object is the Checkout "
-            "Session (purchases), the Refund (refund.created) or the Charge (charge.refunded). "
+            + "; charge.succeeded is remembered for refunds that name only their charge; "
+            "every other type is acknowledged as ignored. data.object is the Checkout "
+            "Session (purchases), the Refund (refund.created) or the Charge (charge.refunded, "
+            "charge.succeeded). "
             f"Payload reference: {PLATFORM_DOCS['stripe']}; mapping: docs/webhooks.md.",
             "properties": {
                 "id": ID,

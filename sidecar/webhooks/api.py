@@ -284,6 +284,18 @@ def process(
     mapped: Mapped,
     counters: identity.JoinCounters,
 ) -> Handled:
+    for key, order_id in mapped.aliases.items():
+        store.put_context(key, {"order_id": order_id}, identity.context_ttl(plan))
+    if mapped.via_charge is not None:
+        alias = store.get_context(stripe.CHARGE_ALIAS + mapped.via_charge)
+        if not alias or not isinstance(alias.get("order_id"), str):
+            error = {
+                "pointer": "/data/object/payment_intent",
+                "message": "the refund names no payment_intent and its charge has not been "
+                "seen (subscribe to charge.succeeded); replay it once the charge is known",
+            }
+            return Handled(topic, "quarantined", errors=(error,))
+        mapped = stripe.resolve_charge(mapped, alias["order_id"])
     if not mapped.events:
         counters.add_ignored()
         _log_delivery(source.name, topic, "ignored", mapped.ignored)

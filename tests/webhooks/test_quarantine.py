@@ -133,3 +133,51 @@ def test_replay_needs_the_secret(quarantined_sample, monkeypatch, capsys):
 def test_show_unknown_id(quarantined_sample, capsys):
     assert main(["quarantine", "show", "999"]) == 1
     assert "not found" in capsys.readouterr().err
+
+
+def _charge_succeeded() -> dict:
+    return {
+        "id": "evt_charge_1",
+        "object": "event",
+        "api_version": "2024-10-28.acacia",
+        "created": 1718700000,
+        "livemode": True,
+        "type": "charge.succeeded",
+        "data": {
+            "object": {
+                "id": "ch_3PQx",
+                "object": "charge",
+                "amount": 9480,
+                "currency": "eur",
+                "payment_intent": "pi_3PQxYz2eZvKYlo2C0abcdEFG",
+                "status": "succeeded",
+            }
+        },
+    }
+
+
+def test_stripe_refund_without_payment_intent_is_matched_through_its_charge(make_shop, tmp_path):
+    """A refund.created naming only its charge used to get the charge id as its order id:
+    it could never be matched to its purchase (transaction_id pi_...)."""
+    from sidecar.webhooks.replay import replay_one
+
+    shop, store = make_shop()
+    refund = load_fixture("stripe", "refund_created_without_payment_intent")["payload"]
+    early = shop.stripe(refund)  # the charge is not known yet: kept, not guessed
+    assert early.status_code == 202
+    assert early.get_json()["errors"][0]["pointer"] == "/data/object/payment_intent"
+    seen = shop.stripe(_charge_succeeded())
+    assert seen.status_code == 200 and seen.get_json()["status"] == "ignored"
+    (item,) = store.quarantined()
+    app = shop.client.application
+    svc = app.extensions["sgtm"]
+    result = replay_one(svc.plan, store, svc.pipeline, item, shop.env, 1_718_900_000.0)
+    assert result.status == "accepted", result
+    event_id = "stripe-pi_3PQxYz2eZvKYlo2C0abcdEFG-refund-re_3PQxNoIntent"
+    entry = store.ledger(event_id)
+    assert entry is not None and entry.order_id == "pi_3PQxYz2eZvKYlo2C0abcdEFG"
+    row = store._read().execute("SELECT envelope FROM events WHERE event_id = ?", (event_id,))
+    assert json.loads(row.fetchone()[0])["params"]["transaction_id"] == entry.order_id
+    # Delivered again by Stripe later, it is now matched at once and is a duplicate.
+    again = shop.stripe(refund)
+    assert again.status_code == 200 and again.get_json()["status"] == "duplicate"
