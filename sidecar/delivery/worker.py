@@ -106,6 +106,10 @@ class Worker:
         # A lease covers one whole exchange plus its settling time, so a slow answer never
         # looks like a dead worker, and a dead worker's batch is retried only once it settled.
         self.lease_s = lease_s if lease_s is not None else timeout + self.settle_s
+        if hasattr(transport, "grace_s"):
+            # Wait for a late answer up to the settle time instead of resending: a timeout
+            # only means "slow", and sGTM is still running the batch (docs/delivery.md).
+            transport.grace_s = self.settle_s
         self.idle_poll_s = idle_poll_s
         # Purging expired keys and old rows (SQLite), republishing unpublished events (gcp):
         # done on idle turns, at most every ``housekeeping_every_s``.
@@ -243,6 +247,13 @@ class Worker:
             self._fail_all(claims, f"sGTM unreachable: {exc}", None, wait)
             return
         done = self.clock()
+        if resp.elapsed_s > transport_timeout(self.transport):
+            log.warning(
+                "sGTM answered after %.1f s (timeout %g s): the late answer was recorded, "
+                "nothing was resent",
+                resp.elapsed_s,
+                transport_timeout(self.transport),
+            )
         status_key = str(resp.status)
         self.stats.by_status[status_key] = self.stats.by_status.get(status_key, 0) + 1
         if resp.status == 200:

@@ -212,9 +212,29 @@ def test_slow_sgtm_times_out_and_is_retried(outbox, httpserver, make_worker, fak
 
     httpserver.expect_request("/slow").respond_with_handler(slow)
     _enqueue(outbox, fake_clock, "e1")
-    make_worker(url=httpserver.url_for("/slow"), timeout_s=0.2).run_once()
+    make_worker(url=httpserver.url_for("/slow"), timeout_s=0.2, settle_s=0.1).run_once()
     status = outbox.ledger("e1").destinations["ga4"]
-    assert status.state == "failed" and "within 0.2 s" in status.last_reason
+    # No answer within the timeout plus the settle grace: a failure, retried after settling.
+    assert status.state == "failed" and "within 0.3 s" in status.last_reason
+
+
+def test_a_late_answer_within_the_settle_time_is_recorded_not_resent(
+    outbox, sgtm, httpserver, make_worker, fake_clock
+):
+    """A slow sGTM (answer after the timeout) used to make every destination receive the
+    same batch again: the worker gave up, and sGTM had processed it anyway."""
+    import time as _time
+
+    def slow(request):
+        _time.sleep(0.5)
+        return sgtm.handler(request)
+
+    httpserver.expect_request("/slow-ok").respond_with_handler(slow)
+    _enqueue(outbox, fake_clock, "e1")
+    make_worker(url=httpserver.url_for("/slow-ok"), timeout_s=0.2, settle_s=2.0).run_once()
+    entry = outbox.ledger("e1")
+    assert entry.status == "delivered"
+    assert all(n == 1 for n in sgtm.delivered.values()) and sgtm.delivered
 
 
 def test_start_requeues_what_a_killed_worker_left_executing(outbox, sgtm, make_worker, fake_clock):
