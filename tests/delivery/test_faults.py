@@ -289,3 +289,42 @@ def test_order_paid_four_days_after_creation_still_reaches_ga4(stack, tally):
     assert stack.fake.delivered[("ga4", ids[0])] == 1
     store.close()
     assert report(tally, stack, "order paid 4 days after creation", ids)["duplicated"] == 0
+
+
+def test_authentic_unmappable_webhook_is_quarantined_durably_and_replayed(stack, tally):
+    """Real processes: an authentic body the mapping cannot read is answered 202 (never a 4xx
+    that Shopify would retry and then drop the subscription over), survives a SIGKILL of the
+    sidecar, is counted in /v1/stats and replayed by `sgtm quarantine replay`."""
+    import subprocess
+    import sys
+
+    from sidecar.demo import shopify_order
+
+    order = shopify_order(5005, "checkout-token-5005")
+    order["line_items"][0]["quantity"] = "1"  # a string: the mapping cannot read it
+    status, answer = stack.shopify(order)
+    assert status == 202 and answer["status"] == "quarantined", answer
+    assert answer["errors"][0]["pointer"] == "/line_items/0/quantity"
+    stack.sidecar.kill(signal.SIGKILL)
+    stack.start_sidecar()
+    assert stack.get("/v1/stats")[1]["quarantined"] == 1
+    cli = [sys.executable, "-m", "generator.cli", "quarantine"]
+    listed = subprocess.run(
+        [*cli, "list", "--format", "json"], env=stack.env, capture_output=True, text=True
+    )
+    (item,) = json.loads(listed.stdout)["quarantined"]
+    assert item["topic"] == "orders/paid" and item["errors"] == answer["errors"]
+    # The fix of the day: the shop's app now sends an integer (here: the stored body is
+    # replayed as is, so the plan is the same and the body still fails; it stays).
+    again = subprocess.run([*cli, "replay"], env=stack.env, capture_output=True, text=True)
+    assert again.returncode == 2 and "still_unmappable" in again.stdout
+    assert stack.get("/v1/stats")[1]["quarantined"] == 1
+    # The same order sent correctly is accepted and delivered once.
+    order["line_items"][0]["quantity"] = 1
+    stack.worker.start()
+    status, fixed = stack.shopify(order)
+    assert status == 200 and fixed["events"][0]["status"] == "accepted"
+    ids = ["shopify-5005-purchase"]
+    assert_delivered(stack, ids)
+    row = report(tally, stack, "authentic unmappable webhook quarantined, then fixed", ids)
+    assert row["duplicated"] == 0
