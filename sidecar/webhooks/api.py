@@ -331,9 +331,16 @@ def process(
                 joined.context,
                 identity.context_ttl(plan),
             )
-        fitted = [
-            identity.fit_to_plan(identity.enrich(e.envelope, joined, plan), plan) for e in todo
-        ]
+        fitted = []
+        for e in todo:
+            event_joined, latest = identity.apply_latest_consent(
+                store, joined, e.envelope["event_name"], e.envelope["timestamp"] / 1000.0
+            )
+            if latest:
+                _log_delivery(source.name, topic, "consent_updated", latest)
+            fitted.append(
+                identity.fit_to_plan(identity.enrich(e.envelope, event_joined, plan), plan)
+            )
         envelopes = [envelope for envelope, _ in fitted]
         results = pipeline.ingest(
             envelopes,
@@ -457,7 +464,11 @@ def post_context() -> tuple[Response, int]:
     if agent and "user_agent" not in context:
         context["user_agent"] = agent[:2048]
     ttl = identity.context_ttl(svc.plan)
+    now = state().clock()
+    context["reported_at"] = now  # latest consent wins: when the browser said this
     try:
+        if isinstance(context.get("client_id"), str) and "consent" in context:
+            identity.remember_consent(svc.store, context["client_id"], context["consent"], now, ttl)
         svc.store.put_context(identity.cart_key(token), context, ttl)
     except StoreUnavailable:
         raise UnavailableError(
