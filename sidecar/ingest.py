@@ -158,18 +158,7 @@ class Pipeline:
             extra_keys = tuple(dedupe_keys[item.index]) if dedupe_keys else ()
             stored_id = self.storage_id(envelope["event_id"], source)
             if stored_id != envelope["event_id"]:
-                # The browser's copy of an order goes only where the platform deduplicates it
-                # against the order's own event (same event_id / transaction_id); the
-                # warehouse and the CRM take the order from its webhook alone.
-                kept = {
-                    d: v
-                    for d, v in shaped.item["destinations"].items()
-                    if self.plan.destinations[d].kind in PLATFORM_DEDUPE_KINDS
-                }
-                left_out = sorted(set(shaped.item["destinations"]) - set(kept))
-                shaped.item["destinations"] = kept
-                if left_out:
-                    audit["browser_order_copy"] = {d: "from_webhook_only" for d in left_out}
+                _browser_copy_of_order(self.store, self.plan, shaped.item, audit)
             item.record = OutboxRecord(
                 event_id=stored_id,
                 event_name=envelope["event_name"],
@@ -181,20 +170,16 @@ class Pipeline:
                 accepted_at=now,
                 order_id=order_ids[item.index] if order_ids else None,
                 dedupe_keys=(stored_id, *extra_keys),
-                window_starts=self._window_starts(envelope, shaped.item["destinations"], now),
+                window_starts=self._window_starts(shaped.item, shaped.item["destinations"], now),
             )
-            (queued if item.record.destinations else skipped).append(item)
+            if audit.get("late_join") == "nothing to add":
+                item.status = DUPLICATE  # a browser copy of an order, with nothing to add
+            else:
+                (queued if item.record.destinations else skipped).append(item)
         # One writer at a time: threads (a lock) and gunicorn workers (a lock file beside a
         # file-based outbox) queue here instead of in SQLite's busy handler, whose sleeps (up
         # to 100 ms each) set the tail latency under load: p99 fell from ~170 ms to ~60 ms
         # (bench/sidecar_bench.py). The store's own transaction stays the guarantee.
-        # A browser copy of an order the webhook already delivered is not a second order.
-        for item in list(queued):
-            record = item.record
-            if record is not None and record.event_id.startswith(BROWSER_NAMESPACE):
-                if _in_ledger(self.store, record.event_id[len(BROWSER_NAMESPACE) :]):
-                    item.status = DUPLICATE
-                    queued.remove(item)
         with self._write_lock, _file_lock(self._lock_path):
             if queued:
                 records = [w.record for w in queued]
@@ -304,9 +289,45 @@ def _clamp_future(envelope: dict[str, Any], now: float) -> str | None:
     return None
 
 
-def _in_ledger(store: Store, event_id: str) -> bool:
+def _browser_copy_of_order(
+    store: Store, plan: Plan, item: dict[str, Any], audit: dict[str, Any]
+) -> None:
+    """Narrow a browser's copy of an order (``web:<order event id>``) to what it may add.
+
+    - The order is not in the ledger yet: the copy goes only where the platform deduplicates
+      it against the order's own event (same event_id / transaction_id); the warehouse and
+      the CRM take the order from its webhook alone.
+    - The order is there (webhook first, browser second): **late join**. The copy goes to the
+      destinations the order's event could not reach, blocked for want of consent or skipped
+      by sGTM for it, with the browser's consent and identifiers and the order's own params
+      and time (the webhook is the authority on money). Destinations the order already has,
+      acknowledged or still pending, are never sent it again. Nothing left: a duplicate.
+    """
+    order_id = item["event_id"]
     ledger = getattr(store, "ledger", None)
-    return callable(ledger) and ledger(event_id) is not None
+    order = ledger(order_id) if callable(ledger) else None
+    allowed = item["destinations"]
+    if order is None:
+        kept = {
+            d: v for d, v in allowed.items() if plan.destinations[d].kind in PLATFORM_DEDUPE_KINDS
+        }
+        left_out = sorted(set(allowed) - set(kept))
+        item["destinations"] = kept
+        if left_out:
+            audit["browser_order_copy"] = {d: "from_webhook_only" for d in left_out}
+        return
+    reached = {d for d, s in order.destinations.items() if s.state != "filtered"}
+    added = {d: v for d, v in allowed.items() if d not in reached}
+    if not added:
+        audit["late_join"] = "nothing to add"
+        return
+    stored = getattr(store, "stored_envelope", None)
+    envelope = stored(order_id) if callable(stored) else None
+    if envelope:
+        item["params"] = envelope.get("params", item["params"])
+        item["timestamp"] = envelope.get("timestamp", item["timestamp"])
+    item["destinations"] = added
+    audit["late_join"] = {"order_event": order_id, "added": sorted(added)}
 
 
 def _claimed_id(envelope: Any) -> str | None:

@@ -570,6 +570,13 @@ class GcpStore:
             raise StoreUnavailable(f"Firestore unavailable: {exc}") from exc
         return _ledger_entry(snap.to_dict()) if snap.exists else None
 
+    def stored_envelope(self, event_id: str) -> dict[str, Any] | None:
+        try:
+            snap = self._event_ref(event_id).get()
+        except self._gexc.GoogleAPICallError as exc:
+            raise StoreUnavailable(f"Firestore unavailable: {exc}") from exc
+        return json.loads(snap.get("envelope")) if snap.exists else None
+
     def ledger_for_order(self, order_id: str) -> list[LedgerEntry]:
         try:
             docs = [

@@ -649,6 +649,18 @@ class SqliteStore:
         except sqlite3.Error as exc:
             raise StoreUnavailable(f"{self.path}: ledger read failed: {exc}") from exc
 
+    def stored_envelope(self, event_id: str) -> dict[str, Any] | None:
+        """The event as it is forwarded (minimised), or None."""
+        try:
+            row = (
+                self._read()
+                .execute("SELECT envelope FROM events WHERE event_id = ?", (event_id,))
+                .fetchone()
+            )
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(f"{self.path}: envelope read failed: {exc}") from exc
+        return json.loads(row[0]) if row else None
+
     def ledger_for_order(self, order_id: str) -> list[LedgerEntry]:
         try:
             db = self._read()

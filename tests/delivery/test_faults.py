@@ -229,12 +229,36 @@ def test_same_order_from_webhook_twice_and_from_the_browser(stack, tally):
     event_id = first["events"][0]["event_id"]
     status, again = stack.shopify(order)  # Shopify retries the same delivery
     assert status == 200 and again["events"][0]["status"] == "duplicate"
-    # The browser reports the same purchase under the same event id.
+    store = SqliteStore(stack.env["SGTM_OUTBOX"])
+    wait_all_final(store, [event_id])
+    reached = set(store.ledger(event_id).destinations)
+    assert reached == {"ga4", "warehouse"}  # no consent context: ads and the CRM were blocked
+    # Late join: the browser then reports the same purchase, with consent and identifiers.
+    # It used to be a plain duplicate, and Meta, Google Ads and the CRM never got the order.
     browser = stack.post(event(event_id), browser=True)
-    assert browser["results"][0]["status"] == "duplicate"
-    assert_delivered(stack, [event_id])
-    assert all(n == 1 for (d, e), n in stack.fake.seen.items() if e == event_id)
-    assert report(tally, stack, "order webhook twice, then browser", [event_id])["duplicated"] == 0
+    assert browser["results"][0]["status"] == "accepted"
+    copy_id = "web:" + event_id
+    ids = [event_id, copy_id]
+    wait_all_final(store, ids)
+    copy = store.ledger(copy_id)
+    assert set(copy.destinations) == {"meta", "google_ads", "crm"}  # only what was blocked
+    row = store._read().execute(
+        "SELECT envelope, decision FROM events WHERE event_id = ?", (copy_id,)
+    )
+    envelope, decision = (json.loads(v) for v in row.fetchone())
+    assert envelope["params"]["value"] == 39.9  # the order's money, not the browser's 59.9
+    assert decision["late_join"] == {
+        "order_event": event_id,
+        "added": ["crm", "google_ads", "meta"],
+    }
+    store.close()
+    # Every destination got the order exactly once, from one event or the other.
+    assert all(n == 1 for (d, e), n in stack.fake.delivered.items() if e == event_id)
+    assert {d for d, e in stack.fake.delivered if e == event_id} == reached | set(copy.destinations)
+    again = stack.post(event(event_id), browser=True)  # and once more: nothing left to add
+    assert again["results"][0]["status"] == "duplicate"
+    row = report(tally, stack, "order webhook twice, then browser (late join)", ids)
+    assert row["duplicated"] == 0
 
 
 def test_browser_ids_cannot_suppress_or_overwrite_an_order(stack, tally):

@@ -72,6 +72,8 @@ def test_stale_key_past_the_window_is_reclaimed(gcp_env):
     object.__setattr__(late, "envelope", {**late.envelope, "params": {"value": 99999}})
     assert store.enqueue([late], 60)[0].status == "duplicate"
     assert json.loads(store._event_ref("e1").get().get("envelope"))["params"]["value"] == 10.0
+    assert store.stored_envelope("e1")["params"]["value"] == 10.0
+    assert store.stored_envelope("nope") is None
 
 
 def test_concurrent_enqueues_accept_each_key_once(gcp):
