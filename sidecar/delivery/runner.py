@@ -11,6 +11,7 @@ from typing import Any
 from generator.plan import PlanError, load_plan
 from generator.plan.model import Plan
 from sidecar.delivery.policy import RetryPolicy
+from sidecar.delivery.throttle import Throttle
 from sidecar.delivery.transport import HttpTransport
 from sidecar.delivery.worker import Worker
 from sidecar.signing import KeysetError, keyset_from_env
@@ -105,6 +106,10 @@ def build_worker(
             raise DeliveryConfigError(f"cannot open the outbox: {exc}") from None
     worker_kw.setdefault("batch_size", settings.batch_size)
     worker_kw.setdefault("housekeeping", housekeeping_for(store, settings.plan))
+    worker_kw.setdefault(
+        "throttle",
+        Throttle.from_rates({n: d.max_rate_per_s for n, d in settings.plan.destinations.items()}),
+    )
     worker = Worker(store, keyset, RetryPolicy.from_plan(settings.plan), transport, **worker_kw)
     worker.plan = settings.plan  # type: ignore[attr-defined]  # for log redaction of its secrets
     return worker

@@ -27,9 +27,10 @@ from sidecar.delivery.batch import (
 )
 from sidecar.delivery.breaker import CircuitBreaker
 from sidecar.delivery.policy import RetryPolicy, parse_retry_after
+from sidecar.delivery.throttle import Throttle
 from sidecar.delivery.transport import HttpTransport, Response, TransportError
 from sidecar.signing import SIGNATURE_HEADER, Keyset, sign_request
-from sidecar.store.base import NOT_SENT, Attempt, Claim, DeliveryStore, Outcome
+from sidecar.store.base import NOT_SENT, THROTTLED, Attempt, Claim, DeliveryStore, Outcome
 from sidecar.store.sqlite import narrow
 
 log = logging.getLogger("sidecar.delivery")
@@ -89,6 +90,7 @@ class Worker:
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
         breaker: CircuitBreaker | None = None,
+        throttle: Throttle | None = None,
     ) -> None:
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
@@ -120,6 +122,7 @@ class Worker:
         self.sleep = sleep
         self.rng = rng or random.Random()  # noqa: S311 - jitter, not security
         self.breaker = breaker or CircuitBreaker()
+        self.throttle = throttle or Throttle()
         self.stats = WorkerStats()
 
     # -- life cycle -------------------------------------------------------------------------
@@ -204,6 +207,7 @@ class Worker:
     def _deliver(self, claims: list[Claim]) -> None:
         now = self.clock()
         sendable: list[Claim] = []
+        behind: dict[str, int] = {}  # per destination: sends put off in this round
         for claim in claims:
             expired = [
                 d for d in claim.destinations if self.policy.expired(d, claim.window_start[d], now)
@@ -224,6 +228,29 @@ class Worker:
                     now,
                 )
             rest = tuple(d for d in claim.destinations if d not in expired)
+            # Per-destination rate limits: a destination out of tokens waits for its own,
+            # the others of the same event go now (a slow vendor holds back only itself).
+            held = {}
+            for d in rest:
+                t = self.throttle.take(d, now, behind.get(d, 0))
+                if t is not None:
+                    held[d] = t
+                    behind[d] = behind.get(d, 0) + 1
+            if held:
+                self._record(
+                    claim.event_id,
+                    [
+                        Outcome(
+                            d,
+                            "failed",
+                            Attempt(now, THROTTLED, "throttled: held to the plan's max_rate_per_s"),
+                            next_attempt_at=t,
+                        )
+                        for d, t in held.items()
+                    ],
+                    now,
+                )
+                rest = tuple(d for d in rest if d not in held)
             if rest:
                 sendable.append(_narrowed(claim, rest))
         for batch in unique_batches(sendable):

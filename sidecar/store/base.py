@@ -133,6 +133,10 @@ DELIVERY_STATES = PENDING_STATES + FINAL_STATES
 # An attempt outcome recorded without anything being sent (the event was already past its
 # retry window when its turn came): it does not count towards the attempt cap.
 NOT_SENT = "expired"
+# A destination held back by its rate limit (sidecar/delivery/throttle.py): nothing was sent
+# either, so it does not count towards the attempt cap.
+THROTTLED = "throttled"
+NOT_COUNTED = (NOT_SENT, THROTTLED)
 
 
 @dataclass(frozen=True)

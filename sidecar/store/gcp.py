@@ -39,7 +39,7 @@ from typing import Any
 from urllib.parse import quote
 
 from sidecar.store.base import (
-    NOT_SENT,
+    NOT_COUNTED,
     Attempt,
     Claim,
     DeadLetter,
@@ -420,7 +420,7 @@ class GcpStore:
                         "http_status": a.http_status,
                     }
                 )
-                counted = a.outcome != NOT_SENT
+                counted = a.outcome not in NOT_COUNTED
                 sent = sent or counted
                 row["state"] = o.state
                 row["attempts"] = row.get("attempts", 0) + (1 if counted else 0)

@@ -28,7 +28,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from sidecar.store.base import (
-    NOT_SENT,
+    NOT_COUNTED,
     Attempt,
     Claim,
     DeadLetter,
@@ -739,7 +739,7 @@ def _record_in(db: sqlite3.Connection, event_id: str, outcomes: list[Outcome], n
     sent = False
     for o in outcomes:
         a = o.attempt
-        counted = a.outcome != NOT_SENT
+        counted = a.outcome not in NOT_COUNTED
         sent = sent or counted
         db.execute(
             "INSERT INTO attempts(event_id, destination, at, outcome, reason, http_status)"

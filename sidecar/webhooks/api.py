@@ -186,7 +186,9 @@ def _verified(svc: Services, source: Source, body: bytes) -> tuple[Response, int
                         "message": "the body is authentic but could not be mapped; it is kept "
                         "for `sgtm quarantine replay`",
                         "errors": list(handled.errors),
-                        "events": handled.answers,
+                        # What did get through (a refund of the same body, say); the events
+                        # that did not are described by ``errors``.
+                        "events": [a for a in handled.answers if a["status"] != REJECTED],
                     }
                 ),
                 202,

@@ -352,3 +352,53 @@ def test_authentic_unmappable_webhook_is_quarantined_durably_and_replayed(stack,
     assert_delivered(stack, ids)
     row = report(tally, stack, "authentic unmappable webhook quarantined, then fixed", ids)
     assert row["duplicated"] == 0
+
+
+def test_a_rate_limited_vendor_does_not_delay_the_others(tmp_path, sgtm_server, tally):
+    """The plan holds Meta to 5 events/s: the worker's token bucket defers Meta alone; GA4,
+    the warehouse, Google Ads and the CRM of the same events are delivered at once."""
+    from tests.conftest import EXAMPLE_PLAN
+
+    text = EXAMPLE_PLAN.read_text(encoding="utf-8")
+    meta = "    retry_window_hours: 168\n    rollout: 50\n"
+    assert meta in text
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(
+        text.replace(
+            meta, "    retry_window_hours: 168\n    max_rate_per_s: 5\n    rollout: 100\n"
+        ),
+        encoding="utf-8",
+    )
+    s = Stack(tmp_path, sgtm_server.url_for("/s2s/events"), plan=plan)
+    fake = FakeSgtm(s.delivery_keys, time.time)
+    sgtm_server.expect_request("/s2s/events", method="POST").respond_with_handler(fake.handler)
+    s.fake = fake
+    s.start_sidecar()
+    try:
+        ids = accepted_ids(s.post([event(f"rate-{i}") for i in range(40)]))
+        s.worker.start()
+        assert_delivered(s, ids)
+        times: dict[str, list[float]] = {}
+        for dest, _eid, at in fake.receipts:
+            times.setdefault(dest, []).append(at)
+        start = min(min(t) for t in times.values())
+        others = max(max(t) for d, t in times.items() if d != "meta") - start
+        meta_span = max(times["meta"]) - start
+        # 40 Meta events at 5/s (a burst of 5) take ~7 s; the others did not wait for them.
+        assert meta_span >= 5.0, meta_span
+        assert others < meta_span / 2, (others, meta_span)
+        store = SqliteStore(s.env["SGTM_OUTBOX"])
+        reasons = [r[0] for r in store._read().execute("SELECT reason FROM attempts")]
+        assert any(r.startswith("throttled") for r in reasons)
+        assert all(store.ledger(i).destinations["meta"].attempts == 1 for i in ids)
+        store.close()
+        row = report(
+            tally,
+            s,
+            "Meta held to 5 events/s, others not delayed",
+            ids,
+            f"others done in {others:.1f} s, Meta in {meta_span:.1f} s",
+        )
+        assert row["duplicated"] == 0
+    finally:
+        s.stop()

@@ -330,3 +330,34 @@ def test_dlq_replay_re_evaluates_the_acceptance_rule(outbox, sgtm, make_worker, 
     (again,) = outbox.dead_letters()
     assert again.id != dl.id and again.reason.startswith("expired: ")
     assert again.attempts[-1].outcome == "expired"
+
+
+def test_a_rate_limited_destination_holds_back_only_itself(outbox, sgtm, make_worker, fake_clock):
+    from sidecar.delivery.throttle import Throttle
+
+    for i in range(10):
+        _enqueue(outbox, fake_clock, f"r{i}")
+    start = fake_clock()
+    acked: dict[str, list[float]] = {"ga4": [], "meta": []}
+    worker = make_worker(throttle=Throttle.from_rates({"meta": 2}))
+    worker.run(until_idle=True)
+    for i in range(10):
+        entry = outbox.ledger(f"r{i}")
+        assert entry.status == "delivered"
+        for dest, status in entry.destinations.items():
+            acked[dest].append(status.acked_at - start)
+            assert status.attempts == 1  # deferrals are not attempts
+    assert max(acked["ga4"]) == 0  # every GA4 delivery went in the first batch
+    assert max(acked["meta"]) >= 3.5  # 10 events at 2/s with a burst of 2: ~4 s
+    assert all(n == 1 for n in sgtm.delivered.values())
+
+
+def test_token_bucket_books_future_tokens_in_order():
+    from sidecar.delivery.throttle import Bucket
+
+    b = Bucket(rate=2.0, burst=2.0)
+    assert b.take(0.0) is None and b.take(0.0) is None  # the burst
+    assert b.take(0.0) == 0.5  # then one every 1/rate s
+    assert b.take(0.0, behind=1) == 1.0 and b.take(0.0, behind=2) == 1.5  # queued apart
+    assert b.take(0.5) is None  # the token came
+    assert b.take(0.5) == 1.0
