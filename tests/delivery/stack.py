@@ -141,6 +141,22 @@ class Stack:
         except urllib.error.HTTPError as exc:
             return exc.code, json.loads(exc.read() or b"{}"), dict(exc.headers)
 
+    def context(self, body: dict) -> tuple[int, dict]:
+        """POST /v1/context like the checkout snippet (a browser token, the shop's origin)."""
+        headers = {
+            "Content-Type": "application/json",
+            "Origin": ORIGIN,
+            "Authorization": "Bearer " + signing.issue_token(self.token_keys, ORIGIN, 900),
+        }
+        req = urllib.request.Request(
+            self.url + "/v1/context", data=json.dumps(body).encode(), headers=headers
+        )
+        try:
+            with urllib.request.urlopen(req, timeout=10) as r:
+                return r.status, json.loads(r.read())
+        except urllib.error.HTTPError as exc:
+            return exc.code, json.loads(exc.read() or b"{}")
+
     def get(self, path: str) -> tuple[int, dict]:
         try:
             with urllib.request.urlopen(self.url + path, timeout=10) as r:

@@ -402,3 +402,32 @@ def test_a_rate_limited_vendor_does_not_delay_the_others(tmp_path, sgtm_server, 
         assert row["duplicated"] == 0
     finally:
         s.stop()
+
+
+def test_latest_consent_wins_between_context_and_events(stack, tally):
+    """Real processes: the checkout context grants ads, then a page event reports ads: false;
+    the order that follows must not go to Meta nor Google Ads."""
+    from sidecar.demo import shopify_order
+
+    stack.worker.start()
+    client_id = "1234567890.1732860000"  # the demo order's and the events' client id
+    status, _ = stack.context(
+        {
+            "token": "checkout-token-6006",
+            "client_id": client_id,
+            "consent": {"analytics": True, "ads": True, "functional": True},
+        }
+    )
+    assert status == 200
+    withdrawn = event("page-6006", name="view_item", ads=False, client_id=client_id)
+    time.sleep(0.05)
+    withdrawn["timestamp"] = int(time.time() * 1000)  # after the context, before the order
+    withdrawn["params"] = {"currency": "EUR", "value": 10, "items": [{"id": "SKU-1", "price": 10}]}
+    assert stack.post(withdrawn, browser=True)["results"][0]["status"] == "accepted"
+    time.sleep(1.1)  # the order's times are whole seconds
+    status, hook = stack.shopify(shopify_order(6006, "checkout-token-6006"))
+    assert status == 200 and hook["events"][0]["join"] == "token", hook
+    ids = ["shopify-6006-purchase"]
+    assert_delivered(stack, ids, denied_ads=set(ids))
+    row = report(tally, stack, "context grants ads, later event withdraws, then order", ids)
+    assert row["duplicated"] == 0
