@@ -31,6 +31,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "sidecar.keys_cli",
     "sidecar.send_cli",
     "sidecar.reconcile.cli",
+    "sidecar.quarantine_cli",
     "sidecar.webhooks.snippet",
     "sidecar.demo",
 )

@@ -9,7 +9,9 @@ never runs half-configured.
 from __future__ import annotations
 
 import logging
+import os
 import re
+import tempfile
 import uuid
 
 from flask import Flask, Response, g, request
@@ -123,10 +125,40 @@ def _open_store(config: Config, retention_days: int):  # type: ignore[no-untyped
             # Firestore's TTL policies delete by expire_at, which the store sets from this.
             "retention_days": retention_days,
         }
+    if config.backend == "sqlite":
+        check_data_dir(config.outbox)
     try:
-        return open_store(config.backend, **settings)
+        store = open_store(config.backend, **settings)
     except (ValueError, StoreUnavailable, ImportError) as exc:
         raise StartupError(f"cannot open the {config.backend} outbox: {exc}") from None
+    min_free = config.environ.get("SGTM_MIN_FREE_MB", "")
+    if config.backend == "sqlite" and min_free:
+        if not min_free.isdigit():
+            raise StartupError(f"SGTM_MIN_FREE_MB={min_free!r} is not a whole number of MiB")
+        store.min_free_bytes = int(min_free) * 2**20
+    return store
+
+
+def check_data_dir(outbox: str) -> None:
+    """The outbox's directory must exist and be writable: one clear line, not a traceback
+    from deep inside SQLite (and never a silently created empty outbox elsewhere)."""
+    directory = os.path.dirname(os.path.abspath(outbox)) or "."
+    if not os.path.isdir(directory):
+        raise StartupError(
+            f"SGTM_OUTBOX={outbox}: the data directory {directory} does not exist "
+            "(create it, or mount the volume)"
+        )
+    try:
+        # A real write, not os.access: root passes os.access on a read-only mount.
+        with tempfile.NamedTemporaryFile(dir=directory, prefix=".sgtm-write-probe-"):
+            pass
+    except OSError as exc:
+        raise StartupError(
+            f"SGTM_OUTBOX={outbox}: the data directory {directory} is not writable "
+            f"({exc.strerror}); SQLite needs to write the outbox and its -wal and -shm files"
+        ) from None
+    if os.path.exists(outbox) and not os.access(outbox, os.R_OK | os.W_OK):
+        raise StartupError(f"SGTM_OUTBOX={outbox}: the outbox file is not writable by this user")
 
 
 def _retry_after(response: Response) -> None:

@@ -54,7 +54,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if args.threads is not None:
         env["THREADS"] = str(args.threads)
     try:
-        load(Config.from_env(env))
+        config = Config.from_env(env)
+        load(config)
+        if config.backend == "sqlite":
+            _preflight_outbox(config)
     except StartupError as exc:
         print(f"sgtm serve: refusing to start: {exc.message}", file=sys.stderr)
         return 1
@@ -64,6 +67,20 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # exec: gunicorn becomes this process, so SIGTERM reaches its arbiter directly.
     os.execve(sys.executable, argv, env)  # noqa: S606
     return 0  # pragma: no cover - execve does not return
+
+
+def _preflight_outbox(config: Config) -> None:
+    """Open the outbox once before gunicorn starts: a missing or read-only data directory, or
+    a file SQLite cannot open, is one line and exit 1 here instead of a traceback per worker."""
+    from sidecar.app import check_data_dir
+    from sidecar.store.base import StoreUnavailable
+    from sidecar.store.sqlite import SqliteStore
+
+    check_data_dir(config.outbox)
+    try:
+        SqliteStore(config.outbox).close()
+    except StoreUnavailable as exc:
+        raise StartupError(f"cannot open the outbox: {exc}") from None
 
 
 def cmd_token(args: argparse.Namespace) -> int:

@@ -28,9 +28,10 @@ from generator.plan.compile import EVENT_ID_PATTERN, envelope_schema
 from generator.plan.model import Plan
 from sidecar import logs
 from sidecar.decide import Decision, RequestOrigin, decide
+from sidecar.delivery.policy import counts_from
 from sidecar.ipanon import IpError, parse_ip
 from sidecar.minimise import minimise
-from sidecar.store.base import OutboxRecord, Store
+from sidecar.store.base import OutboxRecord, Store, StoreUnavailable
 from sidecar.store.reconcile import DuplicateRow, record_duplicates
 from sidecar.validate import MAX_LISTED, EnvelopeValidator, FieldError, Validated
 
@@ -44,6 +45,11 @@ EVENT_ID = re.compile(EVENT_ID_PATTERN)
 # further rejected event lists only its first.
 ERROR_BUDGET = 1000
 LISTED_PER_REQUEST = 100
+BROWSER_NAMESPACE = "web:"
+FUTURE_SKEW_S = 300
+# Destinations whose platform deduplicates the browser's and the server's copy of an event by
+# its event_id (Meta), transaction_id (GA4 purchases) or order id (Google Ads conversions).
+PLATFORM_DEDUPE_KINDS = frozenset({"ga4", "meta_capi", "google_ads"})
 
 
 @dataclass(frozen=True)
@@ -114,6 +120,15 @@ class Pipeline:
         self.validator = EnvelopeValidator(envelope_schema(plan))
         self.dedupe_window_s = plan.dedupe_window_hours * 3600
         self._write_lock = threading.Lock()
+        # Webhook event ids are "<source>-<order id>-...": a browser-supplied id under one of
+        # these prefixes is stored in the browser's own namespace (``web:<id>``) so it can
+        # never equal, suppress or overwrite the order's event (docs/delivery.md, "Ids").
+        self._order_prefixes = tuple(
+            f"{name}-" for name, s in plan.sources.items() if s.kind != "web"
+        )
+        self._browser_sources = frozenset(
+            name for name, s in plan.sources.items() if s.kind == "web"
+        )
         path = getattr(store, "path", None)
         self._lock_path = f"{path}.ingest-lock" if isinstance(path, str) else None
 
@@ -152,14 +167,20 @@ class Pipeline:
             envelope = item.validated.envelope
             if envelope is None:
                 continue
+            clamped = _clamp_future(envelope, now)
             item.decision = decide(envelope, self.plan, source, now, origin)
             shaped = minimise(envelope, item.decision, self.plan)
             audit = item.decision.audit()
             if shaped.pii_dropped:
                 audit["pii_dropped"] = shaped.pii_dropped
+            if clamped:
+                audit["timestamp"] = clamped
             extra_keys = tuple(dedupe_keys[item.index]) if dedupe_keys else ()
+            stored_id = self.storage_id(envelope["event_id"], source)
+            if stored_id != envelope["event_id"]:
+                _browser_copy_of_order(self.store, self.plan, shaped.item, audit)
             item.record = OutboxRecord(
-                event_id=envelope["event_id"],
+                event_id=stored_id,
                 event_name=envelope["event_name"],
                 source=source,
                 envelope=shaped.item,
@@ -168,9 +189,13 @@ class Pipeline:
                 plan_version=str(self.plan.version),
                 accepted_at=now,
                 order_id=order_ids[item.index] if order_ids else None,
-                dedupe_keys=(envelope["event_id"], *extra_keys),
+                dedupe_keys=(stored_id, *extra_keys),
+                window_starts=self._window_starts(shaped.item, shaped.item["destinations"], now),
             )
-            (queued if item.record.destinations else skipped).append(item)
+            if audit.get("late_join") == "nothing to add":
+                item.status = DUPLICATE  # a browser copy of an order, with nothing to add
+            else:
+                (queued if item.record.destinations else skipped).append(item)
         # One writer at a time: threads (a lock) and gunicorn workers (a lock file beside a
         # file-based outbox) queue here instead of in SQLite's busy handler, whose sleeps (up
         # to 100 ms each) set the tail latency under load: p99 fell from ~170 ms to ~60 ms
@@ -191,6 +216,26 @@ class Pipeline:
         """What ``ingest`` would reject each envelope for, without writing anything: callers
         that write state of their own first (the webhooks' order context) check with it."""
         return [self._validate(envelope).errors for envelope in envelopes]
+
+    def _window_starts(
+        self, envelope: dict[str, Any], destinations: dict[str, Any], now: float
+    ) -> dict[str, float]:
+        """Each destination's retry window counts from what its acceptance rule counts from:
+        the business time (paid time, refund time: the envelope's timestamp) for platforms
+        that check the event's own time, the receipt time for the others."""
+        business = min(envelope["timestamp"] / 1000.0, now)
+        return {
+            d: business if counts_from(self.plan.destinations[d].kind) == "business_time" else now
+            for d in destinations
+            if d in self.plan.destinations
+        }
+
+    def storage_id(self, event_id: str, source: str) -> str:
+        """The sidecar's own dedupe identity for an event; the envelope (what platforms see,
+        and what the pixel deduplicates with) keeps ``event_id`` unchanged."""
+        if source in self._browser_sources and event_id.startswith(self._order_prefixes):
+            return BROWSER_NAMESPACE + event_id
+        return event_id
 
     def _validate(self, envelope: Any, explain: bool = True, listed: int = MAX_LISTED) -> Validated:
         checked = self.validator.check(envelope, explain=explain, listed=listed)
@@ -231,7 +276,7 @@ class Pipeline:
         logs.audit(audit)
         return EventResult(
             item.index,
-            item.record.event_id,
+            item.validated.envelope["event_id"] if item.validated.envelope else None,
             item.status,
             (),
             dict(item.decision.outcomes),
@@ -242,11 +287,16 @@ class Pipeline:
 @contextlib.contextmanager
 def _file_lock(path: str | None) -> Iterator[None]:
     """An exclusive flock on ``path``; without one (no path, read-only directory) the store's
-    own locking still serialises writers, only less politely."""
+    own locking still serialises writers, only less politely. A directory that is gone is
+    the outbox gone: that fails closed (503), it is not a reason to write without a lock."""
     handle = None
     if path is not None:
         try:
             handle = open(path, "a")  # closed in the finally below
+        except FileNotFoundError:
+            raise StoreUnavailable(
+                "the outbox directory is gone; nothing is accepted until it is restored"
+            ) from None
         except OSError:
             handle = None
     if handle is None:
@@ -257,6 +307,59 @@ def _file_lock(path: str | None) -> Iterator[None]:
         yield
     finally:
         handle.close()  # closing releases the lock
+
+
+def _clamp_future(envelope: dict[str, Any], now: float) -> str | None:
+    """A timestamp ahead of the receipt time by more than clock skew (a shop's wrong time
+    zone, a +2 days bug) is set to the receipt time: platforms refuse future events (GA4
+    drops them, Meta answers an error), so forwarding it unchanged would lose it."""
+    ts = envelope.get("timestamp")
+    if isinstance(ts, int) and ts > (now + FUTURE_SKEW_S) * 1000:
+        ahead = ts / 1000.0 - now
+        envelope["timestamp"] = int(now * 1000)
+        return f"{ahead:.0f} s in the future: set to the receipt time"
+    return None
+
+
+def _browser_copy_of_order(
+    store: Store, plan: Plan, item: dict[str, Any], audit: dict[str, Any]
+) -> None:
+    """Narrow a browser's copy of an order (``web:<order event id>``) to what it may add.
+
+    - The order is not in the ledger yet: the copy goes only where the platform deduplicates
+      it against the order's own event (same event_id / transaction_id); the warehouse and
+      the CRM take the order from its webhook alone.
+    - The order is there (webhook first, browser second): **late join**. The copy goes to the
+      destinations the order's event could not reach, blocked for want of consent or skipped
+      by sGTM for it, with the browser's consent and identifiers and the order's own params
+      and time (the webhook is the authority on money). Destinations the order already has,
+      acknowledged or still pending, are never sent it again. Nothing left: a duplicate.
+    """
+    order_id = item["event_id"]
+    ledger = getattr(store, "ledger", None)
+    order = ledger(order_id) if callable(ledger) else None
+    allowed = item["destinations"]
+    if order is None:
+        kept = {
+            d: v for d, v in allowed.items() if plan.destinations[d].kind in PLATFORM_DEDUPE_KINDS
+        }
+        left_out = sorted(set(allowed) - set(kept))
+        item["destinations"] = kept
+        if left_out:
+            audit["browser_order_copy"] = {d: "from_webhook_only" for d in left_out}
+        return
+    reached = {d for d, s in order.destinations.items() if s.state != "filtered"}
+    added = {d: v for d, v in allowed.items() if d not in reached}
+    if not added:
+        audit["late_join"] = "nothing to add"
+        return
+    stored = getattr(store, "stored_envelope", None)
+    envelope = stored(order_id) if callable(stored) else None
+    if envelope:
+        item["params"] = envelope.get("params", item["params"])
+        item["timestamp"] = envelope.get("timestamp", item["timestamp"])
+    item["destinations"] = added
+    audit["late_join"] = {"order_event": order_id, "added": sorted(added)}
 
 
 def _claimed_id(envelope: Any) -> str | None:

@@ -381,11 +381,12 @@ variable "rate_limit" {
 }
 
 variable "log_record_types" {
-  description = "jsonPayload.type values of the sidecar's audit and failure log records (consent_decision, delivery_failure, dead_letter); change them only if the sidecar names its records differently."
+  description = "jsonPayload.type values of the sidecar's audit and failure log records (consent_decision, delivery_failure, dead_letter, webhook_quarantined); change them only if the sidecar names its records differently."
   type = object({
     consent_decision = optional(string, "consent_decision")
     delivery_failure = optional(string, "delivery_failure")
     dead_letter      = optional(string, "dead_letter")
+    quarantined      = optional(string, "webhook_quarantined")
   })
   default = {}
 }

@@ -100,7 +100,11 @@ def cmd_check(args: argparse.Namespace) -> int:
     if args.format == "json":
         document: dict[str, object] = {"valid": not failed}
         if plan is not None:
+            from sidecar.delivery.policy import schedule
+
             document.update(plan=plan.name, version=str(plan.version))
+            # What the delivery worker will do per destination (docs/delivery.md).
+            document["retry_schedule"] = schedule(plan)
         document["problems"] = [p.as_dict() for p in problems]
         json.dump(document, sys.stdout, indent=2)
         sys.stdout.write("\n")

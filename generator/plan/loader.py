@@ -87,6 +87,7 @@ DEST_KEYS = (
     "credentials",
     "retry_window_hours",
     "max_attempts",
+    "max_rate_per_s",
     "rollout",
     "mode",
     "recipient",
@@ -902,6 +903,7 @@ class _Reader:
                 )
                 or m.DEFAULT_RETRY_WINDOW_HOURS[kind],
                 max_attempts=self.integer(dnode, "max_attempts", where, 20, 1, 1000) or 20,
+                max_rate_per_s=self.integer(dnode, "max_rate_per_s", where, None, 1, 100_000),
                 rollout=self.integer(dnode, "rollout", where, 100, 0, 100) or 0
                 if "rollout" in dnode
                 else 100,

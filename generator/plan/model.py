@@ -296,6 +296,9 @@ class Destination:
     credentials: dict[str, SecretRef] = field(default_factory=dict)
     retry_window_hours: int = 24
     max_attempts: int = 20
+    # Events per second the delivery worker sends this destination at most (a token bucket
+    # per destination, sidecar/delivery/throttle.py); None: no limit of its own.
+    max_rate_per_s: int | None = None
     rollout: int = 100
     mode: str = "live"
     description: str = ""

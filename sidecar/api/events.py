@@ -87,6 +87,7 @@ def post_events() -> tuple[Response, int]:
         origin = browser_origin(request.headers)
     try:
         results = svc.pipeline.ingest(envelopes, svc.web_auth.source, origin=origin)
+        _remember_consent(svc, envelopes, results)
     except StoreUnavailable:
         raise UnavailableError(
             "the outbox cannot take events right now; retry", headers={"Retry-After": "5"}
@@ -100,6 +101,29 @@ def post_events() -> tuple[Response, int]:
             message += f"; the first {len(errors)} are listed, {omitted} more are not"
         raise SidecarError(message, code="invalid_event", errors=errors, errors_omitted=omitted)
     return jsonify(payload), 200
+
+
+def _remember_consent(svc: Any, envelopes: list[Any], results: list[Any]) -> None:
+    """Keep each client's latest consent report (accepted events only) for the order webhooks
+    to apply: latest consent wins (docs/webhooks.md)."""
+    from sidecar.webhooks import identity
+
+    latest: dict[str, tuple[float, dict[str, bool]]] = {}
+    for envelope, result in zip(envelopes, results, strict=True):
+        if result.status != "accepted" or not isinstance(envelope, dict):
+            continue
+        client_id, consent = envelope.get("client_id"), envelope.get("consent")
+        ts = envelope.get("timestamp")
+        if not isinstance(client_id, str) or not isinstance(consent, dict) or not consent:
+            continue
+        if not isinstance(ts, int):
+            continue
+        at = min(ts / 1000.0, svc.pipeline.clock())
+        if client_id not in latest or latest[client_id][0] <= at:
+            latest[client_id] = (at, consent)
+    ttl = identity.context_ttl(svc.plan)
+    for client_id, (at, consent) in latest.items():
+        identity.remember_consent(svc.store, client_id, consent, at, ttl)
 
 
 def _parse(body: bytes) -> Any:

@@ -4,9 +4,9 @@ Each answers on two paths: `/healthz` and `/readyz` (what Cloud Run's probes cal
 container) and `/v1/healthz` and `/v1/readyz` (what the load balancer forwards from
 `https://collect.<domain>/v1/...`), so the URL a user checks in production works locally too.
 
-Both are unauthenticated, so they say only ok or not: no outbox path, no plan version, no
-exception text (docs/sidecar.md "Threat model"). The reason goes to the log, where the
-operator who can read it already may know the paths.
+Both are unauthenticated, so they name no outbox path, plan version or exception text
+(docs/sidecar.md "Threat model"): readiness names the failing storage check and its kind of
+failure only; the full reason goes to the log.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from sidecar.store.base import StoreUnavailable
 
 bp = Blueprint("health", __name__)
 log = logging.getLogger("sidecar.health")
+RETRY_AFTER = {"Retry-After": "5"}
 
 
 @bp.get("/healthz")
@@ -32,9 +33,24 @@ def healthz():  # type: ignore[no-untyped-def]
 @bp.get("/readyz")
 @bp.get("/v1/readyz")
 def readyz():  # type: ignore[no-untyped-def]
-    """Ready: the plan is loaded (it is, or the app would not exist) and the outbox takes writes."""
+    """Ready means "can accept durably": the plan is loaded (it is, or the app would not exist)
+    and the outbox passes every storage check."""
     svc = services()
     checks = {"plan": "ok"}
+    health = getattr(svc.store, "health_checks", None)
+    if callable(health):
+        outbox = health()
+        checks.update({f"outbox_{k}" if k != "outbox_file" else k: v for k, v in outbox.items()})
+        failing = sorted(k for k, v in checks.items() if v != "ok")
+        if failing:
+            log.warning(
+                "readiness: outbox checks failing: %s",
+                ", ".join(f"{k}: {checks[k]}" for k in failing),
+                extra={"json_fields": {"type": "readiness", "failing": failing}},
+            )
+            body = {"status": "unavailable", "failing": failing, "checks": checks}
+            return jsonify(body), 503, RETRY_AFTER
+        return jsonify({"status": "ok", "checks": checks})
     try:
         svc.store.ping()
     except StoreUnavailable as exc:
@@ -44,6 +60,6 @@ def readyz():  # type: ignore[no-untyped-def]
             extra={"json_fields": {"type": "readiness", "outbox": "unavailable"}},
         )
         checks["outbox"] = "unavailable"
-        return jsonify({"status": "unavailable", "checks": checks}), 503
+        return jsonify({"status": "unavailable", "checks": checks}), 503, RETRY_AFTER
     checks["outbox"] = "ok"
     return jsonify({"status": "ok", "checks": checks})

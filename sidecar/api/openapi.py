@@ -309,8 +309,10 @@ def stripe_schemas() -> dict[str, Any]:
             "type": "object",
             "description": "A Stripe Event. Mapped types: "
             + ", ".join(mapped)
-            + "; every other type is acknowledged as ignored. data.object is the Checkout "
-            "Session (purchases), the Refund (refund.created) or the Charge (charge.refunded). "
+            + "; charge.succeeded is remembered for refunds that name only their charge; "
+            "every other type is acknowledged as ignored. data.object is the Checkout "
+            "Session (purchases), the Refund (refund.created) or the Charge (charge.refunded, "
+            "charge.succeeded). "
             f"Payload reference: {PLATFORM_DOCS['stripe']}; mapping: docs/webhooks.md.",
             "properties": {
                 "id": ID,
@@ -406,6 +408,30 @@ def answer_schemas() -> dict[str, Any]:
             },
             "required": ["status"],
         },
+        "WebhookQuarantined": {
+            "type": "object",
+            "description": "the body is authentic but could not be mapped: it is kept, byte "
+            "for byte with its signature headers, for `sgtm quarantine replay`",
+            "properties": {
+                "status": {"const": "quarantined"},
+                "quarantine_id": {"type": "string"},
+                "message": {"type": "string"},
+                "errors": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "properties": {
+                            "pointer": {"type": "string"},
+                            "message": {"type": "string"},
+                        },
+                        "required": ["pointer", "message"],
+                    },
+                    "minItems": 1,
+                },
+                "events": {"type": "array", "items": _ref("WebhookEvent")},
+            },
+            "required": ["status", "quarantine_id", "errors"],
+        },
         "ContextStored": {
             "type": "object",
             "properties": {
@@ -465,9 +491,12 @@ def _webhook_operation(
         "requestBody": {"required": True, "content": body},
         "responses": {
             "200": _answer("accepted, duplicate or ignored (with the reason)", "WebhookAnswer"),
-            "400": _error_response(
-                "a missing topic header, a body that is not JSON, a payload the mapping cannot "
-                "read, or a mapped event the plan rejects: errors name the JSON pointer"
+            "202": _answer(
+                "authentic, but a missing topic header, a body that is not JSON, a payload the "
+                "mapping cannot read, or a mapped event the plan rejects: quarantined (never a "
+                "4xx, which would make the platform retry and then drop the subscription); "
+                "errors name the JSON pointer",
+                "WebhookQuarantined",
             ),
             "401": _error_response("the signature is missing, malformed or wrong (nothing read)"),
             "404": _error_response(f"the tracking plan declares no {platform} source"),
@@ -503,7 +532,7 @@ def webhook_paths() -> dict[str, Any]:
         [
             _header_param(
                 "X-Shopify-Topic",
-                "400 when missing; other topics are acknowledged as ignored",
+                "quarantined (202) when missing; other topics are acknowledged as ignored",
                 True,
                 SHOPIFY_TOPICS,
             ),
@@ -521,7 +550,7 @@ def webhook_paths() -> dict[str, Any]:
         [
             _header_param(
                 "X-WC-Webhook-Topic",
-                "required on signed deliveries (400 when missing); other topics are "
+                "required on signed deliveries (quarantined when missing); other topics are "
                 "acknowledged as ignored",
                 known=woocommerce.ORDER_TOPICS,
             ),
@@ -710,6 +739,12 @@ def build_openapi(
             "delivered": {"type": "integer"},
             "scope": {"type": "object"},
             "webhooks": _ref("JoinCounters"),
+            "quarantined": {
+                "type": ["integer", "null"],
+                "minimum": 0,
+                "description": "authentic webhook bodies waiting for `sgtm quarantine replay` "
+                "(store-wide; null when the store cannot be read)",
+            },
         },
         "required": [
             "revision",

@@ -34,6 +34,27 @@ class AnswerError(ValueError):
     """The answer is not the documented shape; the message names the JSON pointer."""
 
 
+def wire_id(claim: Claim) -> str:
+    """The event id sGTM sees (and answers by): the envelope's, else the stored one."""
+    value = claim.envelope.get("event_id")
+    return value if isinstance(value, str) else claim.event_id
+
+
+def unique_batches(claims: list[Claim]) -> list[list[Claim]]:
+    """Split claims so no batch names the same wire id twice (a browser event kept under its
+    own namespace shares the pixel's id with the webhook's event for the same order)."""
+    batches: list[list[Claim]] = []
+    for claim in claims:
+        wire = wire_id(claim)
+        for batch in batches:
+            if all(wire_id(c) != wire for c in batch):
+                batch.append(claim)
+                break
+        else:
+            batches.append([claim])
+    return batches
+
+
 def batch_body(claims: list[Claim], sent_at_ms: int) -> bytes:
     doc = {"schema": 1, "sent_at": sent_at_ms, "events": [c.envelope for c in claims]}
     return json.dumps(doc, separators=(",", ":"), sort_keys=True).encode("utf-8")
@@ -53,12 +74,16 @@ def read_answer(body: bytes, claims: list[Claim]) -> dict[str, dict[str, Verdict
     if not isinstance(errors, list):
         raise AnswerError("/errors: expected an array")
 
-    wanted = {c.event_id: c for c in claims}
+    # sGTM answers by the event id it was sent (the envelope's: the pixel's id, which a
+    # browser event stored under its own namespace keeps); the worker never puts two claims
+    # with the same one in a batch (``unique_batches``), so it names exactly one claim.
+    wanted = {wire_id(c): c for c in claims}
     said: dict[str, dict[str, Verdict]] = {}
     for i, item in enumerate(results):
-        event_id, dests = _result_item(item, f"/results/{i}")
-        if event_id not in wanted:
+        wire, dests = _result_item(item, f"/results/{i}")
+        if wire not in wanted:
             continue  # an id we did not send this time: nothing to record
+        event_id = wanted[wire].event_id
         shadow = item.get("shadow")
         for dest, outcome in dests.items():
             if outcome not in OUTCOMES:
@@ -71,15 +96,16 @@ def read_answer(body: bytes, claims: list[Claim]) -> dict[str, dict[str, Verdict
     for i, item in enumerate(errors):
         if not isinstance(item, dict):
             raise AnswerError(f"/errors/{i}: expected an object")
-        event_id = item.get("event_id")
+        wire = item.get("event_id")
         index = item.get("index")
-        if not isinstance(event_id, str) and isinstance(index, int) and 0 <= index < len(claims):
-            event_id = claims[index].event_id
-        if not isinstance(event_id, str) or event_id not in wanted:
+        if not isinstance(wire, str) and isinstance(index, int) and 0 <= index < len(claims):
+            wire = wire_id(claims[index])
+        if not isinstance(wire, str) or wire not in wanted:
             continue
+        event_id = wanted[wire].event_id
         where = item.get("field") or f"events[{index}]"
         why = f"sGTM client rejected the event: {where}: {item.get('message', 'invalid')}"
-        for dest in wanted[event_id].destinations:
+        for dest in wanted[wire].destinations:
             said.setdefault(event_id, {})[dest] = Verdict("rejected", why)
 
     verdicts: dict[str, dict[str, Verdict]] = {}

@@ -21,28 +21,79 @@ from sidecar.store.base import Attempt, Outcome
 class Limits:
     window_s: float
     max_attempts: int
+    # What the window counts from and why, in words: recorded as "expired: <rule>".
+    rule: str = ""
 
 
 DEFAULT_LIMITS = Limits(window_s=24 * 3600, max_attempts=20)
+CAP_S = 3600.0  # backoff cap: about an hour, so a long outage is retried hourly to the end
+# Kinds whose platform checks the event's own time (the window counts from the business
+# time: paid time of a purchase, refund time of a refund); the others accept anything, and
+# the window counts from receipt.
+EVENT_TIME_KINDS = frozenset({"ga4", "meta_capi", "google_ads"})
+_RULE_WORDS = {
+    "ga4": "GA4 takes events whose timestamp is at most {h} h old",
+    "meta_capi": "Meta takes events whose event_time is at most {h} h old",
+    "google_ads": "Google Ads takes conversions at most {h} h after the conversion time",
+}
+
+
+def counts_from(kind: str) -> str:
+    return "business_time" if kind in EVENT_TIME_KINDS else "received_at"
+
+
+def rule_for(kind: str, hours: float) -> str:
+    text = _RULE_WORDS.get(kind, "retried for {h} h after the sidecar received the event")
+    return text.format(h=f"{hours:g}") + " (retry_window_hours)"
+
+
+def attempts_for_window(window_s: float, base_s: float = 1.0, max_s: float = CAP_S) -> int:
+    """Tries needed to keep retrying for the whole window when every backoff is as short as
+    equal jitter allows (half the nominal delay): the first try, then one per delay."""
+    total, n = 0.0, 0
+    while total < window_s:
+        n += 1
+        total += min(max_s, base_s * 2 ** (n - 1)) / 2
+    return n + 1
+
+
+def schedule(plan: Plan, base_s: float = 1.0, max_s: float = CAP_S) -> dict[str, dict]:
+    """Per destination: window, what it counts from, the rule, attempts and first delays
+    (docs/delivery.md; ``sgtm plan check --format json`` shows it)."""
+    policy = RetryPolicy.from_plan(plan, base_s, max_s)
+    out = {}
+    for name, d in sorted(plan.destinations.items()):
+        limits = policy.limits_for(name)
+        out[name] = {
+            "kind": d.kind,
+            "window_hours": d.retry_window_hours,
+            "counts_from": counts_from(d.kind),
+            "rule": limits.rule,
+            "max_attempts": limits.max_attempts,
+            "backoff": f"{base_s:g} s doubling to {max_s:g} s, equal jitter (half fixed)",
+            "nominal_delays_s": [min(max_s, base_s * 2**k) for k in range(14)],
+        }
+    return out
 
 
 @dataclass(frozen=True)
 class RetryPolicy:
     base_s: float = 1.0
-    max_s: float = 600.0
+    max_s: float = CAP_S
     # Per destination name; destinations the plan no longer has fall back to the defaults.
     limits: Mapping[str, Limits] = field(default_factory=dict)
 
     @classmethod
-    def from_plan(cls, plan: Plan, base_s: float = 1.0, max_s: float = 600.0) -> RetryPolicy:
-        return cls(
-            base_s=base_s,
-            max_s=max_s,
-            limits={
-                name: Limits(d.retry_window_hours * 3600.0, d.max_attempts)
-                for name, d in sorted(plan.destinations.items())
-            },
-        )
+    def from_plan(cls, plan: Plan, base_s: float = 1.0, max_s: float = CAP_S) -> RetryPolicy:
+        """Limits derived from each destination's window: the plan's ``max_attempts`` is a
+        floor, raised to as many tries as the window needs (20 tries with a 600 s cap used to
+        end a 72 h window after ~1.5 h)."""
+        limits = {}
+        for name, d in sorted(plan.destinations.items()):
+            window = d.retry_window_hours * 3600.0
+            attempts = max(d.max_attempts, attempts_for_window(window, base_s, max_s))
+            limits[name] = Limits(window, attempts, rule_for(d.kind, d.retry_window_hours))
+        return cls(base_s=base_s, max_s=max_s, limits=limits)
 
     def limits_for(self, destination: str) -> Limits:
         return self.limits.get(destination, DEFAULT_LIMITS)
@@ -77,12 +128,13 @@ class RetryPolicy:
         deadline = window_start + limits.window_s
         if now + delay >= deadline:
             hours = limits.window_s / 3600
-            return _abort(
-                destination,
-                attempt,
-                f"the next try would fall outside its {hours:g} h retry window",
-            )
+            why = f"the next try would fall outside its {hours:g} h retry window"
+            return _abort(destination, attempt, f"{why} (expired: {self.rule(destination)})")
         return Outcome(destination, "failed", attempt, next_attempt_at=now + delay)
+
+    def rule(self, destination: str) -> str:
+        limits = self.limits_for(destination)
+        return limits.rule or f"retry window of {limits.window_s / 3600:g} h"
 
     def expired(self, destination: str, window_start: float, now: float) -> bool:
         return now >= window_start + self.limits_for(destination).window_s

@@ -11,9 +11,11 @@ from typing import Any
 from generator.plan import PlanError, load_plan
 from generator.plan.model import Plan
 from sidecar.delivery.policy import RetryPolicy
+from sidecar.delivery.throttle import Throttle
 from sidecar.delivery.transport import HttpTransport
 from sidecar.delivery.worker import Worker
 from sidecar.signing import KeysetError, keyset_from_env
+from sidecar.store.base import StoreUnavailable
 from sidecar.store.factory import open_store_from_env
 
 DEFAULT_KEYS_VAR = "SGTM_DELIVERY_KEYS"
@@ -89,13 +91,25 @@ def build_worker(
     except ValueError as exc:
         raise DeliveryConfigError(str(exc)) from None
     if store is None:
+        if env.get("SGTM_BACKEND", "sqlite") in ("", "sqlite"):
+            from sidecar.app import check_data_dir
+            from sidecar.errors import StartupError
+
+            try:
+                check_data_dir(env.get("SGTM_OUTBOX", "./sgtm-outbox.sqlite"))
+            except StartupError as exc:
+                raise DeliveryConfigError(exc.message) from None
         try:
             extra = {"retention_days": settings.plan.retention_days}
             store = open_store_from_env(env, **(extra if env.get("SGTM_BACKEND") == "gcp" else {}))
-        except ValueError as exc:
-            raise DeliveryConfigError(str(exc)) from None
+        except (ValueError, StoreUnavailable) as exc:
+            raise DeliveryConfigError(f"cannot open the outbox: {exc}") from None
     worker_kw.setdefault("batch_size", settings.batch_size)
     worker_kw.setdefault("housekeeping", housekeeping_for(store, settings.plan))
+    worker_kw.setdefault(
+        "throttle",
+        Throttle.from_rates({n: d.max_rate_per_s for n, d in settings.plan.destinations.items()}),
+    )
     worker = Worker(store, keyset, RetryPolicy.from_plan(settings.plan), transport, **worker_kw)
     worker.plan = settings.plan  # type: ignore[attr-defined]  # for log redaction of its secrets
     return worker

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.client
 import ssl
+import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -13,6 +14,7 @@ class Response:
     status: int
     headers: dict[str, str]  # lower-cased names
     body: bytes
+    elapsed_s: float = 0.0
 
 
 class TransportError(Exception):
@@ -42,6 +44,11 @@ class HttpTransport:
         self._port = parts.port
         self._path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         self._timeout = timeout_s
+        # Past the timeout, sGTM is probably still running the batch: an answer that comes
+        # within this grace is still read and recorded (the worker sets it to its settle
+        # time). Giving up at the timeout and resending made every destination receive a
+        # slow batch again: duplicates where the answer was merely late.
+        self.grace_s = 0.0
         self._conn: http.client.HTTPConnection | None = None
 
     @property
@@ -54,12 +61,12 @@ class HttpTransport:
                 self._conn = http.client.HTTPSConnection(
                     self._host,
                     self._port,
-                    timeout=self._timeout,
+                    timeout=self._timeout + self.grace_s,
                     context=ssl.create_default_context(),
                 )
             else:
                 self._conn = http.client.HTTPConnection(
-                    self._host, self._port, timeout=self._timeout
+                    self._host, self._port, timeout=self._timeout + self.grace_s
                 )
         return self._conn
 
@@ -68,11 +75,17 @@ class HttpTransport:
         # failure is the server's.
         for fresh in (False, True):
             conn = self._connection()
+            started = time.monotonic()
             try:
                 conn.request("POST", self._path, body=body, headers=headers)
                 resp = conn.getresponse()
                 data = resp.read()
-                out = Response(resp.status, {k.lower(): v for k, v in resp.getheaders()}, data)
+                out = Response(
+                    resp.status,
+                    {k.lower(): v for k, v in resp.getheaders()},
+                    data,
+                    time.monotonic() - started,
+                )
                 if (resp.getheader("connection") or "").lower() == "close":
                     self.close()
                 return out
@@ -83,7 +96,7 @@ class HttpTransport:
             except TimeoutError as exc:
                 self.close()
                 raise TransportError(
-                    f"no answer from {self._host} within {self._timeout:g} s"
+                    f"no answer from {self._host} within {self._timeout + self.grace_s:g} s"
                 ) from exc
             except ConnectionRefusedError as exc:
                 self.close()

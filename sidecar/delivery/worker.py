@@ -18,12 +18,19 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sidecar import logs
-from sidecar.delivery.batch import AnswerError, Verdict, batch_body, read_answer
+from sidecar.delivery.batch import (
+    AnswerError,
+    Verdict,
+    batch_body,
+    read_answer,
+    unique_batches,
+)
 from sidecar.delivery.breaker import CircuitBreaker
 from sidecar.delivery.policy import RetryPolicy, parse_retry_after
+from sidecar.delivery.throttle import Throttle
 from sidecar.delivery.transport import HttpTransport, Response, TransportError
 from sidecar.signing import SIGNATURE_HEADER, Keyset, sign_request
-from sidecar.store.base import NOT_SENT, Attempt, Claim, DeliveryStore, Outcome
+from sidecar.store.base import NOT_SENT, THROTTLED, Attempt, Claim, DeliveryStore, Outcome
 from sidecar.store.sqlite import narrow
 
 log = logging.getLogger("sidecar.delivery")
@@ -83,6 +90,7 @@ class Worker:
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
         breaker: CircuitBreaker | None = None,
+        throttle: Throttle | None = None,
     ) -> None:
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
@@ -100,6 +108,10 @@ class Worker:
         # A lease covers one whole exchange plus its settling time, so a slow answer never
         # looks like a dead worker, and a dead worker's batch is retried only once it settled.
         self.lease_s = lease_s if lease_s is not None else timeout + self.settle_s
+        if hasattr(transport, "grace_s"):
+            # Wait for a late answer up to the settle time instead of resending: a timeout
+            # only means "slow", and sGTM is still running the batch (docs/delivery.md).
+            transport.grace_s = self.settle_s
         self.idle_poll_s = idle_poll_s
         # Purging expired keys and old rows (SQLite), republishing unpublished events (gcp):
         # done on idle turns, at most every ``housekeeping_every_s``.
@@ -110,6 +122,7 @@ class Worker:
         self.sleep = sleep
         self.rng = rng or random.Random()  # noqa: S311 - jitter, not security
         self.breaker = breaker or CircuitBreaker()
+        self.throttle = throttle or Throttle()
         self.stats = WorkerStats()
 
     # -- life cycle -------------------------------------------------------------------------
@@ -194,33 +207,54 @@ class Worker:
     def _deliver(self, claims: list[Claim]) -> None:
         now = self.clock()
         sendable: list[Claim] = []
+        behind: dict[str, int] = {}  # per destination: sends put off in this round
         for claim in claims:
             expired = [
                 d for d in claim.destinations if self.policy.expired(d, claim.window_start[d], now)
             ]
             if expired:
-                hours = {d: self.policy.limits_for(d).window_s / 3600 for d in expired}
+                # Outside the destination's acceptance window: the platform would refuse it,
+                # so it is not sent and not retried (a dlq replay re-evaluates the same rule).
                 self._record(
                     claim.event_id,
                     [
                         Outcome(
                             d,
                             "aborted",
-                            Attempt(
-                                now,
-                                NOT_SENT,
-                                f"past its {hours[d]:g} h retry window before it could be sent",
-                            ),
+                            Attempt(now, NOT_SENT, f"expired: {self.policy.rule(d)}"),
                         )
                         for d in expired
                     ],
                     now,
                 )
             rest = tuple(d for d in claim.destinations if d not in expired)
+            # Per-destination rate limits: a destination out of tokens waits for its own,
+            # the others of the same event go now (a slow vendor holds back only itself).
+            held = {}
+            for d in rest:
+                t = self.throttle.take(d, now, behind.get(d, 0))
+                if t is not None:
+                    held[d] = t
+                    behind[d] = behind.get(d, 0) + 1
+            if held:
+                self._record(
+                    claim.event_id,
+                    [
+                        Outcome(
+                            d,
+                            "failed",
+                            Attempt(now, THROTTLED, "throttled: held to the plan's max_rate_per_s"),
+                            next_attempt_at=t,
+                        )
+                        for d, t in held.items()
+                    ],
+                    now,
+                )
+                rest = tuple(d for d in rest if d not in held)
             if rest:
                 sendable.append(_narrowed(claim, rest))
-        if sendable:
-            self._send(sendable)
+        for batch in unique_batches(sendable):
+            self._send(batch)
 
     def _send(self, claims: list[Claim]) -> None:
         now = self.clock()
@@ -240,6 +274,13 @@ class Worker:
             self._fail_all(claims, f"sGTM unreachable: {exc}", None, wait)
             return
         done = self.clock()
+        if resp.elapsed_s > transport_timeout(self.transport):
+            log.warning(
+                "sGTM answered after %.1f s (timeout %g s): the late answer was recorded, "
+                "nothing was resent",
+                resp.elapsed_s,
+                transport_timeout(self.transport),
+            )
         status_key = str(resp.status)
         self.stats.by_status[status_key] = self.stats.by_status.get(status_key, 0) + 1
         if resp.status == 200:

@@ -34,6 +34,10 @@ class OutboxRecord:
     # their own, e.g. the Shopify webhook id or order id + topic). A record is a duplicate when
     # any key was seen within the dedupe window.
     dedupe_keys: tuple[str, ...] = field(default=())
+    # Per destination: the unix time its retry window counts from, i.e. what that
+    # destination's acceptance rule counts from (the event's business time for platforms that
+    # check event time, the receipt time otherwise). Missing: the business time.
+    window_starts: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -64,11 +68,57 @@ class Store(Protocol):
         """Raise ``StoreUnavailable`` when the store cannot accept writes (readiness)."""
         ...
 
+    def quarantine(self, item: QuarantinedBody) -> str:
+        """Durably keep a verified body that could not be mapped; returns its id."""
+        ...
+
+    def quarantined(
+        self, include_replayed: bool = False, limit: int = 1000
+    ) -> list[QuarantinedBody]:
+        """Quarantined bodies, oldest first (only the unresolved ones unless asked)."""
+        ...
+
+    def quarantined_one(self, item_id: str) -> QuarantinedBody | None: ...
+
+    def quarantine_result(self, item_id: str, result: str, replayed_at: float | None) -> None:
+        """Record what a replay said; ``replayed_at`` set means it is resolved."""
+        ...
+
+    def quarantine_count(self) -> int:
+        """Unresolved quarantined bodies (``/v1/stats``, the alert)."""
+        ...
+
     def close(self) -> None: ...
 
 
 class StoreUnavailable(RuntimeError):
     """The backend cannot take writes now; the caller answers 503 and the client retries."""
+
+
+@dataclass(frozen=True)
+class QuarantinedBody:
+    """A verified webhook body the mapping could not turn into events, kept for replay.
+
+    The body is kept byte for byte with the headers that re-verify it (the signature, topic,
+    delivery id), so ``sgtm quarantine replay`` can check it again and re-map it with the code
+    and plan of the day. It holds personal data: it lives in the store next to the outbox and
+    is purged with it after ``retention_days``; it never reaches a log.
+    """
+
+    id: str
+    source: str  # the plan's source name
+    platform: str  # "shopify", "woocommerce", "stripe"
+    topic: str
+    body: bytes
+    headers: dict[str, str]
+    errors: tuple[dict[str, str], ...]  # {"pointer", "message"}, the precise mapping errors
+    received_at: float
+    replayed_at: float | None = None  # set once a replay mapped it (accepted/duplicate/ignored)
+    last_result: str = ""  # what the last replay said
+
+    @property
+    def error(self) -> str:
+        return "; ".join(f"{e['pointer']}: {e['message']}" for e in self.errors)
 
 
 # --- The delivery side (added with the delivery worker; the ingest side above is unchanged) ---
@@ -84,6 +134,10 @@ DELIVERY_STATES = PENDING_STATES + FINAL_STATES
 # An attempt outcome recorded without anything being sent (the event was already past its
 # retry window when its turn came): it does not count towards the attempt cap.
 NOT_SENT = "expired"
+# A destination held back by its rate limit (sidecar/delivery/throttle.py): nothing was sent
+# either, so it does not count towards the attempt cap.
+THROTTLED = "throttled"
+NOT_COUNTED = (NOT_SENT, THROTTLED)
 
 
 @dataclass(frozen=True)

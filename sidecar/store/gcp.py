@@ -39,7 +39,7 @@ from typing import Any
 from urllib.parse import quote
 
 from sidecar.store.base import (
-    NOT_SENT,
+    NOT_COUNTED,
     Attempt,
     Claim,
     DeadLetter,
@@ -48,6 +48,7 @@ from sidecar.store.base import (
     LedgerEntry,
     OutboxRecord,
     Outcome,
+    QuarantinedBody,
     StoreUnavailable,
 )
 from sidecar.store.reconcile_gcp import GcpReconcile
@@ -152,7 +153,8 @@ class GcpStore(GcpReconcile):
                         "expire_at": _ts(now + window_s),
                     },
                 )
-            batch.set(self._event_ref(record.event_id), self._event_doc(record))
+            # create, not set: a stored event is never replaced by a later one with its id.
+            batch.create(self._event_ref(record.event_id), self._event_doc(record))
             try:
                 batch.commit()
                 return EnqueueResult(record.event_id, "accepted")
@@ -175,6 +177,9 @@ class GcpStore(GcpReconcile):
                     )
                 except self._gexc.FailedPrecondition:
                     pass  # someone refreshed it meanwhile: the retry will see it
+            if self._event_ref(record.event_id).get().exists:
+                # The keys are past their window, the event is still in the ledger.
+                return EnqueueResult(record.event_id, "duplicate", record.event_id)
         raise StoreUnavailable(f"Firestore: could not claim the dedupe keys of {record.event_id}")
 
     def _event_doc(self, record: OutboxRecord) -> dict[str, Any]:
@@ -184,7 +189,7 @@ class GcpStore(GcpReconcile):
                 "state": "waiting",
                 "attempts": 0,
                 "next_attempt_at": record.accepted_at,
-                "window_start": start,
+                "window_start": record.window_starts.get(d, start),
                 "lease_until": None,
                 "acked_at": None,
                 "last_reason": "",
@@ -269,6 +274,65 @@ class GcpStore(GcpReconcile):
     def ping(self) -> None:
         try:
             self.db.collection("idempotency").document("_ping").get(timeout=5)
+        except self._gexc.GoogleAPICallError as exc:
+            raise StoreUnavailable(f"Firestore unavailable: {exc}") from exc
+
+    # -- quarantine (``quarantine/{auto id}``; the body as bytes, within Firestore's 1 MiB) ---
+
+    def quarantine(self, item: QuarantinedBody) -> str:
+        ref = self.db.collection("quarantine").document()
+        try:
+            ref.create(
+                {
+                    "source": item.source,
+                    "platform": item.platform,
+                    "topic": item.topic,
+                    "body": item.body,
+                    "headers": item.headers,
+                    "errors": list(item.errors),
+                    "received_at": item.received_at,
+                    "replayed_at": None,
+                    "last_result": "",
+                    "expire_at": _ts(item.received_at + self.retention_s),
+                }
+            )
+        except self._gexc.GoogleAPICallError as exc:
+            raise StoreUnavailable(f"Firestore: quarantine failed: {exc}") from exc
+        return ref.id
+
+    def quarantined(
+        self, include_replayed: bool = False, limit: int = 1000
+    ) -> list[QuarantinedBody]:
+        out = []
+        try:
+            # Filtered here, not in the query, so no composite index is needed.
+            for snap in self.db.collection("quarantine").order_by("received_at").stream():
+                item = _quarantined(snap.id, snap.to_dict())
+                if item.replayed_at is not None and not include_replayed:
+                    continue
+                out.append(item)
+                if len(out) >= limit:
+                    break
+        except self._gexc.GoogleAPICallError as exc:
+            raise StoreUnavailable(f"Firestore unavailable: {exc}") from exc
+        return out
+
+    def quarantined_one(self, item_id: str) -> QuarantinedBody | None:
+        if not item_id or "/" in item_id:
+            return None
+        snap = self.db.collection("quarantine").document(item_id).get()
+        return _quarantined(snap.id, snap.to_dict()) if snap.exists else None
+
+    def quarantine_result(self, item_id: str, result: str, replayed_at: float | None) -> None:
+        update: dict[str, Any] = {"last_result": result}
+        if replayed_at is not None:
+            update["replayed_at"] = replayed_at
+        self.db.collection("quarantine").document(item_id).update(update)
+
+    def quarantine_count(self) -> int:
+        try:
+            query = self.db.collection("quarantine").where(filter=_eq("replayed_at", None))
+            return int(query.count().get()[0][0].value)
         except self._gexc.GoogleAPICallError as exc:
             raise StoreUnavailable(f"Firestore unavailable: {exc}") from exc
 
@@ -357,7 +421,7 @@ class GcpStore(GcpReconcile):
                         "http_status": a.http_status,
                     }
                 )
-                counted = a.outcome != NOT_SENT
+                counted = a.outcome not in NOT_COUNTED
                 sent = sent or counted
                 row["state"] = o.state
                 row["attempts"] = row.get("attempts", 0) + (1 if counted else 0)
@@ -492,7 +556,7 @@ class GcpStore(GcpReconcile):
                         "state": "waiting",
                         "attempts": 0,
                         "next_attempt_at": now,
-                        "window_start": now,
+                        # window_start kept: the worker re-evaluates the acceptance rule.
                         "last_reason": "replayed from the dead-letter store",
                     }
                 )
@@ -512,6 +576,13 @@ class GcpStore(GcpReconcile):
         except self._gexc.GoogleAPICallError as exc:
             raise StoreUnavailable(f"Firestore unavailable: {exc}") from exc
         return _ledger_entry(snap.to_dict()) if snap.exists else None
+
+    def stored_envelope(self, event_id: str) -> dict[str, Any] | None:
+        try:
+            snap = self._event_ref(event_id).get()
+        except self._gexc.GoogleAPICallError as exc:
+            raise StoreUnavailable(f"Firestore unavailable: {exc}") from exc
+        return json.loads(snap.get("envelope")) if snap.exists else None
 
     def ledger_for_order(self, order_id: str) -> list[LedgerEntry]:
         try:
@@ -612,6 +683,21 @@ def _message_event_id(data: bytes) -> str | None:
         return None
     event_id = doc.get("event_id") if isinstance(doc, dict) else None
     return event_id if isinstance(event_id, str) and event_id else None
+
+
+def _quarantined(item_id: str, d: dict[str, Any]) -> QuarantinedBody:
+    return QuarantinedBody(
+        id=item_id,
+        source=d["source"],
+        platform=d["platform"],
+        topic=d["topic"],
+        body=bytes(d["body"]),
+        headers=dict(d.get("headers") or {}),
+        errors=tuple(d.get("errors") or ()),
+        received_at=d["received_at"],
+        replayed_at=d.get("replayed_at"),
+        last_result=d.get("last_result") or "",
+    )
 
 
 def _dead_letter(dl_id: str, d: dict[str, Any]) -> DeadLetter:

@@ -14,17 +14,21 @@ above the rates a shop sends; the bench can measure NORMAL with ``synchronous="N
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import os
+import shutil
 import sqlite3
 import threading
 import time
+import urllib.parse
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from sidecar.store.base import (
-    NOT_SENT,
+    NOT_COUNTED,
     Attempt,
     Claim,
     DeadLetter,
@@ -33,11 +37,23 @@ from sidecar.store.base import (
     LedgerEntry,
     OutboxRecord,
     Outcome,
+    QuarantinedBody,
     StoreUnavailable,
 )
 from sidecar.store.reconcile_sqlite import SqliteReconcile
 
 SCHEMA_VERSION = 1
+log = logging.getLogger("sidecar.store.sqlite")
+# /readyz fails below this much free space in the outbox's file system (SGTM_MIN_FREE_MB):
+# SQLite needs room for the WAL and checkpoints, and a full disk fails every write.
+DEFAULT_MIN_FREE_BYTES = 64 * 1024 * 1024
+# PRAGMA quick_check reads the whole file: run it at most this often for readiness.
+INTEGRITY_EVERY_S = 600.0
+
+
+class Replaced(StoreUnavailable):
+    """The file (or directory) this store opened is no longer the one at its path."""
+
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -93,6 +109,22 @@ CREATE TABLE IF NOT EXISTS dead_letters (
     replayed_at REAL
 );
 CREATE INDEX IF NOT EXISTS dead_letters_at ON dead_letters(dead_at);
+CREATE TABLE IF NOT EXISTS quarantine (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    source      TEXT NOT NULL,
+    platform    TEXT NOT NULL,
+    topic       TEXT NOT NULL,
+    body        BLOB NOT NULL,
+    headers     TEXT NOT NULL,
+    errors      TEXT NOT NULL,
+    received_at REAL NOT NULL,
+    replayed_at REAL,
+    last_result TEXT NOT NULL DEFAULT ''
+);
+CREATE TABLE IF NOT EXISTS health (
+    id         INTEGER PRIMARY KEY CHECK (id = 1),
+    checked_at REAL NOT NULL
+);
 CREATE TABLE IF NOT EXISTS contexts (
     token     TEXT PRIMARY KEY,
     context   TEXT NOT NULL,
@@ -118,12 +150,66 @@ class SqliteStore(SqliteReconcile):
         self._busy_timeout_ms = int(busy_timeout_s * 1000)
         self._synchronous = synchronous
         self._clock = clock
+        self.min_free_bytes = DEFAULT_MIN_FREE_BYTES
         # One connection per thread and process: sqlite3 connections must not cross a fork
         # (gunicorn preloading) nor be used by two threads at once (gthread workers).
         self._local = threading.local()
+        self._identity: tuple[int, int, int, int] | None = None
+        self._fault: str | None = None  # the storage fault last logged (once per change)
+        self._fault_lock = threading.Lock()
+        self._integrity: tuple[float, str] | None = None
         self._migrate()
+        # What "the outbox" is from now on: this directory and this file, by device and inode.
+        # A connection keeps writing to an unlinked or replaced file without an error; every
+        # transaction compares this identity with the path's, before and after its commit.
+        self._identity = self._path_identity()
 
     # -- connections and transactions ------------------------------------------------------
+
+    def _path_identity(self) -> tuple[int, int, int, int]:
+        directory = os.path.dirname(os.path.abspath(self.path))
+        try:
+            d = os.stat(directory)
+        except OSError as exc:
+            raise Replaced(
+                f"{self.path}: the outbox directory is gone ({exc.strerror}); "
+                "nothing more is accepted until it is restored and the service restarted"
+            ) from None
+        try:
+            f = os.stat(self.path)
+        except OSError as exc:
+            raise Replaced(
+                f"{self.path}: the outbox file is gone ({exc.strerror}); "
+                "nothing more is accepted until it is restored and the service restarted"
+            ) from None
+        return (d.st_dev, d.st_ino, f.st_dev, f.st_ino)
+
+    def _check_identity(self) -> None:
+        if self._identity is None:
+            return
+        if self._path_identity() != self._identity:
+            raise Replaced(
+                f"{self.path}: the outbox file or its directory was replaced while open; "
+                "writes would go to a file nobody reads, so nothing more is accepted until "
+                "the service restarts"
+            )
+
+    def _fault_changed(self, fault: str | None) -> None:
+        """Log a storage fault once when it starts or changes, and once when it clears."""
+        with self._fault_lock:
+            if fault == self._fault:
+                return
+            before, self._fault = self._fault, fault
+        if fault is not None:
+            log.error(
+                "outbox storage fault",
+                extra={"json_fields": {"type": "storage_fault", "cause": fault}},
+            )
+        elif before is not None:
+            log.warning(
+                "outbox storage recovered",
+                extra={"json_fields": {"type": "storage_recovered", "was": before}},
+            )
 
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
@@ -131,8 +217,15 @@ class SqliteStore(SqliteReconcile):
             return conn
         try:
             directory = os.path.dirname(os.path.abspath(self.path))
-            os.makedirs(directory, exist_ok=True)
-            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=True)
+            if self._identity is None:  # first open (the constructor): may create the file
+                os.makedirs(directory, exist_ok=True)
+                conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=True)
+            else:
+                # Later connections (new threads, forked workers) never create anything: a
+                # missing file is a fault, not a fresh empty outbox.
+                self._check_identity()
+                uri = "file:" + urllib.parse.quote(os.path.abspath(self.path)) + "?mode=rw"
+                conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=True)
             conn.execute(f"PRAGMA busy_timeout = {self._busy_timeout_ms}")
             mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
             if str(mode).lower() != "wal":
@@ -146,7 +239,21 @@ class SqliteStore(SqliteReconcile):
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction; BEGIN IMMEDIATE takes the write lock before any read."""
+        """One write transaction; BEGIN IMMEDIATE takes the write lock before any read.
+
+        The outbox's identity is checked before and after the commit: a commit that landed
+        in an unlinked or replaced file raises, so the caller answers 503, never 2xx."""
+        try:
+            with self._tx_inner() as db:
+                yield db
+        except StoreUnavailable as exc:
+            self._fault_changed(_cause(exc))
+            raise
+        self._fault_changed(None)
+
+    @contextmanager
+    def _tx_inner(self) -> Iterator[sqlite3.Connection]:
+        self._check_identity()
         db = self._conn()
         try:
             db.execute("BEGIN IMMEDIATE")
@@ -160,8 +267,10 @@ class SqliteStore(SqliteReconcile):
         try:
             db.execute("COMMIT")
         except sqlite3.Error as exc:
-            db.execute("ROLLBACK")
+            with contextlib.suppress(sqlite3.Error):
+                db.execute("ROLLBACK")
             raise StoreUnavailable(f"{self.path}: commit failed: {exc}") from exc
+        self._check_identity()
 
     def _read(self) -> sqlite3.Connection:
         return self._conn()
@@ -192,6 +301,10 @@ class SqliteStore(SqliteReconcile):
                 for record in records:
                     keys = _keys_of(record)
                     match = _first_seen(db, keys, horizon)
+                    if match is None and _stored(db, record.event_id):
+                        # Past the dedupe window but still in the ledger: a stored event is
+                        # never replaced (nor re-queued) by a later one with its id.
+                        match = record.event_id
                     if match is not None:
                         results.append(EnqueueResult(record.event_id, "duplicate", match))
                         continue
@@ -209,10 +322,8 @@ class SqliteStore(SqliteReconcile):
                 "INSERT OR REPLACE INTO dedupe_keys(key, event_id, seen_at) VALUES (?, ?, ?)",
                 (key, record.event_id, now),
             )
-        # An event id seen again after its dedupe window is a new delivery of that id.
-        db.execute("DELETE FROM deliveries WHERE event_id = ?", (record.event_id,))
         db.execute(
-            "INSERT OR REPLACE INTO events(event_id, event_name, source, order_id, envelope,"
+            "INSERT INTO events(event_id, event_name, source, order_id, envelope,"
             " decision, plan_version, accepted_at, forwarded_at, skipped)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, ?)",
             (
@@ -231,7 +342,10 @@ class SqliteStore(SqliteReconcile):
         db.executemany(
             "INSERT INTO deliveries(event_id, destination, state, attempts, next_attempt_at,"
             " window_start) VALUES (?, ?, 'waiting', 0, ?, ?)",
-            [(record.event_id, d, record.accepted_at, window_start) for d in record.destinations],
+            [
+                (record.event_id, d, record.accepted_at, record.window_starts.get(d, window_start))
+                for d in record.destinations
+            ],
         )
 
     def note_skipped(self, record: OutboxRecord) -> None:
@@ -286,6 +400,112 @@ class SqliteStore(SqliteReconcile):
         except sqlite3.Error as exc:
             raise StoreUnavailable(f"{self.path}: {exc}") from exc
 
+    def health_checks(self, now: float | None = None) -> dict[str, str]:
+        """Readiness, check by check: "ok" or "failed: <why>" (never a path: /readyz is public).
+
+        - ``outbox_file``: the file and directory are the ones opened at start;
+        - ``writable``: a write transaction commits (a real write, to ``health``);
+        - ``free_space``: at least ``min_free_bytes`` free in its file system;
+        - ``integrity``: ``PRAGMA quick_check`` (at most every INTEGRITY_EVERY_S seconds).
+        """
+        now = self._clock() if now is None else now
+        checks: dict[str, str] = {}
+        try:
+            self._check_identity()
+            checks["outbox_file"] = "ok"
+        except StoreUnavailable as exc:
+            checks["outbox_file"] = "failed: " + _cause(exc)
+        try:
+            with self._tx() as db:
+                db.execute("INSERT OR REPLACE INTO health(id, checked_at) VALUES (1, ?)", (now,))
+            checks["writable"] = "ok"
+        except (StoreUnavailable, sqlite3.Error) as exc:
+            checks["writable"] = "failed: " + _cause(exc)
+        try:
+            free = shutil.disk_usage(os.path.dirname(os.path.abspath(self.path))).free
+            mb, need = free // 2**20, self.min_free_bytes // 2**20
+            checks["free_space"] = (
+                "ok" if free >= self.min_free_bytes else f"failed: {mb} MiB free, below {need} MiB"
+            )
+        except OSError as exc:
+            checks["free_space"] = f"failed: {exc.strerror}"
+        checks["integrity"] = self._integrity_check(now)
+        return checks
+
+    def _integrity_check(self, now: float) -> str:
+        if self._integrity is not None and now - self._integrity[0] < INTEGRITY_EVERY_S:
+            return self._integrity[1]
+        try:
+            rows = self._read().execute("PRAGMA quick_check").fetchall()
+            verdict = "ok" if rows == [("ok",)] else f"failed: {str(rows[0][0])[:200]}"
+        except (StoreUnavailable, sqlite3.Error) as exc:
+            verdict = "failed: " + _cause(exc)
+        self._integrity = (now, verdict)
+        return verdict
+
+    # -- quarantine -------------------------------------------------------------------------
+
+    def quarantine(self, item: QuarantinedBody) -> str:
+        try:
+            with self._tx() as db:
+                cur = db.execute(
+                    "INSERT INTO quarantine(source, platform, topic, body, headers, errors,"
+                    " received_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        item.source,
+                        item.platform,
+                        item.topic,
+                        item.body,
+                        _dumps(item.headers),
+                        _dumps(list(item.errors)),
+                        item.received_at,
+                    ),
+                )
+                return str(cur.lastrowid)
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(f"{self.path}: quarantine failed: {exc}") from exc
+
+    def quarantined(
+        self, include_replayed: bool = False, limit: int = 1000
+    ) -> list[QuarantinedBody]:
+        where = "" if include_replayed else " WHERE replayed_at IS NULL"
+        try:
+            rows = (
+                self._read()
+                .execute(_Q_COLUMNS + where + " ORDER BY id LIMIT ?", (limit,))
+                .fetchall()
+            )
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(f"{self.path}: quarantine read failed: {exc}") from exc
+        return [_quarantined(r) for r in rows]
+
+    def quarantined_one(self, item_id: str) -> QuarantinedBody | None:
+        try:
+            key = int(item_id)
+        except ValueError:
+            return None
+        row = self._read().execute(_Q_COLUMNS + " WHERE id = ?", (key,)).fetchone()
+        return _quarantined(row) if row else None
+
+    def quarantine_result(self, item_id: str, result: str, replayed_at: float | None) -> None:
+        with self._tx() as db:
+            db.execute(
+                "UPDATE quarantine SET last_result = ?, replayed_at = COALESCE(?, replayed_at)"
+                " WHERE id = ?",
+                (result, replayed_at, int(item_id)),
+            )
+
+    def quarantine_count(self) -> int:
+        try:
+            row = (
+                self._read()
+                .execute("SELECT COUNT(*) FROM quarantine WHERE replayed_at IS NULL")
+                .fetchone()
+            )
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(f"{self.path}: quarantine read failed: {exc}") from exc
+        return int(row[0])
+
     def close(self) -> None:
         conn = getattr(self._local, "conn", None)
         if conn is not None and self._local.pid == os.getpid():
@@ -309,6 +529,7 @@ class SqliteStore(SqliteReconcile):
             n += db.execute("DELETE FROM events WHERE accepted_at < ?", (old,)).rowcount
             n += db.execute("DELETE FROM dead_letters WHERE dead_at < ?", (old,)).rowcount
             n += self._purge_reconcile(db, old)
+            n += db.execute("DELETE FROM quarantine WHERE received_at < ?", (old,)).rowcount
         return n
 
     # -- delivery side ----------------------------------------------------------------------
@@ -410,10 +631,13 @@ class SqliteStore(SqliteReconcile):
                 letter = _dead_letter(row)
                 # Only still-dead destinations go back; a later success must not be resent.
                 changed = db.execute(
+                    # The window keeps counting from what the destination's acceptance rule
+                    # counts from: the worker re-evaluates it and records "expired: <rule>"
+                    # instead of sending what the platform would refuse.
                     "UPDATE deliveries SET state = 'waiting', attempts = 0, next_attempt_at = ?,"
-                    " window_start = ?, last_reason = 'replayed from the dead-letter store'"
+                    " last_reason = 'replayed from the dead-letter store'"
                     " WHERE event_id = ? AND destination = ? AND state = 'aborted'",
-                    (now, now, letter.event_id, letter.destination),
+                    (now, letter.event_id, letter.destination),
                 ).rowcount
                 db.execute("UPDATE dead_letters SET replayed_at = ? WHERE id = ?", (now, row[0]))
                 if changed:
@@ -433,6 +657,18 @@ class SqliteStore(SqliteReconcile):
             return _ledger_entry(db, row) if row else None
         except sqlite3.Error as exc:
             raise StoreUnavailable(f"{self.path}: ledger read failed: {exc}") from exc
+
+    def stored_envelope(self, event_id: str) -> dict[str, Any] | None:
+        """The event as it is forwarded (minimised), or None."""
+        try:
+            row = (
+                self._read()
+                .execute("SELECT envelope FROM events WHERE event_id = ?", (event_id,))
+                .fetchone()
+            )
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(f"{self.path}: envelope read failed: {exc}") from exc
+        return json.loads(row[0]) if row else None
 
     def ledger_for_order(self, order_id: str) -> list[LedgerEntry]:
         try:
@@ -454,6 +690,17 @@ class SqliteStore(SqliteReconcile):
 
 
 # -- helpers ---------------------------------------------------------------------------------
+
+
+def _cause(exc: BaseException) -> str:
+    """The reason without the file path (readiness answers are public)."""
+    text = str(exc)
+    for prefix in (": ",):
+        head, sep, tail = text.partition(prefix)
+        if sep and ("/" in head or head.endswith(".sqlite")):
+            return tail
+    return text
+
 
 # A destination is due when it waits or failed and its time has come, or when it is executing
 # under a lease that ran out (its worker died without requeue_executing running).
@@ -501,7 +748,7 @@ def _record_in(db: sqlite3.Connection, event_id: str, outcomes: list[Outcome], n
     sent = False
     for o in outcomes:
         a = o.attempt
-        counted = a.outcome != NOT_SENT
+        counted = a.outcome not in NOT_COUNTED
         sent = sent or counted
         db.execute(
             "INSERT INTO attempts(event_id, destination, at, outcome, reason, http_status)"
@@ -587,6 +834,10 @@ def _keys_of(record: OutboxRecord) -> tuple[str, ...]:
     return tuple(dict.fromkeys(keys))
 
 
+def _stored(db: sqlite3.Connection, event_id: str) -> bool:
+    return db.execute("SELECT 1 FROM events WHERE event_id = ?", (event_id,)).fetchone() is not None
+
+
 def _first_seen(db: sqlite3.Connection, keys: tuple[str, ...], horizon: float) -> str | None:
     for key in keys:
         hit = db.execute(
@@ -632,6 +883,27 @@ def _dl_query(where: str) -> str:
         " LEFT JOIN events e USING (event_id) WHERE "
     )
     return head + where + " ORDER BY d.id"
+
+
+_Q_COLUMNS = (
+    "SELECT id, source, platform, topic, body, headers, errors, received_at, replayed_at,"
+    " last_result FROM quarantine"
+)
+
+
+def _quarantined(row: tuple[Any, ...]) -> QuarantinedBody:
+    return QuarantinedBody(
+        id=str(row[0]),
+        source=row[1],
+        platform=row[2],
+        topic=row[3],
+        body=bytes(row[4]),
+        headers=json.loads(row[5]),
+        errors=tuple(json.loads(row[6])),
+        received_at=row[7],
+        replayed_at=row[8],
+        last_result=row[9] or "",
+    )
 
 
 def _dead_letter(row: tuple[Any, ...]) -> DeadLetter:

@@ -7,8 +7,10 @@
 - ``POST /v1/context``: the browser's ids and consent for a cart/checkout token,
   authenticated like browser events.
 
-Answers are JSON: ``{"status": "accepted"|"duplicate"|"ignored", "events": [...]}``; errors use
-the sidecar's error body (400 naming the JSON pointer, 401, 503 with Retry-After).
+Answers are JSON: ``{"status": "accepted"|"duplicate"|"ignored", "events": [...]}``, or
+``202 {"status": "quarantined", "quarantine_id", "errors": [...]}`` when an authentic body
+cannot be mapped (it is kept for ``sgtm quarantine replay``; an authentic webhook is never
+answered 4xx); errors use the sidecar's error body (401, 503 with Retry-After).
 """
 
 from __future__ import annotations
@@ -19,17 +21,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
+from flask import Blueprint, Flask, Response, current_app, jsonify, request
 
-from generator.plan.model import Source
+from generator.plan.model import Plan, Source
 from sidecar import webhook_signatures as sig
 from sidecar.api import Services, cors, services
 from sidecar.api.origin import browser_origin
 from sidecar.errors import AuthError, SidecarError, UnavailableError
-from sidecar.ingest import ACCEPTED, DUPLICATE, REJECTED
+from sidecar.ingest import ACCEPTED, DUPLICATE, REJECTED, Pipeline
 from sidecar.ratelimit import decorators as rate_limits
 from sidecar.ratelimit import verified
-from sidecar.store.base import StoreUnavailable
+from sidecar.store.base import QuarantinedBody, StoreUnavailable
 from sidecar.store.reconcile import DuplicateRow, record_duplicates, record_join
 from sidecar.validate import lone_surrogates
 from sidecar.webhooks import identity, shopify, stripe, woocommerce
@@ -94,32 +96,30 @@ def _unauthorized(platform: str, check: sig.WebhookCheck) -> AuthError:
     return AuthError(f"{platform} webhook rejected: {_REASONS[reason]}", code="invalid_signature")
 
 
-def _payload() -> Any:
-    """The verified webhook's document, lone surrogates replaced (``g.sgtm_repaired`` names
-    where): an authentic delivery is never refused for them."""
-    try:
-        document = parse_body(request.get_data(cache=True))
-    except PayloadError as exc:
-        raise _bad_payload(exc) from None
-    repaired: list[str] = []
-    document = repair_surrogates(document, "", repaired)
-    g.sgtm_repaired = repaired
-    return document
+# What re-verifies a quarantined body later, per platform (never the secret itself).
+KEPT_HEADERS: dict[str, tuple[str, ...]] = {
+    "shopify": (
+        sig.SHOPIFY_HEADER,
+        "X-Shopify-Topic",
+        "X-Shopify-Webhook-Id",
+        "X-Shopify-Shop-Domain",
+        "X-Shopify-Event-Id",
+        "X-Shopify-Triggered-At",
+    ),
+    "woocommerce": (
+        sig.WOOCOMMERCE_HEADER,
+        "X-WC-Webhook-Topic",
+        "X-WC-Webhook-Source",
+        "X-WC-Webhook-ID",
+        "X-WC-Webhook-Delivery-ID",
+    ),
+    "stripe": (sig.STRIPE_HEADER,),
+}
+TOPIC_HEADERS = {"shopify": "X-Shopify-Topic", "woocommerce": "X-WC-Webhook-Topic"}
 
 
 def _bad_payload(exc: PayloadError) -> SidecarError:
     return SidecarError(str(exc), code="invalid_payload", errors=[exc.as_dict()])
-
-
-def _header(name: str) -> str:
-    value = (request.headers.get(name) or "").strip()
-    if not value:
-        raise SidecarError(
-            f"header {name} is missing",
-            code="invalid_payload",
-            errors=[{"pointer": name, "message": "missing"}],
-        )
-    return value
 
 
 @bp.post("/v1/webhooks/shopify")
@@ -130,14 +130,7 @@ def post_shopify() -> tuple[Response, int]:
     check = sig.verify_shopify(_secrets(svc, source), request.headers.get(sig.SHOPIFY_HEADER), body)
     if not check.ok:
         raise _unauthorized("shopify", check)
-    topic = _header("X-Shopify-Topic")
-    webhook_id = (request.headers.get("X-Shopify-Webhook-Id") or "").strip()[:128] or None
-    payload = _payload()
-    try:
-        mapped = shopify.map_webhook(topic, payload, source.settings, webhook_id=webhook_id)
-    except PayloadError as exc:
-        raise _bad_payload(exc) from None
-    return _process(svc, source, topic, mapped)
+    return _verified(svc, source, body)
 
 
 @bp.post("/v1/webhooks/woocommerce")
@@ -154,13 +147,7 @@ def post_woocommerce() -> tuple[Response, int]:
     )
     if not check.ok:
         raise _unauthorized("woocommerce", check)
-    topic = _header("X-WC-Webhook-Topic")
-    payload = _payload()
-    try:
-        mapped = woocommerce.map_webhook(topic, payload, source.settings)
-    except PayloadError as exc:
-        raise _bad_payload(exc) from None
-    return _process(svc, source, topic, mapped)
+    return _verified(svc, source, body)
 
 
 @bp.post("/v1/webhooks/stripe")
@@ -177,13 +164,130 @@ def post_stripe() -> tuple[Response, int]:
     )
     if not check.ok:
         raise _unauthorized("stripe", check)
-    payload = _payload()
+    return _verified(svc, source, body)
+
+
+def _verified(svc: Services, source: Source, body: bytes) -> tuple[Response, int]:
+    """An authentic body is answered 2xx from here on: mapped and queued, or quarantined.
+
+    A 4xx would make the platform retry the same bytes for hours and then drop the
+    subscription (Shopify deletes one that keeps failing); the body would be kept nowhere.
+    Only an outbox that cannot write answers 503, so the platform retries later.
+    """
+    headers = {h: request.headers[h] for h in KEPT_HEADERS[source.kind] if h in request.headers}
+    hooks = state()
     try:
-        mapped = stripe.map_event(payload, source.settings)
+        handled = handle_body(
+            svc.plan, svc.store, svc.pipeline, source, headers, body, hooks.counters
+        )
+        if handled.errors:
+            item_id = quarantine_body(svc.store, source, handled, headers, body, hooks.clock())
+            return (
+                jsonify(
+                    {
+                        "status": "quarantined",
+                        "quarantine_id": item_id,
+                        "message": "the body is authentic but could not be mapped; it is kept "
+                        "for `sgtm quarantine replay`",
+                        "errors": list(handled.errors),
+                        # What did get through (a refund of the same body, say); the events
+                        # that did not are described by ``errors``.
+                        "events": [a for a in handled.answers if a["status"] != REJECTED],
+                    }
+                ),
+                202,
+            )
+    except StoreUnavailable:
+        raise UnavailableError(
+            "the outbox cannot take events right now; retry", headers={"Retry-After": "5"}
+        ) from None
+    return jsonify(handled.body()), 200
+
+
+@dataclass
+class Handled:
+    """What became of one verified webhook body."""
+
+    topic: str
+    status: str  # accepted, duplicate, ignored; meaningless when ``errors`` is set
+    answers: list[dict[str, Any]] = field(default_factory=list)
+    errors: tuple[dict[str, str], ...] = ()  # the body cannot (fully) be mapped: quarantine
+    reason: str | None = None
+    # Where lone surrogates were replaced by U+FFFD: an authentic delivery is never refused
+    # for them (docs/sidecar.md "Threat model").
+    repaired: list[str] = field(default_factory=list)
+
+    def body(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"status": self.status}
+        if self.reason is not None:
+            out["reason"] = self.reason
+        out["events"] = self.answers
+        if self.repaired:
+            out["repaired"] = self.repaired[:20]
+        return out
+
+
+def map_body(
+    source: Source, headers: dict[str, str], body: bytes, repaired: list[str] | None = None
+) -> tuple[str, Mapped]:
+    """(topic, mapped) for a verified body; ``PayloadError`` names what cannot be mapped.
+    Lone surrogates are replaced by U+FFFD and their pointers appended to ``repaired``."""
+    kind = source.kind
+    repaired = [] if repaired is None else repaired
+    if kind == "stripe":
+        payload = repair_surrogates(parse_body(body), "", repaired)
+        topic = payload.get("type", "") if isinstance(payload, dict) else ""
+        return str(topic), stripe.map_event(payload, source.settings)
+    name = TOPIC_HEADERS[kind]
+    topic = (headers.get(name) or "").strip()
+    if not topic:
+        raise PayloadError(name, "header is missing")
+    payload = repair_surrogates(parse_body(body), "", repaired)
+    if kind == "shopify":
+        webhook_id = (headers.get("X-Shopify-Webhook-Id") or "").strip()[:128] or None
+        return topic, shopify.map_webhook(topic, payload, source.settings, webhook_id=webhook_id)
+    return topic, woocommerce.map_webhook(topic, payload, source.settings)
+
+
+def handle_body(
+    plan: Plan,
+    store: Any,
+    pipeline: Pipeline,
+    source: Source,
+    headers: dict[str, str],
+    body: bytes,
+    counters: identity.JoinCounters,
+) -> Handled:
+    """Map, join and queue one verified body (the HTTP route and quarantine replay)."""
+    topic = _best_topic(source, headers, body)
+    repaired: list[str] = []
+    try:
+        topic, mapped = map_body(source, headers, body, repaired)
     except PayloadError as exc:
-        raise _bad_payload(exc) from None
-    kind = payload.get("type", "") if isinstance(payload, dict) else ""
-    return _process(svc, source, str(kind), mapped)
+        return Handled(topic, "quarantined", errors=(exc.as_dict(),))
+    if repaired:
+        _log_delivery(
+            source.name,
+            topic,
+            "repaired",
+            "lone surrogates replaced by U+FFFD at " + ", ".join(repaired[:20]),
+        )
+    handled = process(plan, store, pipeline, source, topic, mapped, counters)
+    handled.repaired = repaired
+    return handled
+
+
+def _best_topic(source: Source, headers: dict[str, str], body: bytes) -> str:
+    """The topic for the quarantine record, also when the body cannot be mapped."""
+    name = TOPIC_HEADERS.get(source.kind)
+    if name is not None:
+        return (headers.get(name) or "").strip()
+    try:
+        payload = parse_body(body)
+    except PayloadError:
+        return ""
+    kind = payload.get("type") if isinstance(payload, dict) else None
+    return kind[:200] if isinstance(kind, str) else ""
 
 
 def _seen(store: Any, event_id: str) -> bool:
@@ -196,118 +300,117 @@ def _seen(store: Any, event_id: str) -> bool:
     return callable(ledger) and ledger(event_id) is not None
 
 
-def _process(svc: Services, source: Source, topic: str, mapped: Mapped) -> tuple[Response, int]:
-    repaired: list[str] = getattr(g, "sgtm_repaired", [])
-    if repaired:
-        _log_delivery(
-            source.name,
-            topic,
-            "repaired",
-            "lone surrogates replaced by U+FFFD at " + ", ".join(repaired[:20]),
-        )
-    response, status = _answer(svc, source, topic, mapped)
-    if repaired and status == 200:
-        body = response.get_json()
-        body["repaired"] = repaired[:20]
-        response = jsonify(body)
-    return response, status
-
-
-def _answer(svc: Services, source: Source, topic: str, mapped: Mapped) -> tuple[Response, int]:
-    hooks = state()
+def process(
+    plan: Plan,
+    store: Any,
+    pipeline: Pipeline,
+    source: Source,
+    topic: str,
+    mapped: Mapped,
+    counters: identity.JoinCounters,
+) -> Handled:
+    for key, order_id in mapped.aliases.items():
+        store.put_context(key, {"order_id": order_id}, identity.context_ttl(plan))
+    if mapped.via_charge is not None:
+        alias = store.get_context(stripe.CHARGE_ALIAS + mapped.via_charge)
+        if not alias or not isinstance(alias.get("order_id"), str):
+            error = {
+                "pointer": "/data/object/payment_intent",
+                "message": "the refund names no payment_intent and its charge has not been "
+                "seen (subscribe to charge.succeeded); replay it once the charge is known",
+            }
+            return Handled(topic, "quarantined", errors=(error,))
+        mapped = stripe.resolve_charge(mapped, alias["order_id"])
     if not mapped.events:
-        hooks.counters.add_ignored()
+        counters.add_ignored()
         _log_delivery(source.name, topic, "ignored", mapped.ignored)
-        return jsonify({"status": "ignored", "reason": mapped.ignored, "events": []}), 200
+        return Handled(topic, "ignored", reason=mapped.ignored)
     answers: list[dict[str, Any]] = []
     todo = []
-    try:
-        for event in mapped.events:
-            name = event.envelope["event_name"]
-            event_id = event.envelope["event_id"]
-            if name not in svc.plan.events:
-                reason = f"the tracking plan declares no {name} event"
-                answers.append({"event_id": event_id, "status": "ignored", "reason": reason})
-            elif _seen(svc.store, event_id):
-                answers.append({"event_id": event_id, "status": DUPLICATE})
-                record_duplicates(svc.store, [_duplicate_row(event, source.name, hooks.clock())])
-            else:
-                todo.append(event)
-        if todo:
-            order_id = todo[0].order_id
-            candidates = [(identity.JOINED_TOKEN, identity.cart_key(t)) for t in mapped.join_tokens]
-            candidates.append((identity.JOINED_ORDER, identity.order_key(source.name, order_id)))
-            joined = identity.find(svc.store, candidates, mapped.carried)
-            fitted = [
-                identity.fit_to_plan(identity.enrich(e.envelope, joined, svc.plan), svc.plan)
-                for e in todo
-            ]
-            envelopes = [envelope for envelope, _ in fitted]
-            # A refused delivery writes nothing: check first, then keep the context.
-            _refuse_invalid(
-                [(i, errs) for i, errs in enumerate(svc.pipeline.errors(envelopes)) if errs]
+    for event in mapped.events:
+        name = event.envelope["event_name"]
+        event_id = event.envelope["event_id"]
+        if name not in plan.events:
+            reason = f"the tracking plan declares no {name} event"
+            answers.append({"event_id": event_id, "status": "ignored", "reason": reason})
+        elif _seen(store, event_id):
+            answers.append({"event_id": event_id, "status": DUPLICATE})
+            record_duplicates(store, [_duplicate_row(event, source.name, time.time())])
+        else:
+            todo.append(event)
+    errors: list[dict[str, str]] = []
+    if todo:
+        order_id = todo[0].order_id
+        candidates = [(identity.JOINED_TOKEN, identity.cart_key(t)) for t in mapped.join_tokens]
+        candidates.append((identity.JOINED_ORDER, identity.order_key(source.name, order_id)))
+        joined = identity.find(store, candidates, mapped.carried)
+        fitted = []
+        for e in todo:
+            event_joined, latest = identity.apply_latest_consent(
+                store, joined, e.envelope["event_name"], e.envelope["timestamp"] / 1000.0
             )
-            purchase = any(e.envelope["event_name"] == "purchase" for e in todo)
-            if (
-                purchase
-                and "refund" in svc.plan.events
-                and joined.how in (identity.JOINED_TOKEN, identity.JOINED_ATTRIBUTES)
-            ):
-                # Kept for the order's refunds, which carry no cart token. Written before the
-                # events, so a retry after a failed enqueue writes it again.
-                svc.store.put_context(
-                    identity.order_key(source.name, order_id),
-                    joined.context,
-                    identity.context_ttl(svc.plan),
-                )
-            results = svc.pipeline.ingest(
-                envelopes,
-                source.name,
-                dedupe_keys=[e.dedupe_keys for e in todo],
-                order_ids=[e.order_id for e in todo],
+            if latest:
+                _log_delivery(source.name, topic, "consent_updated", latest)
+            fitted.append(
+                identity.fit_to_plan(identity.enrich(e.envelope, event_joined, plan), plan)
             )
-            for result in results:
-                if result.status == ACCEPTED:
-                    hooks.counters.add(joined.how)
-                    if result.event_id:
-                        record_join(svc.store, result.event_id, joined.how, hooks.clock())
-            _refuse_invalid([(r.index, r.errors) for r in results if r.status == REJECTED])
-            for result, (_, dropped) in zip(results, fitted, strict=True):
-                answer = {
-                    "event_id": result.event_id,
-                    "status": result.status,
-                    "destinations": result.destinations,
-                    "join": joined.how,
-                }
-                if dropped:
-                    answer["dropped"] = dropped
-                    _log_delivery(source.name, topic, "dropped_fields", "; ".join(dropped))
-                answers.append(answer)
-    except StoreUnavailable:
-        raise UnavailableError(
-            "the outbox cannot take events right now; retry", headers={"Retry-After": "5"}
-        ) from None
+        envelopes = [envelope for envelope, _ in fitted]
+        # A body that cannot be queued writes nothing: checked first, then the context kept.
+        invalid = _pointed([(i, errs) for i, errs in enumerate(pipeline.errors(envelopes)) if errs])
+        if invalid:
+            return Handled(topic, "quarantined", answers, tuple(invalid))
+        purchase = any(e.envelope["event_name"] == "purchase" for e in todo)
+        if (
+            purchase
+            and "refund" in plan.events
+            and joined.how in (identity.JOINED_TOKEN, identity.JOINED_ATTRIBUTES)
+        ):
+            # Kept for the order's refunds, which carry no cart token. Written before the
+            # events, so a retry after a failed enqueue writes it again.
+            store.put_context(
+                identity.order_key(source.name, order_id),
+                joined.context,
+                identity.context_ttl(plan),
+            )
+        results = pipeline.ingest(
+            envelopes,
+            source.name,
+            dedupe_keys=[e.dedupe_keys for e in todo],
+            order_ids=[e.order_id for e in todo],
+        )
+        for result in results:
+            if result.status == ACCEPTED:
+                counters.add(joined.how)
+                if result.event_id:
+                    record_join(store, result.event_id, joined.how, time.time())
+        errors = _pointed([(r.index, r.errors) for r in results if r.status == REJECTED])
+        for result, (_, dropped) in zip(results, fitted, strict=True):
+            answer: dict[str, Any] = {
+                "event_id": result.event_id,
+                "status": result.status,
+                "destinations": result.destinations,
+                "join": joined.how,
+            }
+            if dropped:
+                answer["dropped"] = dropped
+                _log_delivery(source.name, topic, "dropped_fields", "; ".join(dropped))
+            answers.append(answer)
     statuses = {a["status"] for a in answers}
     overall = (
         ACCEPTED if ACCEPTED in statuses else DUPLICATE if DUPLICATE in statuses else "ignored"
     )
-    _log_delivery(source.name, topic, overall, None)
-    return jsonify({"status": overall, "events": answers}), 200
+    if not errors:
+        _log_delivery(source.name, topic, overall, None)
+    return Handled(topic, overall, answers, tuple(errors))
 
 
-def _refuse_invalid(rejected: list[tuple[int, tuple[Any, ...]]]) -> None:
-    """400 naming each mapped event's errors by envelope pointer (``/events/<i>/...``)."""
-    errors = [
+def _pointed(rejected: list[tuple[int, tuple[Any, ...]]]) -> list[dict[str, str]]:
+    """Each mapped event's errors by envelope pointer (``/events/<i>/...``)."""
+    return [
         {"pointer": f"/events/{index}{e.pointer}", "message": e.message}
         for index, found in rejected
         for e in found
     ]
-    if errors:
-        raise SidecarError(
-            f"the mapped event does not fit the tracking plan: {len(errors)} error(s)",
-            code="invalid_event",
-            errors=errors,
-        )
 
 
 def _duplicate_row(event: Any, source: str, now: float) -> DuplicateRow:
@@ -320,6 +423,41 @@ def _duplicate_row(event: Any, source: str, now: float) -> DuplicateRow:
         now,
         "ledger",
     )
+
+
+def quarantine_body(
+    store: Any,
+    source: Source,
+    handled: Handled,
+    headers: dict[str, str],
+    body: bytes,
+    now: float,
+) -> str:
+    """Keep the body; log a ``webhook_quarantined`` record (pointers and types, no values)."""
+    item = QuarantinedBody(
+        id="",
+        source=source.name,
+        platform=source.kind,
+        topic=handled.topic,
+        body=body,
+        headers=headers,
+        errors=handled.errors,
+        received_at=now,
+    )
+    item_id = store.quarantine(item)
+    log.warning(
+        "webhook quarantined",
+        extra={
+            "json_fields": {
+                "type": "webhook_quarantined",
+                "source": source.name,
+                "topic": handled.topic,
+                "quarantine_id": item_id,
+                "errors": list(handled.errors),
+            }
+        },
+    )
+    return item_id
 
 
 def _log_delivery(source: str, topic: str, status: str, reason: str | None) -> None:
@@ -384,7 +522,11 @@ def post_context() -> tuple[Response, int]:
         context["user_agent"] = agent[:2048]
     context = identity.consented(context, svc.plan, browser_origin(request.headers))
     ttl = identity.context_ttl(svc.plan)
+    now = state().clock()
+    context["reported_at"] = now  # latest consent wins: when the browser said this
     try:
+        if isinstance(context.get("client_id"), str) and "consent" in context:
+            identity.remember_consent(svc.store, context["client_id"], context["consent"], now, ttl)
         svc.store.put_context(identity.cart_key(token), context, ttl)
     except StoreUnavailable:
         raise UnavailableError(

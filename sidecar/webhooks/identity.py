@@ -72,6 +72,66 @@ def order_key(source: str, order_id: str) -> str:
     return f"order:{source}:{order_id}"
 
 
+# --- latest consent wins -----------------------------------------------------------------------
+# The browser reports consent with every event and with its checkout context. The state that
+# applies to an order is the latest one reported before it, wherever it came from: a context
+# granting ads followed by an event with ads: false must not leave the order queued for ads.
+# Kept per client id (the GA client id the context and the events share), with its time.
+
+
+def consent_key(client_id: str) -> str:
+    return "consent:" + client_id
+
+
+def remember_consent(
+    store: Any, client_id: str, consent: dict[str, bool], at: float, ttl_s: int
+) -> None:
+    """Keep ``consent`` as the client's latest state unless a later one is already kept."""
+    if not client_id or not isinstance(consent, dict):
+        return
+    key = consent_key(client_id[:ID_MAX])
+    kept = store.get_context(key)
+    if kept and isinstance(kept.get("at"), int | float) and kept["at"] > at:
+        return
+    store.put_context(key, {"consent": dict(consent), "at": at}, ttl_s)
+
+
+def apply_latest_consent(
+    store: Any, joined: Joined, event_name: str, event_time: float
+) -> tuple[Joined, str | None]:
+    """The join with the latest consent the browser reported before ``event_time``.
+
+    A purchase takes that state whole when it is newer than the context's. A refund keeps
+    what its purchase joined but loses every purpose withdrawn since (before the refund):
+    a withdrawal reaches the order's later events, a grant after the purchase does not
+    widen what the purchase was allowed."""
+    client_id = joined.context.get("client_id")
+    if not isinstance(client_id, str) or not client_id:
+        return joined, None
+    kept = store.get_context(consent_key(client_id[:ID_MAX]))
+    if not kept or not isinstance(kept.get("consent"), dict):
+        return joined, None
+    at = kept.get("at")
+    if not isinstance(at, int | float) or at > event_time:
+        return joined, None
+    latest = {p: v for p, v in kept["consent"].items() if isinstance(v, bool)}
+    current = joined.context.get("consent")
+    current = dict(current) if isinstance(current, dict) else {}
+    if event_name == "refund":
+        withdrawn = {p for p, v in latest.items() if v is False and current.get(p) is not False}
+        if not withdrawn:
+            return joined, None
+        current.update(dict.fromkeys(withdrawn, False))
+        how = "withdrawn since the purchase: " + ", ".join(sorted(withdrawn))
+        return Joined(joined.how, {**joined.context, "consent": current}), how
+    reported = joined.context.get("reported_at")
+    if isinstance(reported, int | float) and reported >= at:
+        return joined, None  # the context itself is the latest report
+    if latest == current:
+        return joined, None
+    return Joined(joined.how, {**joined.context, "consent": latest}), "latest browser report"
+
+
 def parse_context(document: Any, plan: Plan) -> tuple[str, dict[str, Any]]:
     """Validate a ``POST /v1/context`` body: (token, context) or ``ContextErrors`` listing all."""
     errors: list[PayloadError] = []

@@ -43,6 +43,12 @@ class Mapped:
     carried: dict[str, Any] = field(default_factory=dict)
     # Why nothing was mapped; set exactly when ``events`` is empty.
     ignored: str | None = None
+    # Lookups to remember for later deliveries (store key -> order id): a Stripe charge's
+    # PaymentIntent, so a refund that names only the charge finds its purchase.
+    aliases: dict[str, str] = field(default_factory=dict)
+    # The events name this charge instead of their order (a refund without payment_intent):
+    # the caller resolves it through the aliases before queueing.
+    via_charge: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -53,6 +59,8 @@ class Mapped:
             "join_tokens": list(self.join_tokens),
             "carried": self.carried,
             "ignored": self.ignored,
+            **({"aliases": self.aliases} if self.aliases else {}),
+            **({"via_charge": self.via_charge} if self.via_charge else {}),
         }
 
 

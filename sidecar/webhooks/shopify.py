@@ -109,7 +109,9 @@ def _purchase(topic: str, root: Node, settings: dict[str, Any], webhook_id: str 
     if subtotal is None:
         taxes_included = root["taxes_included"].boolean()
         subtotal = total - shipping - (Decimal(0) if taxes_included else tax)
-    items = [_item(money, line) for line in root["line_items"].array(required=True)]
+    lines = root["line_items"].array(required=True)
+    tip_lines = _tip_lines(money, root, lines)
+    items = [_item(money, line) for i, line in enumerate(lines) if i not in tip_lines]
     items = [i for i in items if i is not None]
     if not items:
         raise root["line_items"].fail("has no line item with a quantity of at least 1")
@@ -125,7 +127,7 @@ def _purchase(topic: str, root: Node, settings: dict[str, Any], webhook_id: str 
     envelope = m.envelope(
         event_name="purchase",
         event_id=m.event_id(SOURCE, order_id, "purchase"),
-        timestamp=m.first_timestamp(root["processed_at"], root["created_at"]),
+        timestamp=_paid_time(topic, root),
         params=params,
         user_id=customer_id,
         user_data=_user_data(root, customer_id),
@@ -151,6 +153,37 @@ def _purchase(topic: str, root: Node, settings: dict[str, Any], webhook_id: str 
         join_tokens=tuple(dict.fromkeys(tokens)),
         carried=carried,
     )
+
+
+def _tip_lines(money: _Money, root: Node, lines: list[Node]) -> set[int]:
+    """Indexes of the line items that are the order's tip (``total_tip_received``).
+
+    A tip is a line without product or variant; it is not goods, ``subtotal_price`` (the
+    value) excludes it, so as an item it made the items no longer add up to the value."""
+    tip = root["total_tip_received"].amount() if root["total_tip_received"].present else 0
+    if tip <= 0:
+        return set()
+    found, left = set(), quantize(Decimal(tip), money.currency)
+    for i, line in enumerate(lines):
+        line.obj()
+        if line["product_id"].present or line["variant_id"].present:
+            continue
+        amount = _line_amount(money, line) * line["quantity"].integer(minimum=0)
+        if 0 < amount <= left:
+            found.add(i)
+            left -= amount
+    return found
+
+
+def _paid_time(topic: str, root: Node) -> int:
+    """The purchase's business time: when it was paid. ``orders/paid`` fires when the order
+    becomes paid, which updates it, so its ``updated_at`` is the payment time (``processed_at``
+    is the order's creation, days earlier for bank transfers and vouchers, and would put a
+    late payment outside GA4's 72 h window before it was ever sent). ``orders/create`` of an
+    order already paid: it was paid when it was processed."""
+    if topic == "orders/paid" and root["updated_at"].present:
+        return m.timestamp_ms(root["updated_at"])
+    return m.first_timestamp(root["processed_at"], root["created_at"])
 
 
 def _line_amount(money: _Money, line: Node) -> Decimal:
@@ -254,7 +287,9 @@ def _refund(root: Node, settings: dict[str, Any], webhook_id: str | None) -> m.M
         if qty == 0:
             continue
         item = line["line_item"]
-        subtotal = _set_or_plain(line, "subtotal_set", "subtotal", currency)
+        subtotal = _refunded_line(line, item, qty, currency)
+        if subtotal is None:
+            continue  # the amount comes from the transactions; only this item is left out
         item_id = (
             (
                 item["sku"].opt_text()
@@ -302,6 +337,22 @@ def _set_or_plain(node: Node, set_name: str, plain: str, currency: str) -> Decim
             raise money["currency_code"].fail(f"is {code}, but the refund is in {currency}")
         return money["amount"].amount()
     return node[plain].amount()
+
+
+def _refunded_line(line: Node, item: Node, qty: int, currency: str) -> Decimal | None:
+    """What one refunded line was worth: its ``subtotal``; Shopify's own sample body (the admin's
+    test notification) has none, so the line item's unit price (less its discount) times the
+    refunded quantity; None when neither is there."""
+    if line["subtotal_set"].present or line["subtotal"].present:
+        return _set_or_plain(line, "subtotal_set", "subtotal", currency)
+    if not item.present or not (item["price_set"].present or item["price"].present):
+        return None
+    unit = _set_or_plain(item, "price_set", "price", currency)
+    ordered = item["quantity"].integer(minimum=1) if item["quantity"].present else qty
+    discount = Decimal(0)
+    if item["total_discount_set"].present or item["total_discount"].present:
+        discount = _set_or_plain(item, "total_discount_set", "total_discount", currency)
+    return unit * qty - discount * qty / ordered
 
 
 def _refund_total(root: Node) -> tuple[Decimal | None, str | None]:

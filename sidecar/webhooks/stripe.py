@@ -15,6 +15,7 @@ the whole checkout (docs/webhooks.md, "What Stripe does not send").
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
@@ -25,6 +26,8 @@ from sidecar.webhooks.payload import Node
 SOURCE = "stripe"
 PURCHASE_TYPES = ("checkout.session.completed", "checkout.session.async_payment_succeeded")
 REFUND_TYPES = ("refund.created", "charge.refunded")
+CHARGE_TYPES = ("charge.succeeded",)
+CHARGE_ALIAS = "stripe-charge:"  # store key prefix: charge id -> the order (PaymentIntent) id
 DEFAULT_SETTINGS: dict[str, Any] = {
     "tolerance_seconds": 300,
     "test_orders": "drop",
@@ -39,7 +42,7 @@ def map_event(payload: Any, settings: dict[str, Any] | None = None) -> m.Mapped:
     root = Node(payload).obj()
     evt_id = root["id"].ident()
     kind = root["type"].text()
-    if kind not in PURCHASE_TYPES + REFUND_TYPES:
+    if kind not in PURCHASE_TYPES + REFUND_TYPES + CHARGE_TYPES:
         return m.ignored(f"event type {kind} is not mapped to an event")
     if not root["livemode"].boolean(default=True) and settings["test_orders"] == "drop":
         return m.ignored("test-mode event (test_orders: drop)")
@@ -48,6 +51,14 @@ def map_event(payload: Any, settings: dict[str, Any] | None = None) -> m.Mapped:
     key = f"stripe:event:{evt_id}"
     if kind in PURCHASE_TYPES:
         return _purchase(obj, created, key, settings)
+    if kind in CHARGE_TYPES:
+        charge, intent = obj["id"].ident(), obj["payment_intent"].opt_ident()
+        if intent is None:
+            return m.ignored("charge.succeeded without a payment_intent: nothing to remember")
+        return m.Mapped(
+            ignored=f"charge.succeeded: its refunds will be matched to {intent}",
+            aliases={CHARGE_ALIAS + charge: intent},
+        )
     if kind == "refund.created":
         return _refunds([obj], obj["payment_intent"], obj["currency"], key)
     refunds = obj["refunds"]
@@ -56,7 +67,11 @@ def map_event(payload: Any, settings: dict[str, Any] | None = None) -> m.Mapped:
             "charge.refunded without its refunds list (API versions since 2022-11-15 omit it); "
             "subscribe to refund.created instead"
         )
-    return _refunds(refunds["data"].array(), obj["payment_intent"], obj["currency"], key)
+    mapped = _refunds(refunds["data"].array(), obj["payment_intent"], obj["currency"], key)
+    intent = obj["payment_intent"].opt_ident()
+    if intent is not None:  # remember the charge for later refund.created without one
+        mapped = replace(mapped, aliases={CHARGE_ALIAS + obj["id"].ident(): intent})
+    return mapped
 
 
 def _currency(node: Node) -> str:
@@ -182,6 +197,7 @@ def _items(obj: Node, currency: str, value: Decimal) -> list[dict[str, Any]]:
 
 def _refunds(refunds: list[Node], intent: Node, currency_node: Node, key: str) -> m.Mapped:
     events = []
+    via_charge: str | None = None
     for refund in refunds:
         refund.obj()
         status = refund["status"].opt_text()
@@ -189,9 +205,13 @@ def _refunds(refunds: list[Node], intent: Node, currency_node: Node, key: str) -
             continue
         refund_id = refund["id"].ident()
         currency = _currency(refund["currency"] if refund["currency"].present else currency_node)
-        order_id = (
-            refund["payment_intent"].opt_ident() or intent.opt_ident() or refund["charge"].ident()
-        )
+        order_id = refund["payment_intent"].opt_ident() or intent.opt_ident()
+        if order_id is None:
+            # Refunds of some payment methods name only the charge: the order id is looked
+            # up through the charge (resolve_charge) before the event is queued.
+            charge = refund["charge"].ident()
+            via_charge = charge
+            order_id = charge
         amount = _minor(refund["amount"], currency)
         envelope = m.envelope(
             event_name="refund",
@@ -202,4 +222,21 @@ def _refunds(refunds: list[Node], intent: Node, currency_node: Node, key: str) -
         events.append(m.OrderEvent(envelope, order_id, (f"{key}:{refund_id}",)))
     if not events:
         return m.ignored("no successful refund in the event")
-    return m.Mapped(events=tuple(events))
+    return m.Mapped(events=tuple(events), via_charge=via_charge)
+
+
+def resolve_charge(mapped: m.Mapped, order_id: str) -> m.Mapped:
+    """The refunds of ``mapped`` re-keyed from their charge to the purchase's order id."""
+    charge = mapped.via_charge
+    events = []
+    for event in mapped.events:
+        if event.order_id != charge:
+            events.append(event)
+            continue
+        envelope = dict(event.envelope)
+        envelope["event_id"] = envelope["event_id"].replace(
+            f"{SOURCE}-{charge}-", f"{SOURCE}-{order_id}-", 1
+        )
+        envelope["params"] = {**envelope["params"], "transaction_id": order_id}
+        events.append(m.OrderEvent(envelope, order_id, event.dedupe_keys))
+    return replace(mapped, events=tuple(events), via_charge=None)

@@ -15,6 +15,7 @@ added back, so item prices and ``value`` read as the shop shows them.
 
 from __future__ import annotations
 
+import html
 from decimal import Decimal
 from typing import Any
 
@@ -115,7 +116,7 @@ def _purchase(
         items.append(
             m.item(
                 item_id,
-                line["name"].opt_text(),
+                _name(line["name"]),
                 qty,
                 unit,
                 discount=quantize((listed - paid) / qty, currency),
@@ -123,6 +124,7 @@ def _purchase(
         )
     if not items:
         raise root["line_items"].fail("has no line item with a quantity of at least 1")
+    items.extend(_fees(root, currency, with_tax))
     params: dict[str, Any] = {"transaction_id": order_id}
     params.update(
         m.money_params(
@@ -165,6 +167,29 @@ def _purchase(
             "user_agent": root["customer_user_agent"].opt_text(),
         },
     )
+
+
+def _name(node: Node) -> str | None:
+    """WooCommerce sends names HTML-encoded (``Mug &ndash; blue``, ``Salt &amp; Pepper``)."""
+    text = node.opt_text()
+    return html.unescape(text).strip() or None if text else None
+
+
+def _fees(root: Node, currency: str, with_tax: bool) -> list[dict[str, Any]]:
+    """Fee lines (gift wrapping, payment surcharges) are part of ``total`` and so of the
+    value; each becomes an item, so the items add up to the value. A negative fee (a
+    discount added as a fee) has no item form: it stays in the value only."""
+    out = []
+    for fee in root["fee_lines"].array():
+        fee.obj()
+        amount = _amount(fee["total"], currency)
+        if with_tax:
+            amount += _amount(fee["total_tax"], currency)
+        if amount <= 0:
+            continue
+        fee_id = fee["id"].opt_ident() or str(len(out) + 1)
+        out.append(m.item(f"fee-{fee_id}", _name(fee["name"]) or "fee", 1, amount, category="fee"))
+    return out
 
 
 def _nonzero(node: Node) -> str | None:

@@ -156,3 +156,30 @@ def make_worker(outbox, keyset, policy, httpserver, fake_clock):
     yield build
     for t in made:
         t.close()
+
+
+@pytest.fixture
+def tally(record_property):
+    """Report one scenario's figures (tests/delivery/tally.py); printed after the run."""
+
+    def add(row: dict) -> dict:
+        record_property("fault_tally", row)
+        return row
+
+    return add
+
+
+def pytest_terminal_summary(terminalreporter):  # pragma: no cover - output only
+    from tests.delivery.tally import table
+
+    rows = []
+    for reports in terminalreporter.stats.values():
+        for report in reports:
+            if getattr(report, "when", None) != "call":
+                continue
+            for key, value in getattr(report, "user_properties", ()) or ():
+                if key == "fault_tally":
+                    rows.append(value)
+    if rows:
+        terminalreporter.write_sep("-", "fault suite: per scenario")
+        terminalreporter.write_line(table(sorted(rows, key=lambda r: r["scenario"])))

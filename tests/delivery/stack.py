@@ -50,6 +50,7 @@ class Stack:
         worker_timeout: float = 2.0,
         plan: Path = EXAMPLE_PLAN,
         delivery_kid: str = "dk1",
+        outbox: Path | None = None,
     ) -> None:
         self.tmp = tmp
         self.env = dict(os.environ)
@@ -59,7 +60,7 @@ class Stack:
         self.port = free_port()
         self.env.update(
             SGTM_PLAN=str(plan),
-            SGTM_OUTBOX=str(tmp / "outbox.sqlite"),
+            SGTM_OUTBOX=str(outbox or tmp / "outbox.sqlite"),
             SGTM_COLLECT_URL=collect_url,
             SGTM_RATE_LIMITS="off",
             PORT=str(self.port),
@@ -125,6 +126,43 @@ class Stack:
                 if time.monotonic() > deadline:
                     raise
             time.sleep(0.1)
+
+    def post_once(self, body: object) -> tuple[int, dict, dict]:
+        """One signed POST /v1/events, no retry: (status, answer, headers)."""
+        data = json.dumps(body).encode()
+        headers = {
+            "Content-Type": "application/json",
+            signing.SIGNATURE_HEADER: signing.sign_request(self.signing_keys, data),
+        }
+        req = urllib.request.Request(self.url + "/v1/events", data=data, headers=headers)
+        try:
+            with urllib.request.urlopen(req, timeout=10) as r:
+                return r.status, json.loads(r.read()), dict(r.headers)
+        except urllib.error.HTTPError as exc:
+            return exc.code, json.loads(exc.read() or b"{}"), dict(exc.headers)
+
+    def context(self, body: dict) -> tuple[int, dict]:
+        """POST /v1/context like the checkout snippet (a browser token, the shop's origin)."""
+        headers = {
+            "Content-Type": "application/json",
+            "Origin": ORIGIN,
+            "Authorization": "Bearer " + signing.issue_token(self.token_keys, ORIGIN, 900),
+        }
+        req = urllib.request.Request(
+            self.url + "/v1/context", data=json.dumps(body).encode(), headers=headers
+        )
+        try:
+            with urllib.request.urlopen(req, timeout=10) as r:
+                return r.status, json.loads(r.read())
+        except urllib.error.HTTPError as exc:
+            return exc.code, json.loads(exc.read() or b"{}")
+
+    def get(self, path: str) -> tuple[int, dict]:
+        try:
+            with urllib.request.urlopen(self.url + path, timeout=10) as r:
+                return r.status, json.loads(r.read())
+        except urllib.error.HTTPError as exc:
+            return exc.code, json.loads(exc.read() or b"{}")
 
     def shopify(self, order: dict, topic: str = "orders/paid") -> tuple[int, dict]:
         """POST a Shopify webhook signed with the shop's secret, as Shopify (re)delivers it."""

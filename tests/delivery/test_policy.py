@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 
 import pytest
@@ -34,10 +35,38 @@ def test_backoff_doubles_with_equal_jitter_up_to_the_cap(attempts, low, high):
 def test_limits_come_from_the_plan():
     plan = load_plan("examples/shop/plan.yaml")
     policy = RetryPolicy.from_plan(plan)
-    assert policy.limits_for("meta") == Limits(168 * 3600, plan.destinations["meta"].max_attempts)
+    assert policy.limits_for("meta").window_s == 168 * 3600
     assert policy.limits_for("ga4").window_s == 72 * 3600
     assert policy.limits_for("google_ads").window_s == 24 * 3600
     assert policy.limits_for("gone-from-plan") == DEFAULT_LIMITS
+    assert policy.rule("meta") == (
+        "Meta takes events whose event_time is at most 168 h old (retry_window_hours)"
+    )
+    assert policy.rule("warehouse").startswith("retried for ")
+
+
+@pytest.mark.parametrize("destination", ["ga4", "meta", "google_ads", "warehouse", "crm"])
+def test_retries_last_the_whole_window(destination):
+    """With the old defaults (20 tries, 600 s cap) a failing destination was dead-lettered
+    after 1.1-1.5 h of a 24-168 h window. Now the tries, even with every jittered delay as
+    short as it can be, reach the end of the window, and the backoff is capped at an hour."""
+    plan = load_plan("examples/shop/plan.yaml")
+    policy = RetryPolicy.from_plan(plan)
+    limits = policy.limits_for(destination)
+    assert limits.max_attempts >= plan.destinations[destination].max_attempts
+    rng = random.Random(3)
+    now, start, made = 0.0, 0.0, 0
+    while True:
+        made += 1
+        out = policy.after_failure(
+            destination, Attempt(now, "failure", "HTTP 500", 500), made - 1, start, now, rng
+        )
+        if out.state == "aborted":
+            break
+        assert out.next_attempt_at - now <= 3600
+        now = out.next_attempt_at
+    assert "retry window" in out.attempt.reason and "gave up" not in out.attempt.reason
+    assert now >= limits.window_s - 3600  # retried until the last hour of the window
 
 
 @pytest.mark.parametrize(
@@ -108,3 +137,20 @@ def test_breaker_pause_is_not_a_failure():
     assert not b.allow(129.0) and b.allow(130.0)
     b.success()
     assert b.failures == 0 and b.opened == 0
+
+
+def test_plan_check_json_shows_the_retry_schedule(capsys):
+    from generator.cli import main
+
+    assert main(["plan", "check", "examples/shop/plan.yaml", "--format", "json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    meta, warehouse = doc["retry_schedule"]["meta"], doc["retry_schedule"]["warehouse"]
+    assert meta["window_hours"] == 168 and meta["counts_from"] == "business_time"
+    assert warehouse["counts_from"] == "received_at"
+    assert (
+        meta["max_attempts"]
+        == RetryPolicy.from_plan(load_plan("examples/shop/plan.yaml"))
+        .limits_for("meta")
+        .max_attempts
+    )
+    assert max(meta["nominal_delays_s"]) == 3600

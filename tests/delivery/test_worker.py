@@ -120,7 +120,7 @@ def test_event_already_past_its_window_is_not_sent(outbox, sgtm, make_worker, fa
     assert ("ga4", "old") not in sgtm.seen and sgtm.delivered[("meta", "old")] == 1
     (dl,) = outbox.dead_letters()
     assert dl.destination == "ga4" and dl.attempts[0].outcome == "expired"
-    assert "past its 72 h retry window before it could be sent" in dl.reason
+    assert dl.reason.startswith("expired: ") and "72 h" in dl.reason
 
 
 def test_consent_skip_is_final_and_client_rejection_dead_letters(
@@ -212,9 +212,29 @@ def test_slow_sgtm_times_out_and_is_retried(outbox, httpserver, make_worker, fak
 
     httpserver.expect_request("/slow").respond_with_handler(slow)
     _enqueue(outbox, fake_clock, "e1")
-    make_worker(url=httpserver.url_for("/slow"), timeout_s=0.2).run_once()
+    make_worker(url=httpserver.url_for("/slow"), timeout_s=0.2, settle_s=0.1).run_once()
     status = outbox.ledger("e1").destinations["ga4"]
-    assert status.state == "failed" and "within 0.2 s" in status.last_reason
+    # No answer within the timeout plus the settle grace: a failure, retried after settling.
+    assert status.state == "failed" and "within 0.3 s" in status.last_reason
+
+
+def test_a_late_answer_within_the_settle_time_is_recorded_not_resent(
+    outbox, sgtm, httpserver, make_worker, fake_clock
+):
+    """A slow sGTM (answer after the timeout) used to make every destination receive the
+    same batch again: the worker gave up, and sGTM had processed it anyway."""
+    import time as _time
+
+    def slow(request):
+        _time.sleep(0.5)
+        return sgtm.handler(request)
+
+    httpserver.expect_request("/slow-ok").respond_with_handler(slow)
+    _enqueue(outbox, fake_clock, "e1")
+    make_worker(url=httpserver.url_for("/slow-ok"), timeout_s=0.2, settle_s=2.0).run_once()
+    entry = outbox.ledger("e1")
+    assert entry.status == "delivered"
+    assert all(n == 1 for n in sgtm.delivered.values()) and sgtm.delivered
 
 
 def test_start_requeues_what_a_killed_worker_left_executing(outbox, sgtm, make_worker, fake_clock):
@@ -295,3 +315,50 @@ def test_an_echoed_answer_body_stays_out_of_the_logs(
     # The ledger says the same: the echo is not a cause worth storing.
     attempts = outbox.ledger("e-echo").destinations["ga4"]
     assert attempts.state == "failed" and attempts.last_reason == left_out
+
+
+def test_dlq_replay_re_evaluates_the_acceptance_rule(outbox, sgtm, make_worker, fake_clock):
+    """Replay used to give a fresh window counted from the replay, so an event GA4 would
+    refuse was sent anyway; the window keeps counting from the business time."""
+    old = fake_clock() - 80 * 3600  # GA4 accepts 72 h
+    outbox.enqueue([make_record("old", accepted_at=old)], WINDOW)
+    make_worker().run(until_idle=True)
+    (dl,) = outbox.dead_letters()
+    (replayed,) = outbox.replay(now=fake_clock())
+    assert replayed.destination == "ga4"
+    make_worker().run(until_idle=True)
+    assert ("ga4", "old") not in sgtm.seen  # re-evaluated: still expired, still not sent
+    (again,) = outbox.dead_letters()
+    assert again.id != dl.id and again.reason.startswith("expired: ")
+    assert again.attempts[-1].outcome == "expired"
+
+
+def test_a_rate_limited_destination_holds_back_only_itself(outbox, sgtm, make_worker, fake_clock):
+    from sidecar.delivery.throttle import Throttle
+
+    for i in range(10):
+        _enqueue(outbox, fake_clock, f"r{i}")
+    start = fake_clock()
+    acked: dict[str, list[float]] = {"ga4": [], "meta": []}
+    worker = make_worker(throttle=Throttle.from_rates({"meta": 2}))
+    worker.run(until_idle=True)
+    for i in range(10):
+        entry = outbox.ledger(f"r{i}")
+        assert entry.status == "delivered"
+        for dest, status in entry.destinations.items():
+            acked[dest].append(status.acked_at - start)
+            assert status.attempts == 1  # deferrals are not attempts
+    assert max(acked["ga4"]) == 0  # every GA4 delivery went in the first batch
+    assert max(acked["meta"]) >= 3.5  # 10 events at 2/s with a burst of 2: ~4 s
+    assert all(n == 1 for n in sgtm.delivered.values())
+
+
+def test_token_bucket_books_future_tokens_in_order():
+    from sidecar.delivery.throttle import Bucket
+
+    b = Bucket(rate=2.0, burst=2.0)
+    assert b.take(0.0) is None and b.take(0.0) is None  # the burst
+    assert b.take(0.0) == 0.5  # then one every 1/rate s
+    assert b.take(0.0, behind=1) == 1.0 and b.take(0.0, behind=2) == 1.5  # queued apart
+    assert b.take(0.5) is None  # the token came
+    assert b.take(0.5) == 1.0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import re
 
 import pytest
@@ -84,20 +85,40 @@ def test_config_from_env_lists_every_problem():
     assert "SGTM_TRUSTED_PROXIES='x' is not an integer" in message
 
 
-def test_health_and_readiness(client, store, monkeypatch):
+def test_health_and_readiness(client, store):
     assert client.get("/healthz").get_json() == {"status": "ok"}
     ready = client.get("/readyz")
     assert ready.status_code == 200
-    assert ready.get_json()["checks"] == {"plan": "ok", "outbox": "ok"}
+    assert ready.get_json()["checks"] == {
+        "plan": "ok",
+        "outbox_file": "ok",
+        "outbox_writable": "ok",
+        "outbox_free_space": "ok",
+        "outbox_integrity": "ok",
+    }
+    store.min_free_bytes = 2**62  # more than any disk: the real check on the real file system
+    r = client.get("/readyz")
+    assert r.status_code == 503 and r.headers["Retry-After"] == "5"
+    body = r.get_json()
+    assert body["failing"] == ["outbox_free_space"]
+    assert body["checks"]["outbox_free_space"].startswith("failed: ")
+    assert "MiB free, below" in body["checks"]["outbox_free_space"]
+    assert client.get("/healthz").status_code == 200
 
-    def down() -> None:
-        raise StoreUnavailable("outbox.sqlite: disk full")
 
-    monkeypatch.setattr(store, "ping", down)
+def test_readiness_names_a_replaced_outbox_without_its_path(client, store):
+    import shutil
+
+    copy = store.path + ".copy"
+    shutil.copyfile(store.path, copy)
+    os.replace(copy, store.path)  # same path, another file: what a restore or a bad mount does
     r = client.get("/readyz")
     assert r.status_code == 503
-    assert r.get_json()["checks"]["outbox"] == "unavailable"  # the reason is in the log only
-    assert client.get("/healthz").status_code == 200
+    body = r.get_json()
+    assert body["failing"] == ["outbox_file", "outbox_writable"]
+    assert "replaced while open" in body["checks"]["outbox_file"]
+    assert store.path not in r.get_data(as_text=True)
+    assert os.path.dirname(store.path) not in r.get_data(as_text=True)
 
 
 def test_probes_answer_on_the_load_balancers_v1_paths_too(client, store, monkeypatch):
@@ -105,7 +126,7 @@ def test_probes_answer_on_the_load_balancers_v1_paths_too(client, store, monkeyp
     assert client.get("/v1/healthz").get_json() == {"status": "ok"}
     ready = client.get("/v1/readyz")
     assert ready.status_code == 200
-    assert ready.get_json()["checks"] == {"plan": "ok", "outbox": "ok"}
+    assert ready.get_json() == client.get("/readyz").get_json()
 
     def down() -> None:
         raise StoreUnavailable("outbox.sqlite: disk full")

@@ -52,3 +52,29 @@ def test_decision_time_comes_from_the_clock(pipeline, store):
     pipeline.ingest([envelope("t-1")], "web")
     (row,) = outbox_rows(store)
     assert row["decision"]["decided_at"] == 1_800_000_000.0
+
+
+def test_retry_windows_count_from_what_each_destination_checks(pipeline, store):
+    """GA4, Meta and Google Ads check the event's own (business) time; the warehouse and the
+    CRM accept anything, so their windows count from receipt."""
+    paid = 1_800_000_000.0 - 4 * 86400  # paid four days before it reached the sidecar
+    pipeline.ingest([envelope("w-1", timestamp=int(paid * 1000))], "shopify")
+    starts = dict(
+        store._read()
+        .execute("SELECT destination, window_start FROM deliveries WHERE event_id = 'w-1'")
+        .fetchall()
+    )
+    assert starts["ga4"] == paid and starts["meta"] == paid
+    assert starts["warehouse"] == 1_800_000_000.0
+
+
+def test_a_future_timestamp_is_set_to_the_receipt_time(pipeline, store):
+    ahead = int((1_800_000_000.0 + 2 * 86400) * 1000)  # +2 days: a shop clock or zone bug
+    pipeline.ingest([envelope("f-1", timestamp=ahead), envelope("f-2")], "web")
+    rows = {r["event_id"]: r for r in outbox_rows(store)}
+    assert rows["f-1"]["envelope"]["timestamp"] == 1_800_000_000_000
+    assert rows["f-1"]["decision"]["timestamp"] == (
+        "172800 s in the future: set to the receipt time"
+    )
+    assert rows["f-2"]["envelope"]["timestamp"] == 1732870000000  # past times are kept
+    assert "timestamp" not in rows["f-2"]["decision"]

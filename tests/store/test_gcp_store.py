@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 import uuid
@@ -57,10 +58,22 @@ def test_stale_key_past_the_window_is_reclaimed(gcp_env):
     clock = FakeClock(time.time())
     store = GcpStore(project=gcp_env, topic="outbox", subscription="outbox-pull", clock=clock)
     store.ensure_topology()
-    assert store.enqueue([make_record("e1", accepted_at=clock())], 60)[0].status == "accepted"
-    assert store.enqueue([make_record("e1", accepted_at=clock())], 60)[0].status == "duplicate"
+    first = make_record("e1", dedupe_keys=("e1", "wh:1"), accepted_at=clock())
+    assert store.enqueue([first], 60)[0].status == "accepted"
+    other = make_record("e2", dedupe_keys=("e2", "wh:1"), accepted_at=clock())
+    assert store.enqueue([other], 60)[0].status == "duplicate"
     clock.advance(61)
-    assert store.enqueue([make_record("e1", accepted_at=clock())], 60)[0].status == "accepted"
+    # The key past its window is reclaimed by another event ...
+    assert store.enqueue([make_record("e2", dedupe_keys=("e2", "wh:1"))], 60)[0].status == (
+        "accepted"
+    )
+    # ... but a stored event is never replaced by a later one with its id, whatever its age.
+    late = make_record("e1", accepted_at=clock())
+    object.__setattr__(late, "envelope", {**late.envelope, "params": {"value": 99999}})
+    assert store.enqueue([late], 60)[0].status == "duplicate"
+    assert json.loads(store._event_ref("e1").get().get("envelope"))["params"]["value"] == 10.0
+    assert store.stored_envelope("e1")["params"]["value"] == 10.0
+    assert store.stored_envelope("nope") is None
 
 
 def test_concurrent_enqueues_accept_each_key_once(gcp):
@@ -139,7 +152,8 @@ def test_dead_letters_and_replay(gcp):
     assert [d.id for d in gcp.replay(now=t + 5)] == [dl.id]
     assert gcp.dead_letters() == []
     claim = gcp.claim_event("e1", t + 5, 60)
-    assert claim.attempts == {"meta": 0} and claim.window_start == {"meta": t + 5}
+    # The window still counts from the event's time (make_record's): the worker re-evaluates.
+    assert claim.attempts == {"meta": 0} and claim.window_start == {"meta": 1_000_000.0}
     assert [e.event_id for e in gcp.ledger_for_order("1001")] == ["e1"]
     assert gcp.counts() == {"executing": 1}
 
@@ -176,3 +190,33 @@ def test_sweep_republishes_what_a_crash_left_unpublished(gcp):
 def test_note_skipped_is_ledger_only(gcp):
     gcp.note_skipped(make_record("s1", destinations=()))
     assert gcp.ledger("s1").status == "skipped"
+
+
+def test_quarantine_keeps_the_body_and_counts_the_unresolved(gcp):
+    from sidecar.store.base import QuarantinedBody
+
+    body = b'{"id": 1, "refund_line_items": [{"quantity": 1}]}'
+    item = QuarantinedBody(
+        id="",
+        source="shopify",
+        platform="shopify",
+        topic="refunds/create",
+        body=body,
+        headers={"X-Shopify-Hmac-Sha256": "abc=", "X-Shopify-Topic": "refunds/create"},
+        errors=({"pointer": "/refund_line_items/0/subtotal", "message": "missing"},),
+        received_at=1_000_000.0,
+    )
+    first = gcp.quarantine(item)
+    second = gcp.quarantine(item)
+    assert gcp.quarantine_count() == 2
+    kept = gcp.quarantined_one(first)
+    assert kept.body == body and kept.headers == item.headers and kept.errors == item.errors
+    assert kept.platform == "shopify" and kept.topic == "refunds/create"
+    assert kept.error == "/refund_line_items/0/subtotal: missing"
+    gcp.quarantine_result(first, "accepted: shopify-1-refund-2 accepted", 1_000_100.0)
+    gcp.quarantine_result(second, "still unmappable: /x: y", None)
+    assert [i.id for i in gcp.quarantined()] == [second]
+    assert {i.id for i in gcp.quarantined(include_replayed=True)} == {first, second}
+    assert gcp.quarantine_count() == 1
+    assert gcp.quarantined_one(second).last_result == "still unmappable: /x: y"
+    assert gcp.quarantined_one("no/such") is None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import os
 import signal
@@ -55,10 +56,27 @@ def test_duplicates_inside_one_batch(store):
     assert results[1].duplicate_of == "order:1"
 
 
-def test_dedupe_window_expires(store, clock):
-    store.enqueue([make_record("e1")], 60)
+def test_dedupe_window_expires_for_keys_but_a_stored_event_is_never_replaced(store, clock):
+    store.enqueue([make_record("e1", dedupe_keys=("e1", "wh:1"))], 60)
+    assert store.enqueue([make_record("e2", dedupe_keys=("e2", "wh:1"))], 60)[0].status == (
+        "duplicate"
+    )
     clock.advance(61)
-    assert store.enqueue([make_record("e1")], 60)[0].status == "accepted"
+    assert store.enqueue([make_record("e2", dedupe_keys=("e2", "wh:1"))], 60)[0].status == (
+        "accepted"
+    )
+    # 49 h later a browser reused the id with value 99999: it must not replace nor re-queue.
+    store.claim(clock(), 10, 30)
+    store.record(
+        "e1", [Outcome("ga4", "succeeded", Attempt(clock(), "success", "ok", 200))], clock()
+    )
+    clock.advance(49 * 3600)
+    late = make_record("e1", accepted_at=clock())
+    object.__setattr__(late, "envelope", {**late.envelope, "params": {"value": 99999}})
+    assert store.enqueue([late], 60)[0].status == "duplicate"
+    row = store._read().execute("SELECT envelope FROM events WHERE event_id = 'e1'").fetchone()
+    assert json.loads(row[0])["params"]["value"] == 10.0
+    assert store.ledger("e1").destinations["ga4"].state == "succeeded"
 
 
 def test_enqueue_is_all_or_nothing(store):
@@ -236,7 +254,8 @@ def test_dead_letter_keeps_every_attempt_and_replays(store, clock):
     assert store.dead_letters() == []  # replayed ones are hidden unless asked for
     assert store.dead_letters(include_replayed=True)[0].replayed_at == t + 10
     (claim,) = store.claim(t + 10, 10, 30)
-    assert claim.window_start == {"meta": t + 10} and claim.attempts == {"meta": 0}
+    # The window still counts from the event's time: the worker re-evaluates the rule.
+    assert claim.window_start == {"meta": t} and claim.attempts == {"meta": 0}
 
 
 def test_next_due_at(store, clock):
@@ -303,3 +322,31 @@ def test_read_failures_are_store_unavailable_not_raw_errors(store):
         store.ledger("e1")
     with pytest.raises(StoreUnavailable, match="ledger read failed"):
         store.ledger_for_order("1001")
+
+
+def test_quarantine_keeps_the_body_and_counts_the_unresolved(tmp_path):
+    from sidecar.store.base import QuarantinedBody
+
+    store = SqliteStore(tmp_path / "q.sqlite")
+    body = b'{"id": 1, "refund_line_items": [{"quantity": 1}]}'
+    item = QuarantinedBody(
+        id="",
+        source="shopify",
+        platform="shopify",
+        topic="refunds/create",
+        body=body,
+        headers={"X-Shopify-Hmac-Sha256": "abc=", "X-Shopify-Topic": "refunds/create"},
+        errors=({"pointer": "/refund_line_items/0/subtotal", "message": "missing"},),
+        received_at=1_000_000.0,
+    )
+    first = store.quarantine(item)
+    second = store.quarantine(item)
+    assert store.quarantine_count() == 2
+    kept = store.quarantined_one(first)
+    assert kept.body == body and kept.headers == item.headers and kept.errors == item.errors
+    store.quarantine_result(first, "accepted", 1_000_100.0)
+    assert [i.id for i in store.quarantined()] == [second]
+    assert store.quarantine_count() == 1
+    # Purged with the rest after retention_days.
+    store.purge(1_000_000.0 + 400 * 86400, 3600, 395 * 86400)
+    assert store.quarantined(include_replayed=True) == []

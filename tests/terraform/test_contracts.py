@@ -155,6 +155,15 @@ def test_sidecar_probes_use_healthz_and_readyz() -> None:
     assert container["liveness_probe"][0]["http_get"][0]["path"] == "/healthz"
 
 
+def test_sgtm_services_have_http_startup_and_liveness_probes_on_healthy() -> None:
+    for name in ("preview", "tagging"):
+        container = _container(_resource("sgtm", "google_cloud_run_v2_service", name))
+        for probe in ("startup_probe", "liveness_probe"):
+            (block,) = container[probe]
+            assert "tcp_socket" not in block, (name, probe)
+            assert block["http_get"][0]["path"] == "/healthy", (name, probe)
+
+
 def test_secret_env_is_a_required_map_and_the_keyset_is_added_once() -> None:
     root = _variables(hcl.tf_files_in(hcl.TERRAFORM))
     assert root["sidecar_secret_env"]["type"] == "${map(string)}"
@@ -265,6 +274,7 @@ def test_log_metrics_and_sink_select_the_sidecar_record_types() -> None:
     types = variables["log_record_types"]["type"]
     for kind in ("consent_decision", "delivery_failure", "dead_letter"):
         assert f'{kind} = optional(string, "{kind}")' in types
+    assert 'quarantined = optional(string, "webhook_quarantined")' in " ".join(types.split())
     dataset = _resource("observability", "google_bigquery_dataset", "audit")
     assert dataset["location"] == "${var.bigquery_location}"
 
@@ -278,6 +288,7 @@ def test_alert_policies_cover_the_four_signals_and_uptime() -> None:
     assert set(alerts) == {
         "delivery_failures",
         "dead_letters",
+        "quarantined_webhooks",
         "server_errors",
         "consent_blocked_jump",
         "uptime",
@@ -287,6 +298,7 @@ def test_alert_policies_cover_the_four_signals_and_uptime() -> None:
     assert "5xx" in str(alerts["server_errors"])
     assert "num_undelivered_messages" in str(alerts["dead_letters"])
     assert "offset" in str(alerts["consent_blocked_jump"])
+    assert 'google_logging_metric.main["quarantined"]' in str(alerts["quarantined_webhooks"])
     uptime = _resource("observability", "google_monitoring_uptime_check_config", "main")
     assert uptime["http_check"][0]["use_ssl"] is True
     calls = hcl.module_calls()

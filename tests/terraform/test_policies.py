@@ -13,7 +13,7 @@ from tests.terraform.schema import load_schema
 
 SCHEMA = load_schema()
 FILES = hcl.tf_files(hcl.TERRAFORM)
-TTL_COLLECTIONS = ["contexts", "dead_letters", "events", "idempotency", "ledger"]
+TTL_COLLECTIONS = ["contexts", "dead_letters", "events", "idempotency", "ledger", "quarantine"]
 
 
 def _snippet(tmp_path: Path, source: str) -> list[hcl.TfFile]:

@@ -113,7 +113,8 @@ def test_stripe_tolerance_comes_from_the_plan(make_shop):
 
 
 def test_reference_vectors_verify_and_then_the_payload_is_checked(make_shop, clock):
-    """protocols.md §5.4 vectors: the signature passes; the tiny bodies are then 400, not 401."""
+    """protocols.md §5.4 vectors: the signature passes; the tiny bodies cannot be mapped, so
+    they are quarantined (202), never refused: a refused authentic body is kept nowhere."""
     shop, store = make_shop(
         env={
             "SHOPIFY_WEBHOOK_SECRET": "shpss_test_secret_123",
@@ -130,8 +131,7 @@ def test_reference_vectors_verify_and_then_the_payload_is_checked(make_shop, clo
             "X-Shopify-Hmac-Sha256": "l6QdYOUEtCPzJJlwDSXOjE4I3yBlf08wqmtRCxa4WnE=",
         },
     )
-    assert answer.status_code == 400
-    assert answer.get_json()["error"]["errors"] == [
+    assert quarantined(answer, store) == [
         {"pointer": "/line_items", "message": "expected an array, but it is missing"}
     ]
     body = b'{"id":727,"status":"processing","currency":"USD","total":"29.35"}'
@@ -143,8 +143,7 @@ def test_reference_vectors_verify_and_then_the_payload_is_checked(make_shop, clo
             "X-WC-Webhook-Signature": "wBa0YL7D+Y3yLlCHSkOEdQbxPaZuEeuoItCv6bqthRA=",
         },
     )
-    assert answer.status_code == 400
-    assert answer.get_json()["error"]["errors"][0]["pointer"] == "/line_items"
+    assert quarantined(answer, store)[0]["pointer"] == "/line_items"
     body = b'{"id":"evt_test_1","object":"event","type":"checkout.session.completed"}'
     header = "t=1700000000,v1=ca796b857b81e24d595a4c37abf88d2fafb533a32ede6ce4cfc9b0e892a35b08"
     post = lambda: shop.client.post(  # noqa: E731
@@ -153,10 +152,19 @@ def test_reference_vectors_verify_and_then_the_payload_is_checked(make_shop, clo
     assert post().status_code == 401  # the test clock is months after t
     clock.now = 1_700_000_100
     answer = post()
-    assert answer.status_code == 400
-    assert answer.get_json()["error"]["errors"] == [
+    assert quarantined(answer, store) == [
         {"pointer": "/data", "message": "expected an object, but it is missing"}
     ]
+    items = store.quarantined()
+    assert [(i.platform, i.topic) for i in items] == [
+        ("shopify", "orders/paid"),
+        ("woocommerce", "order.updated"),
+        ("stripe", "checkout.session.completed"),
+    ]
+    assert items[0].body == b'{"id":820982911946154508,"name":"#1001","total_price":"59.00",' + (
+        b'"currency":"EUR"}'
+    )
+    assert items[2].headers == {"Stripe-Signature": header}
     assert outbox_rows(store) == []
 
 
@@ -184,7 +192,17 @@ def test_a_form_body_with_a_signature_is_not_a_ping(shop):
     assert answer.status_code == 401
 
 
-# --- bad payloads: precise 400s, never a 500 ---------------------------------------------------
+# --- bad payloads: authentic ones are quarantined with the precise error, never a 4xx/500 ------
+
+
+def quarantined(answer, store) -> list[dict]:
+    """The answer is 202 quarantined, and the store keeps the body with the same errors."""
+    assert answer.status_code == 202, answer.get_json()
+    body = answer.get_json()
+    assert body["status"] == "quarantined"
+    item = store.quarantined_one(body["quarantine_id"])
+    assert item is not None and list(item.errors) == body["errors"]
+    return body["errors"]
 
 
 @pytest.mark.parametrize(
@@ -196,53 +214,61 @@ def test_a_form_body_with_a_signature_is_not_a_ping(shop):
         (b"[]", "/", "expected an object"),
     ],
 )
-def test_bad_shopify_payloads_are_precise_400s(shop_store, raw, pointer, fragment):
+def test_bad_shopify_payloads_are_quarantined_with_the_precise_error(
+    shop_store, raw, pointer, fragment
+):
     shop, store = shop_store
     answer = shop.shopify("orders/paid", None, raw=raw)
-    assert answer.status_code == 400
-    error = answer.get_json()["error"]
-    assert error["code"] == "invalid_payload"
-    assert error["errors"][0]["pointer"] == pointer
-    assert fragment in error["errors"][0]["message"]
+    errors = quarantined(answer, store)
+    assert errors[0]["pointer"] == pointer
+    assert fragment in errors[0]["message"]
     assert outbox_rows(store) == []
+    item = store.quarantined()[0]
+    assert item.body == raw and item.headers["X-Shopify-Topic"] == "orders/paid"
+    assert (
+        item.headers["X-Shopify-Webhook-Id"] == "wh-1" and "X-Shopify-Hmac-Sha256" in item.headers
+    )
 
 
-def test_missing_topic_header_is_400(shop):
+def test_an_unsigned_or_wrongly_signed_body_is_not_quarantined(shop_store):
+    shop, store = shop_store
+    answer = shop.shopify("orders/paid", None, raw=b"{not json", secret="wrong")
+    assert answer.status_code == 401
+    assert store.quarantined() == []
+
+
+def test_missing_topic_header_is_quarantined(shop_store):
+    shop, store = shop_store
     body = json.dumps(payload("shopify", "paid_basic")).encode()
     answer = shop.client.post(
         "/v1/webhooks/shopify",
         data=body,
         headers={"X-Shopify-Hmac-Sha256": base64_hmac(shop.env["SHOPIFY_WEBHOOK_SECRET"], body)},
     )
-    assert answer.status_code == 400
-    assert answer.get_json()["error"]["errors"] == [
-        {"pointer": "X-Shopify-Topic", "message": "missing"}
+    assert quarantined(answer, store) == [
+        {"pointer": "X-Shopify-Topic", "message": "header is missing"}
     ]
 
 
-def test_stripe_wrong_type_is_400_naming_the_field(shop):
+def test_stripe_wrong_type_is_quarantined_naming_the_field(shop_store):
+    shop, store = shop_store
     event = payload("stripe", "checkout_completed_payment_link")
     event["data"]["object"]["total_details"]["amount_tax"] = 1.5
     answer = shop.stripe(event)
-    assert answer.status_code == 400
-    assert answer.get_json()["error"]["errors"][0]["pointer"] == (
-        "/data/object/total_details/amount_tax"
-    )
+    assert quarantined(answer, store)[0]["pointer"] == ("/data/object/total_details/amount_tax")
 
 
-def test_a_mapped_event_that_breaks_the_plan_is_400_with_the_envelope_pointer(shop_store):
+def test_a_mapped_event_that_breaks_the_plan_is_quarantined_with_the_envelope_pointer(
+    shop_store,
+):
     shop, store = shop_store
     order = payload("shopify", "paid_basic")
     order["discount_codes"] = [{"code": "X" * 30}] * 5  # 150 characters, clipped to 100: fine
     order["total_price_set"]["presentment_money"]["amount"] = "-5.00"
     order["subtotal_price_set"]["presentment_money"]["amount"] = "-5.00"
     answer = shop.shopify("orders/paid", order)
-    assert answer.status_code == 400
-    error = answer.get_json()["error"]
-    assert error["code"] == "invalid_event"
-    assert {"pointer": "/events/0/params/value", "message": error["errors"][0]["message"]} in error[
-        "errors"
-    ]
+    errors = quarantined(answer, store)
+    assert {"pointer": "/events/0/params/value", "message": errors[0]["message"]} in errors
     assert outbox_rows(store) == []
 
 
@@ -395,18 +421,16 @@ def test_refund_without_a_refund_event_in_the_plan_is_ignored_with_the_reason(ma
     assert outbox_rows(store) == []
 
 
-def test_out_of_range_values_are_400s_not_500s(shop_store):
+def test_out_of_range_values_are_quarantined_not_500s(shop_store):
     shop, store = shop_store
     event = payload("stripe", "checkout_completed_payment_link")
     event["created"] = 10**15  # milliseconds sent as seconds
     answer = shop.stripe(event)
-    assert answer.status_code == 400
-    assert answer.get_json()["error"]["errors"][0]["pointer"] == "/events/0/timestamp"
+    assert quarantined(answer, store)[0]["pointer"] == "/events/0/timestamp"
     order = payload("shopify", "paid_basic")
     order["total_price_set"]["presentment_money"]["amount"] = "1e400"
     answer = shop.shopify("orders/paid", order)
-    assert answer.status_code == 400
-    assert answer.get_json()["error"]["errors"] == [
+    assert quarantined(answer, store) == [
         {
             "pointer": "/total_price_set/presentment_money/amount",
             "message": 'expected a decimal amount like "59.90", but the text is not one',

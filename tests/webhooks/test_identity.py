@@ -346,3 +346,76 @@ def test_context_posts_are_rate_limited_like_browser_events(tmp_path, clock):
     for i in range(3):  # webhooks are not limited
         assert shop.shopify("orders/paid", order, webhook_id=f"w{i}").status_code == 200
     store.close()
+
+
+# --- latest consent wins ---------------------------------------------------------------------
+
+
+def browser_event(shop, event_id: str, at_s: float, consent: dict) -> None:
+    """What the shop's pages send to the Event API: here only the consent matters."""
+    import json as _json
+
+    from sidecar import signing
+
+    body = {
+        "schema": 1,
+        "event_name": "view_item",
+        "event_id": event_id,
+        "timestamp": int(at_s * 1000),
+        "client_id": "555000111.1718190000",
+        "consent": consent,
+        "params": {"currency": "EUR", "value": 10, "items": [{"id": "SKU-1", "price": 10}]},
+    }
+    answer = shop.client.post(
+        "/v1/events",
+        data=_json.dumps(body),
+        headers={
+            "Content-Type": "application/json",
+            "Origin": ORIGIN,
+            "Authorization": "Bearer " + signing.issue_token(shop.token_keys, ORIGIN, 900),
+        },
+    )
+    assert answer.status_code == 200, answer.get_json()
+    assert answer.get_json()["results"][0]["status"] == "accepted", answer.get_json()
+
+
+def test_an_event_withdrawing_ads_after_the_context_grant_reaches_the_order(shop_store, clock):
+    """The context granted ads, then the browser reported ads: false before paying: the order
+    used to stay queued for Google Ads and Meta on the context's stale grant."""
+    shop, store = shop_store
+    clock.now = 1_718_193_000.0  # the checkout context, 13 minutes before the order
+    assert shop.context(browser_context()).status_code == 200
+    browser_event(shop, "later-1", 1_718_193_500.0, {**ALL_GRANTED, "ads": False})
+    clock.now = 1_718_193_807.0
+    shop.shopify("orders/paid", payload("shopify", "paid_basic"))
+    queued = row(store, SHOPIFY_ORDER)
+    assert queued["envelope"]["consent"] == {**ALL_GRANTED, "ads": False}
+    assert "google_ads" not in queued["deliveries"] and "meta" not in queued["deliveries"]
+    assert {"ga4", "warehouse", "crm"} <= set(queued["deliveries"])
+
+
+def test_a_report_after_the_order_does_not_change_the_purchase(shop_store, clock):
+    shop, store = shop_store
+    clock.now = 1_718_193_000.0
+    shop.context(browser_context())
+    browser_event(shop, "after-1", 1_718_199_000.0, {**ALL_GRANTED, "ads": False})
+    clock.now = 1_718_193_807.0
+    shop.shopify("orders/paid", payload("shopify", "paid_basic"))
+    assert "google_ads" in row(store, SHOPIFY_ORDER)["deliveries"]
+
+
+def test_a_refund_applies_a_withdrawal_made_after_the_purchase(shop_store, clock):
+    """A refund used the purchase-time snapshot and ignored a later full withdrawal."""
+    shop, store = shop_store
+    clock.now = 1_718_193_000.0
+    shop.context(browser_context())
+    clock.now = 1_718_193_807.0
+    shop.shopify("orders/paid", payload("shopify", "paid_basic"), webhook_id="wh-a")
+    none = {"analytics": False, "ads": False, "functional": False}
+    browser_event(shop, "withdraw-1", 1_718_800_000.0, none)  # before the refund (06-20)
+    shop.shopify("refunds/create", payload("shopify", "refund_partial"), webhook_id="wh-b")
+    refund = row(store, "shopify-5678901234567-refund-929361463")
+    assert refund["envelope"]["consent"] == none
+    assert "crm" not in refund["deliveries"]  # consented before, withdrawn since
+    # The purchase, delivered on the consent it had, is not touched.
+    assert "crm" in row(store, SHOPIFY_ORDER)["deliveries"]

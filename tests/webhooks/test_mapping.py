@@ -201,3 +201,24 @@ def test_quantize_rounds_half_up_and_json_numbers_are_exact():
     assert quantize(Decimal("6.6666"), "EUR") == Decimal("6.67")
     assert json_number(Decimal("3740")) == 3740 and isinstance(json_number(Decimal("3740")), int)
     assert json.dumps(json_number(Decimal("94.80"))) == "94.8"
+
+
+@pytest.mark.parametrize(
+    ("platform", "name"),
+    [("shopify", "paid_with_tip"), ("woocommerce", "processing_fee_and_entities")],
+)
+def test_items_add_up_to_the_value(platform, name):
+    """A Shopify tip is not goods (the value excludes it, so it is no item); a WooCommerce fee
+    is in the value, so it is an item. Either way the items add up to the value."""
+    (event,) = map_case(platform, name)["events"]
+    params = event["envelope"]["params"]
+    total = sum(Decimal(str(i["price"])) * i["qty"] for i in params["items"])
+    assert total == Decimal(str(params["value"]))
+    assert all("Tip" != i.get("name") for i in params["items"])
+
+
+def test_woocommerce_names_are_html_decoded():
+    (event,) = map_case("woocommerce", "processing_fee_and_entities")["events"]
+    names = [i.get("name", "") for i in event["envelope"]["params"]["items"]]
+    assert "Vaso – 6 uds & posavasos" in names
+    assert not any("&ndash;" in n or "&amp;" in n for n in names)

@@ -15,6 +15,10 @@ locals {
       filter      = "jsonPayload.type=\"${var.log_record_types.dead_letter}\""
       description = "Events given up after the last delivery attempt."
     }
+    quarantined = {
+      filter      = "jsonPayload.type=\"${var.log_record_types.quarantined}\""
+      description = "Authentic webhook bodies that could not be mapped, kept for `sgtm quarantine replay`."
+    }
     consent_decisions = {
       filter      = "jsonPayload.type=\"${var.log_record_types.consent_decision}\""
       description = "Consent decisions taken by the sidecar."
@@ -186,6 +190,34 @@ resource "google_monitoring_alert_policy" "dead_letters" {
 
   documentation {
     content   = "Events exhausted their delivery attempts. Inspect the dead-letter subscription and the dead_letter records before replaying."
+    mime_type = "text/markdown"
+  }
+}
+
+resource "google_monitoring_alert_policy" "quarantined_webhooks" {
+  project               = var.project_id
+  display_name          = "${var.name_prefix}: webhooks quarantined"
+  combiner              = "OR"
+  notification_channels = local.channels
+  user_labels           = var.labels
+
+  conditions {
+    display_name = "webhook_quarantined records logged"
+    condition_threshold {
+      filter          = "metric.type=\"logging.googleapis.com/user/${google_logging_metric.main["quarantined"].name}\" AND resource.type=\"cloud_run_revision\""
+      comparison      = "COMPARISON_GT"
+      threshold_value = 0
+      duration        = "0s"
+      aggregations {
+        alignment_period     = "300s"
+        per_series_aligner   = "ALIGN_SUM"
+        cross_series_reducer = "REDUCE_SUM"
+      }
+    }
+  }
+
+  documentation {
+    content   = "An authentic webhook body could not be mapped to events (orders or refunds are missing from every destination until it is replayed). `sgtm quarantine list` shows the field and reason; fix the mapping or the plan, then `sgtm quarantine replay`."
     mime_type = "text/markdown"
   }
 }

@@ -34,6 +34,7 @@ variable "log_record_types" {
     consent_decision = optional(string, "consent_decision")
     delivery_failure = optional(string, "delivery_failure")
     dead_letter      = optional(string, "dead_letter")
+    quarantined      = optional(string, "webhook_quarantined")
   })
   default = {}
 }

@@ -86,12 +86,27 @@ resource "google_cloud_run_v2_service" "preview" {
         }
       }
 
-      # Google documents /healthy for manual checks but no probe contract, so the probe
-      # only waits for the port (Cloud Run's own default, made explicit).
+      # sGTM answers GET /healthy with "ok" once its container config is loaded (Google's
+      # manual-setup guide uses it as the health check path): an HTTP probe on it, not merely
+      # an open port, so a revision that cannot load its config never takes traffic, and a
+      # hung server is restarted.
       startup_probe {
-        tcp_socket {
+        http_get {
+          path = "/healthy"
           port = 8080
         }
+        period_seconds    = 5
+        timeout_seconds   = 3
+        failure_threshold = 24
+      }
+      liveness_probe {
+        http_get {
+          path = "/healthy"
+          port = 8080
+        }
+        period_seconds    = 30
+        timeout_seconds   = 5
+        failure_threshold = 3
       }
     }
   }
@@ -160,9 +175,22 @@ resource "google_cloud_run_v2_service" "tagging" {
       }
 
       startup_probe {
-        tcp_socket {
+        http_get {
+          path = "/healthy"
           port = 8080
         }
+        period_seconds    = 5
+        timeout_seconds   = 3
+        failure_threshold = 24
+      }
+      liveness_probe {
+        http_get {
+          path = "/healthy"
+          port = 8080
+        }
+        period_seconds    = 30
+        timeout_seconds   = 5
+        failure_threshold = 3
       }
     }
 

@@ -280,15 +280,24 @@ resource "google_cloud_run_v2_service" "sidecar" {
         }
       }
 
+      # Ready means "can accept durably" (/readyz checks the outbox takes writes); alive
+      # means the process answers (/healthz never touches storage, so a slow disk does not
+      # get the instance killed).
       startup_probe {
         http_get {
           path = "/readyz"
         }
+        period_seconds    = 5
+        timeout_seconds   = 3
+        failure_threshold = 24
       }
       liveness_probe {
         http_get {
           path = "/healthz"
         }
+        period_seconds    = 30
+        timeout_seconds   = 5
+        failure_threshold = 3
       }
     }
   }

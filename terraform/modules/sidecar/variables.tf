@@ -109,7 +109,7 @@ variable "firestore_location" {
 variable "ttl_collections" {
   description = "Firestore collection groups whose documents expire at their expire_at field: every collection the sidecar's gcp store writes (events holds the ledger rows), plus ledger for stores that keep it apart."
   type        = list(string)
-  default     = ["contexts", "dead_letters", "events", "idempotency", "ledger"]
+  default     = ["contexts", "dead_letters", "events", "idempotency", "ledger", "quarantine"]
 }
 
 variable "storage_regions" {
