@@ -162,6 +162,7 @@ class Pipeline:
             listed += len(checked.errors)
             work.append(_Work(i, checked, _claimed_id(env)))
         queued: list[_Work] = []
+        late: list[_Work] = []
         skipped: list[_Work] = []
         for item in work:
             envelope = item.validated.envelope
@@ -194,6 +195,7 @@ class Pipeline:
             )
             if audit.get("late_join") == "nothing to add":
                 item.status = DUPLICATE  # a browser copy of an order, with nothing to add
+                late.append(item)
             else:
                 (queued if item.record.destinations else skipped).append(item)
         # One writer at a time: threads (a lock) and gunicorn workers (a lock file beside a
@@ -207,6 +209,9 @@ class Pipeline:
                 for item, outcome in zip(queued, outcomes, strict=True):
                     item.status = ACCEPTED if outcome.status == "accepted" else DUPLICATE
                 record_duplicates(self.store, _duplicates(queued, outcomes, now))
+            # A browser's copy of an order with nothing to add is the browser reporting the
+            # order again: a duplicate for the reconciliation's dedupe and client counts.
+            record_duplicates(self.store, _duplicates(late, [None] * len(late), now))
             for item in skipped:
                 self.store.note_skipped(item.record)  # type: ignore[arg-type]
                 item.status = ACCEPTED
@@ -375,18 +380,20 @@ def _duplicates(queued: list[_Work], outcomes: list[Any], now: float) -> list[Du
     """The duplicates of one enqueue, for the reconciliation's dedupe rate."""
     out = []
     for item, outcome in zip(queued, outcomes, strict=True):
-        if outcome.status == "accepted" or item.record is None:
+        if item.record is None or (outcome is not None and outcome.status == "accepted"):
             continue
         record = item.record
         txn = record.envelope.get("params", {}).get("transaction_id")
         out.append(
             DuplicateRow(
-                record.event_id,
+                # the id the sender used: a browser's copy of an order is the order's duplicate
+                record.envelope.get("event_id", record.event_id),
                 record.event_name,
                 record.source,
                 str(txn) if txn is not None else record.order_id,
                 now,
-                outcome.duplicate_of or "",
+                (outcome.duplicate_of if outcome is not None else None)
+                or record.event_id.removeprefix(BROWSER_NAMESPACE),
             )
         )
     return out

@@ -146,6 +146,7 @@ def invocations(w: dict[str, Path | str]) -> dict[Command, list[str]]:
         ("plan", "check"): ["plan", "check", plan],
         ("plan", "schema"): ["plan", "schema", plan, "-o", str(Path(w["tmp"]) / "schemas")],
         ("plan", "diff"): ["plan", "diff", str(w["old"]), plan],
+        ("quarantine", "list"): ["quarantine", "list", "--outbox", outbox],
         ("plan", "ropa"): ["plan", "ropa", plan, "-o", str(Path(w["tmp"]) / "ropa")],
         ("generate",): ["generate", plan, "-o", str(out)],
         ("validate",): ["validate", str(out / "container.json")],
@@ -181,6 +182,8 @@ COVERED_ELSEWHERE = {
     ("rollout", "promote"): "needs the Cloud Run Admin API fake",
     ("rollout", "rollback"): "needs the Cloud Run Admin API fake",
     ("demo",): "tests/delivery (sgtm demo --format json); takes seconds",
+    ("quarantine", "show"): "tests/webhooks/test_quarantine.py (needs a quarantined body)",
+    ("quarantine", "replay"): "tests/webhooks/test_quarantine.py (needs a quarantined body)",
     ("audit", "access"): "tests/ops/test_access_review.py::test_cli_text_and_json",
 }
 

@@ -53,7 +53,8 @@ def purchase_envelope(order: Order, event_id: str, client: bool) -> dict[str, An
 
 def ingest_order(plan: Plan, store: Any, order: Order, webhook: bool = True) -> str:
     """The order webhook (5 s after the sale) and the browser's own report of the purchase (8 s
-    after, same event id, so answered ``duplicate`` and counted as such); returns the event id.
+    after, same event id, so answered ``duplicate`` and counted as such); returns the id the
+    outbox stores the event under.
     ``webhook=False`` is an order whose webhook never arrived."""
     event_id = f"{order.source}-{order.order_id}-purchase"
     if webhook:
@@ -66,9 +67,11 @@ def ingest_order(plan: Plan, store: Any, order: Order, webhook: bool = True) -> 
         if results[0].status == "accepted":
             record_join(store, event_id, order.joined, order.at + 5)
     if order.browser:
-        Pipeline(plan, store, clock=lambda: order.at + 8).ingest(
-            [purchase_envelope(order, event_id, client=True)], "web"
-        )
+        browser = Pipeline(plan, store, clock=lambda: order.at + 8)
+        browser.ingest([purchase_envelope(order, event_id, client=True)], "web")
+        if not webhook:
+            # Stored in the browser's own id namespace (docs/delivery.md, "Namespaced ids").
+            return browser.storage_id(event_id, "web")
     return event_id
 
 

@@ -45,6 +45,12 @@ class Shop:
         self.env = env
         self.clock = clock
         self.token_keys = signing.parse_keyset(env["WEB_TOKEN_KEYS"], source="test")
+        self.signing_keys = signing.parse_keyset(env["WEB_SIGNING_KEYS"], source="test")
+
+    def stats(self) -> Any:
+        """``GET /v1/stats`` as a server signs it (version 2: method and path covered)."""
+        header = signing.sign_request_v2(self.signing_keys, "GET", "/v1/stats", b"")
+        return self.client.get("/v1/stats", headers={signing.SIGNATURE_HEADER: header})
 
     def shopify(self, topic: str, payload: Any, *, webhook_id: str = "wh-1", raw=None, secret=None):
         body = raw if raw is not None else json.dumps(payload).encode()

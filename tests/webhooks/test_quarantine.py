@@ -69,7 +69,7 @@ def quarantined_sample(make_shop, monkeypatch, tmp_path):
 
 def test_quarantine_is_counted_logged_listed_shown_and_replayed(quarantined_sample, capsys):
     shop, store, item_id = quarantined_sample
-    assert shop.client.get("/v1/stats").get_json()["quarantined"] == 1
+    assert shop.stats().get_json()["quarantined"] == 1
     records = [json.loads(line) for line in shop.log.getvalue().splitlines() if line.strip()]
     (record,) = [r for r in records if r.get("type") == "webhook_quarantined"]
     assert record["source"] == "shopify" and record["topic"] == "refunds/create"
@@ -95,7 +95,7 @@ def test_quarantine_is_counted_logged_listed_shown_and_replayed(quarantined_samp
     assert "1/1" in captured.err  # the progress bar
     entry = store.ledger("shopify-820982911946154508-refund-890088186047892319")
     assert entry is not None and entry.status == "queued"
-    assert shop.client.get("/v1/stats").get_json()["quarantined"] == 0
+    assert shop.stats().get_json()["quarantined"] == 0
     assert main(["quarantine", "list"]) == 0
     assert "nothing quarantined" in capsys.readouterr().out
     # Shopify delivering the same body again now is a duplicate, not a second refund.
