@@ -6,6 +6,7 @@
 FROM python:3.11-slim AS build
 WORKDIR /src
 COPY pyproject.toml README.md ./
+COPY formats ./formats
 COPY generator ./generator
 COPY sidecar ./sidecar
 COPY runtime ./runtime

@@ -68,7 +68,7 @@ def _stand_in() -> ThreadingHTTPServer:
 
 def _generate() -> Path | None:
     try:
-        from generator.cli import main as sgtm
+        from sgtm.cli import main as sgtm
     except ImportError:
         return None
     out = Path(tempfile.mkdtemp(prefix="sgtm-bench-"))

@@ -159,7 +159,7 @@ def _envelope(event_id: str, i: int) -> dict[str, Any]:
 
 
 def _run(port: int, batch: int, duration: float, concurrency: int, keyset, tag: str):  # type: ignore[no-untyped-def]
-    from sidecar import signing
+    from sidecar.verification import signing
 
     latencies: list[float] = []
     accepted = 0
@@ -220,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv or [])
 
     sys.path.insert(0, str(REPO))
-    from sidecar import signing
+    from sidecar.verification import signing
 
     env = {**os.environ}
     env.update(

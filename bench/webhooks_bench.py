@@ -158,8 +158,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv or [])
 
     sys.path.insert(0, str(REPO))
-    from sidecar import signing
-    from sidecar.webhook_signatures import base64_hmac
+    from sidecar.verification import signing
+    from sidecar.verification.webhook_signatures import base64_hmac
 
     secret = "bench-shopify-secret"
     env = {

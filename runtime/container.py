@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from generator.tpl import TplError, parse_tpl
+from formats.tpl import TplError, parse_tpl
 from runtime.engine import Sandbox, Template, compile_template, run_template
 from runtime.environment import Environment
 from runtime.host import Request, Response, RunState, event_value

@@ -18,12 +18,12 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from sidecar import logs
 from sidecar.api import Services, deliver, events, health, openapi, stats
-from sidecar.auth import load_web_auth, request_kid, web_source
+from sidecar.api import webhooks as webhooks_api
 from sidecar.config import Config, load
 from sidecar.errors import StartupError, register_error_handlers
 from sidecar.ingest import Counters, Pipeline
 from sidecar.store.base import StoreUnavailable
-from sidecar.webhooks import api as webhooks_api
+from sidecar.verification.auth import load_web_auth, request_kid, web_source
 
 DEFAULT_MAX_BATCH = 100
 DEFAULT_MAX_BODY = 1_048_576

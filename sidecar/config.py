@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import IO, Any
 
-from generator.plan import Plan, PlanError, load_plan
+from formats.plan import Plan, PlanError, load_plan
 from sidecar.errors import StartupError
 
 BACKENDS = ("sqlite", "gcp")

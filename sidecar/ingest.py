@@ -24,14 +24,14 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from generator.plan.compile import EVENT_ID_PATTERN, envelope_schema
-from generator.plan.model import Plan
+from formats.contract import EVENT_ID_PATTERN, envelope_schema
+from formats.plan.model import Plan
 from sidecar import logs
-from sidecar.decide import Decision, decide
-from sidecar.ipanon import IpError, parse_ip
-from sidecar.minimise import minimise
+from sidecar.decision.consent import Decision, decide
+from sidecar.decision.validation import EnvelopeValidator, FieldError, Validated
+from sidecar.minimisation.event import minimise
+from sidecar.minimisation.ip import IpError, parse_ip
 from sidecar.store.base import OutboxRecord, Store
-from sidecar.validate import EnvelopeValidator, FieldError, Validated
 
 ACCEPTED = "accepted"
 DUPLICATE = "duplicate"

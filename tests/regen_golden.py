@@ -16,9 +16,9 @@ GOLDEN = REPO / "tests" / "golden" / "shop"
 
 
 def main() -> int:
-    from generator.generate_cli import write_tree
-    from generator.plan import load_plan
+    from formats.plan import load_plan
     from generator.render import generate
+    from sgtm.commands.generate import write_tree
 
     files = generate(load_plan(str(PLAN)))
     if GOLDEN.exists():

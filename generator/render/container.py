@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from generator.plan import model as m
+from formats.plan import model as m
 from generator.render import fields as f
 from generator.render.templates import METADATA_KEY, TemplateFile, kind_gets_pii
 

@@ -16,9 +16,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from generator.plan.compile import CONTEXT_MAX, ID_MAX, PII_MAX
-from generator.plan.model import CONTEXT_FIELDS, ITEM_FIELDS, Plan
-from sidecar.ipanon import IpError, parse_ip
+from formats.contract import CONTEXT_MAX, ID_MAX, PII_MAX
+from formats.plan.model import CONTEXT_FIELDS, ITEM_FIELDS, Plan
+from sidecar.minimisation.ip import IpError, parse_ip
 from sidecar.webhooks.model import normalise_token
 from sidecar.webhooks.payload import PayloadError
 

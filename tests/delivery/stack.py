@@ -13,7 +13,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from sidecar import signing
+from sidecar.verification import signing
 from tests.conftest import EXAMPLE_PLAN, free_port
 from tests.sidecar.conftest import make_env
 
@@ -68,7 +68,7 @@ class Stack:
             SGTM_LOG_LEVEL="WARNING",
         )
         self.url = f"http://127.0.0.1:{self.port}"
-        cli = [sys.executable, "-m", "generator.cli"]
+        cli = [sys.executable, "-m", "sgtm.cli"]
         self.sidecar = Proc(
             [*cli, "serve", str(plan), "--port", str(self.port)],
             self.env,

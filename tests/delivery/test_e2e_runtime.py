@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 from ruamel.yaml import YAML
 
-from generator.plan import load_plan
+from formats.plan import load_plan
 from generator.render import generate
 from runtime.dev import serve
-from sidecar.demo import CaptureServer, vendor_hosts
+from sgtm.demo import CaptureServer, vendor_hosts
 from tests.conftest import EXAMPLE_PLAN, free_port
 from tests.delivery.stack import Stack, event
 from tests.delivery.test_faults import check_invariants

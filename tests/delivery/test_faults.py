@@ -195,7 +195,7 @@ def test_same_events_from_browser_and_server_and_denied_ads(stack):
 
 
 def test_same_order_from_webhook_twice_and_from_the_browser(stack):
-    from sidecar.demo import shopify_order
+    from sgtm.demo import shopify_order
 
     stack.worker.start()
     order = shopify_order(2002, "checkout-token-2002")

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from generator.plan import load_plan
+from formats.plan import load_plan
 from sidecar.delivery.breaker import CircuitBreaker
 from sidecar.delivery.policy import DEFAULT_LIMITS, Limits, RetryPolicy, parse_retry_after
 from sidecar.store.base import Attempt

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from generator.plan import Plan
+from formats.plan import Plan
 from generator.render.container import CLIENT_NAME, stable_id
 from generator.validate import errors, validate_container
 from tests.conftest import SHARED

@@ -7,9 +7,9 @@ import re
 
 import pytest
 
-from generator.plan import Plan
+from formats.plan import Plan
+from formats.tpl import Tpl, render_tpl
 from generator.render.templates import DEFAULT_KEY_IDS, GA4_HOSTS
-from generator.tpl import Tpl, render_tpl
 from runtime import syntax
 from runtime.permissions import url_matches
 

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from generator.cli import build_parser, main
-from ops.cli import run_push
 from ops.ownership import MARKER
 from ops.tagmanager import RetryPolicy
+from sgtm.cli import build_parser, main
+from sgtm.commands.ops import run_push
 from tests.ops.fake_tagmanager import quota_403, quota_429, unavailable_503
 
 CORPUS = Path("/work/shared/corpus/gtm-containers")

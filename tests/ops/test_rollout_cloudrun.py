@@ -6,8 +6,8 @@ import logging
 
 import pytest
 
-from generator.cli import main
 from ops.rollout import GateRules, Stats, judge
+from sgtm.cli import main
 from tests.ops.fake_cloudrun import FakeCloudRun
 
 logging.getLogger("werkzeug").setLevel(logging.ERROR)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from generator.validate import cli
+from sgtm.commands import validate as cli
 from tests.validate.conftest import BASE, BROKEN
 
 
@@ -77,6 +77,6 @@ def test_bad_flag_exits_2() -> None:
 
 
 def test_registered_in_the_sgtm_command() -> None:
-    from generator.cli import COMMAND_MODULES
+    from sgtm.cli import COMMAND_MODULES
 
-    assert "generator.validate.cli" in COMMAND_MODULES
+    assert "sgtm.commands.validate" in COMMAND_MODULES

@@ -7,7 +7,7 @@ The purposes an event claims are never trusted blindly:
    purpose whose legal basis is ``legitimate_interest`` counts as granted instead.
 2. Where the request also carries the CMP's own state (``context.gcs`` / ``gcd`` Consent Mode
    strings, ``context.tcf`` TC string), each purpose those signals speak about takes the
-   stricter of the two sources (``sidecar.consent_signals``): a grant needs both to grant.
+   stricter of the two sources (``sidecar.decision.consent_signals``): a grant needs both to grant.
 3. For each destination the plan names for the event: all its purposes granted -> ``queued``;
    otherwise, for an analytics-only destination under ``analytics_without_consent:
    anonymize`` -> ``anonymized``; otherwise ``blocked_no_consent``. An allowed destination
@@ -22,9 +22,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from generator.plan.model import Plan
-from sidecar import consent_signals
-from sidecar.rollout import in_rollout
+from formats.plan.model import Plan
+from sidecar.decision import consent_signals
+from sidecar.decision.rollout import in_rollout
 
 QUEUED = "queued"
 BLOCKED = "blocked_no_consent"

@@ -11,7 +11,7 @@ from typing import Any
 
 from ruamel.yaml import YAML
 
-from generator.plan import model as m
+from formats.plan import model as m
 
 
 def param_to_dict(param: m.Param) -> dict[str, Any]:

@@ -7,11 +7,12 @@ import os
 import sys
 from pathlib import Path
 
-from sidecar import signing
+import sidecar
 from sidecar.config import Config, load
 from sidecar.errors import StartupError
+from sidecar.verification import signing
 
-GUNICORN_CONF = Path(__file__).with_name("gunicorn_conf.py")
+GUNICORN_CONF = Path(sidecar.__file__).with_name("gunicorn_conf.py")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

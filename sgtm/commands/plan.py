@@ -7,9 +7,9 @@ import json
 import sys
 from pathlib import Path
 
-from generator.plan import compile as compiler
-from generator.plan.errors import PlanError, Problem
-from generator.plan.loader import check_plan_text, load_plan
+from formats import contract as compiler
+from formats.plan.errors import PlanError, Problem
+from formats.plan.loader import check_plan_text, load_plan
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -114,7 +114,7 @@ def write_artifacts(files: dict[str, str], out: Path) -> list[Path]:
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
-    from generator.plan.diff import diff_plans
+    from formats.plan.diff import diff_plans
 
     plans = []
     for path in (args.old, args.new):

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from generator.plan import model as m
+from formats.plan import model as m
 
 BREAKING = "breaking"
 COMPATIBLE = "compatible"

@@ -234,8 +234,8 @@ def _percent(text: str) -> int:
 
 
 def run_rollout_status(args: argparse.Namespace) -> int:
-    from generator.plan.errors import PlanError
-    from generator.plan.loader import load_plan
+    from formats.plan.errors import PlanError
+    from formats.plan.loader import load_plan
 
     try:
         plan = load_plan(args.plan)

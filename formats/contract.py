@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from generator.plan import model as m
+from formats.plan import model as m
 
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 EVENT_ID_PATTERN = r"^[A-Za-z0-9._:\-]{1,128}$"

@@ -21,13 +21,13 @@ from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
 
-from generator.plan.model import Source
-from sidecar import webhook_signatures as sig
+from formats.plan.model import Source
 from sidecar.api import Services, cors, services
-from sidecar.auth import request_kid
 from sidecar.errors import AuthError, SidecarError, UnavailableError
 from sidecar.ingest import ACCEPTED, DUPLICATE, REJECTED
 from sidecar.store.base import StoreUnavailable
+from sidecar.verification import webhook_signatures as sig
+from sidecar.verification.auth import request_kid
 from sidecar.webhooks import identity, shopify, stripe, woocommerce
 from sidecar.webhooks.model import Mapped
 from sidecar.webhooks.payload import PayloadError, parse_body

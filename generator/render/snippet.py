@@ -18,8 +18,8 @@ from pathlib import Path
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
-from generator.plan import PlanError, load_plan
-from generator.plan.model import Plan
+from formats.plan import PlanError, load_plan
+from formats.plan.model import Plan
 
 TEMPLATE = "snippets/context.js.jinja"
 _URL = re.compile(r"https?://[A-Za-z0-9.\-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~/\-]*)?")

@@ -36,8 +36,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from generator.plan import load_plan
-from generator.plan.model import Plan
+from formats.plan import load_plan
+from formats.plan.model import Plan
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_PLAN = REPO / "examples" / "shop" / "plan.yaml"
@@ -165,8 +165,8 @@ class LocalLoop:
         from generator.render import generate
         from runtime.dev import serve
         from runtime.host import LOCAL_GOOGLE_TOKEN_ENV
-        from sidecar.signing import generate_keyset, parse_keyset
         from sidecar.store.sqlite import SqliteStore
+        from sidecar.verification.signing import generate_keyset, parse_keyset
 
         self.plan = load_plan(self.plan_path)
         out = self.workdir / "generated"
@@ -265,7 +265,7 @@ class LocalLoop:
             return exc.code, json.loads(exc.read() or b"null")
 
     def browser(self, path: str, doc: Any) -> tuple[int, Any]:
-        from sidecar.signing import issue_token
+        from sidecar.verification.signing import issue_token
 
         origin = self.origin()
         token = issue_token(self.tokens, origin, 900)
@@ -281,7 +281,7 @@ class LocalLoop:
         )
 
     def server(self, doc: Any) -> tuple[int, Any]:
-        from sidecar.signing import SIGNATURE_HEADER, sign_request
+        from sidecar.verification.signing import SIGNATURE_HEADER, sign_request
 
         body = json.dumps(doc).encode()
         return self.post(

@@ -8,9 +8,9 @@ import re
 import sys
 from pathlib import Path
 
-from generator.plan.cli import _print_problems, _read
-from generator.plan.loader import check_plan_text
+from formats.plan.loader import check_plan_text
 from generator.render import DEFAULT_KEY_IDS, generate
+from sgtm.commands.plan import _print_problems, _read
 
 KEY_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 

@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 import phonenumbers
 
-from generator.plan import model
+from formats.plan import model
 
 RULE_SETS: tuple[str, ...] = ("meta", "google")
 

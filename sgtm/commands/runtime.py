@@ -47,7 +47,7 @@ def register(subparsers: Any) -> None:
 # The sandbox modules are imported by the commands, not at registration: esprima alone takes over
 # a second to import, and every `sgtm` invocation builds this parser.
 def _test(args: argparse.Namespace) -> int:
-    from generator.tpl import TplError
+    from formats.tpl import TplError
     from runtime.engine import load_template
     from runtime.environment import Environment
     from runtime.syntax import TemplateSyntaxError

@@ -22,7 +22,7 @@ import jsonschema_rs
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
-from generator.plan.model import ENVELOPE_SCHEMA_MAJOR
+from formats.plan.model import ENVELOPE_SCHEMA_MAJOR
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@
 
 Both key sets come from the environment variables the plan names (``token_keys``,
 ``signing_keys``); every key verifies, the first (or ``SGTM_ACTIVE_KEY_ID``) signs. Checks are
-in ``sidecar.signing`` (constant-time). A failure raises ``AuthError`` (401) or
+in ``sidecar.verification.signing`` (constant-time). A failure raises ``AuthError`` (401) or
 ``ForbiddenError`` (403) before anything is parsed or stored.
 """
 
@@ -16,9 +16,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from generator.plan.model import Plan, Source
-from sidecar import signing
+from formats.plan.model import Plan, Source
 from sidecar.errors import AuthError, ForbiddenError, StartupError
+from sidecar.verification import signing
 
 BROWSER = "browser"
 SERVER = "server"

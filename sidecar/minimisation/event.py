@@ -4,7 +4,7 @@ Input is a validated envelope and its consent decision; output is one item of th
 (docs/architecture.md, "Sidecar -> sGTM"). Rules, per destination the decision allows:
 
 - ``user_data`` never travels as such: each fully allowed destination gets its own copy of the
-  PII fields the plan lets it have, normalised and hashed by its rules (``sidecar.pii``).
+  PII fields the plan lets it have, normalised and hashed by its rules (``sidecar.minimisation.pii``).
 - An ``anonymized`` destination (analytics without consent, plan policy ``anonymize``) gets no
   PII, no IP and no user agent; when only such destinations remain, the event also loses its
   identifiers (client_id, session_id, user_id) and the click ids (fbp, fbc, gclid).
@@ -21,10 +21,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from generator.plan.model import Plan
-from sidecar.decide import ANONYMIZED, QUEUED, Decision
-from sidecar.ipanon import IpError, anonymize_ip, parse_ip
-from sidecar.pii import DropReason, prepare_user_data
+from formats.plan.model import Plan
+from sidecar.decision.consent import ANONYMIZED, QUEUED, Decision
+from sidecar.minimisation.ip import IpError, anonymize_ip, parse_ip
+from sidecar.minimisation.pii import DropReason, prepare_user_data
 
 IDENTIFIERS = ("client_id", "session_id", "user_id")
 CLICK_IDS = {"fbp": ("meta_capi",), "fbc": ("meta_capi",), "gclid": ("google_ads", "ga4")}

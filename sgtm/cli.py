@@ -17,15 +17,15 @@ import sys
 from collections.abc import Sequence
 
 COMMAND_MODULES: tuple[str, ...] = (
-    "generator.generate_cli",
-    "generator.plan.cli",
-    "ops.cli",
-    "generator.validate.cli",
-    "runtime.cli",
-    "sidecar.cli",
-    "sidecar.dlq_cli",
-    "sidecar.webhooks.snippet",
-    "sidecar.demo",
+    "sgtm.commands.generate",
+    "sgtm.commands.plan",
+    "sgtm.commands.ops",
+    "sgtm.commands.validate",
+    "sgtm.commands.runtime",
+    "sgtm.commands.sidecar",
+    "sgtm.commands.dlq",
+    "generator.render.snippet",
+    "sgtm.demo",
 )
 
 EPILOG = """\
