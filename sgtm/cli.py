@@ -1,9 +1,9 @@
 """The `sgtm` command line.
 
-Each area of the project registers its own sub-commands from its own module, so the CLI
-grows without one file knowing every command. A module listed here must define
-``register(subparsers)``; each registered parser sets ``func`` to a callable taking the parsed
-arguments and returning the exit code.
+Each area of the project keeps its sub-commands in its own module under ``sgtm.commands``
+(plus the demo), imported here statically so every tool sees the edges. A module listed here
+defines ``register(subparsers)``; each registered parser sets ``func`` to a callable taking the
+parsed arguments and returning the exit code.
 
 Exit codes follow one rule everywhere: 0 success, 1 the input is invalid or a check failed,
 2 the command line itself is wrong (argparse's own convention).
@@ -12,20 +12,25 @@ Exit codes follow one rule everywhere: 0 success, 1 the input is invalid or a ch
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 from collections.abc import Sequence
+from types import ModuleType
 
-COMMAND_MODULES: tuple[str, ...] = (
-    "sgtm.commands.generate",
-    "sgtm.commands.plan",
-    "sgtm.commands.ops",
-    "sgtm.commands.validate",
-    "sgtm.commands.runtime",
-    "sgtm.commands.sidecar",
-    "sgtm.commands.dlq",
-    "generator.render.snippet",
-    "sgtm.demo",
+from generator.render import snippet
+from sgtm import demo
+from sgtm.commands import dlq, generate, ops, plan, runtime, sidecar, validate
+
+# In the order `sgtm --help` lists them.
+COMMAND_MODULES: tuple[ModuleType, ...] = (
+    generate,
+    plan,
+    ops,
+    validate,
+    runtime,
+    sidecar,
+    dlq,
+    snippet,
+    demo,
 )
 
 EPILOG = """\
@@ -51,8 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=_version())
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMAND_MODULES:
-        importlib.import_module(name).register(subparsers)
+    for module in COMMAND_MODULES:
+        module.register(subparsers)
     return parser
 
 

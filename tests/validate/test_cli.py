@@ -78,5 +78,6 @@ def test_bad_flag_exits_2() -> None:
 
 def test_registered_in_the_sgtm_command() -> None:
     from sgtm.cli import COMMAND_MODULES
+    from sgtm.commands import validate
 
-    assert "sgtm.commands.validate" in COMMAND_MODULES
+    assert validate in COMMAND_MODULES
