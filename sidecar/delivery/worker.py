@@ -22,8 +22,7 @@ from sidecar.delivery.batch import AnswerError, Verdict, batch_body, read_answer
 from sidecar.delivery.breaker import CircuitBreaker
 from sidecar.delivery.policy import RetryPolicy, parse_retry_after
 from sidecar.delivery.transport import HttpTransport, Response, TransportError
-from sidecar.store.base import NOT_SENT, Attempt, Claim, DeliveryStore, Outcome
-from sidecar.store.sqlite import narrow
+from sidecar.store.base import NOT_SENT, Attempt, Claim, DeliveryStore, Outcome, narrow
 from sidecar.verification.signing import SIGNATURE_HEADER, Keyset, sign_request
 
 log = logging.getLogger("sidecar.delivery")

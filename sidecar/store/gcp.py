@@ -49,8 +49,9 @@ from sidecar.store.base import (
     OutboxRecord,
     Outcome,
     StoreUnavailable,
+    ledger_status,
+    narrow,
 )
-from sidecar.store.sqlite import ledger_status, narrow
 
 log = logging.getLogger("sidecar.store.gcp")
 PENDING = ("waiting", "failed", "executing")

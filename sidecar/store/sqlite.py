@@ -34,6 +34,8 @@ from sidecar.store.base import (
     OutboxRecord,
     Outcome,
     StoreUnavailable,
+    ledger_status,
+    narrow,
 )
 
 SCHEMA_VERSION = 1
@@ -563,14 +565,6 @@ def _claim_one(db: sqlite3.Connection, event_id: str, now: float, lease_s: float
     )
 
 
-def narrow(envelope: dict[str, Any], destinations: tuple[str, ...]) -> dict[str, Any]:
-    """The batch item for this attempt: only the destinations still to deliver are named."""
-    item = dict(envelope)
-    allowed = envelope.get("destinations") or {}
-    item["destinations"] = {d: allowed.get(d, {}) for d in destinations}
-    return item
-
-
 def _keys_of(record: OutboxRecord) -> tuple[str, ...]:
     keys = list(record.dedupe_keys) or [record.event_id]
     if record.event_id not in keys:
@@ -662,15 +656,3 @@ def _ledger_entry(db: sqlite3.Connection, row: tuple[Any, ...]) -> LedgerEntry:
         destinations=dests,
         status=ledger_status(bool(skipped) and not dests, [s.state for s in dests.values()]),
     )
-
-
-def ledger_status(skipped: bool, states: list[str]) -> str:
-    if skipped or not states:
-        return "skipped"
-    if any(s in ("waiting", "executing", "failed") for s in states):
-        return "queued"
-    if all(s in ("succeeded", "filtered") for s in states):
-        return "delivered"
-    if all(s == "aborted" for s in states):
-        return "dead"
-    return "partial"
