@@ -6,13 +6,10 @@
 FROM python:3.11-slim AS build
 WORKDIR /src
 COPY pyproject.toml README.md ./
+# Only the service: the core package and the sidecar, with the service's extras.
 COPY formats ./formats
-COPY generator ./generator
 COPY sidecar ./sidecar
-COPY runtime ./runtime
-COPY ops ./ops
-COPY templates ./templates
-RUN pip wheel --no-cache-dir --wheel-dir /wheels ".[gcp]"
+RUN pip wheel --no-cache-dir --wheel-dir /wheels ".[sidecar,gcp]"
 
 FROM python:3.11-slim
 ARG PLAN=examples/shop/plan.yaml
@@ -29,7 +26,7 @@ RUN useradd --system --uid 10001 --home-dir /app --shell /usr/sbin/nologin sgtm 
     && mkdir -p /app /data \
     && chown sgtm /data
 COPY --from=build /wheels /wheels
-RUN pip install --no-cache-dir --no-index --find-links /wheels "sgtm-companion[gcp]" \
+RUN pip install --no-cache-dir --no-index --find-links /wheels "sgtm-companion[sidecar,gcp]" \
     && rm -rf /wheels
 COPY ${PLAN} /app/plan.yaml
 USER 10001
