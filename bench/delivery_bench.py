@@ -42,18 +42,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from sgtm.harness import free_port
+
 REPO = Path(__file__).resolve().parent.parent
 PLAN = REPO / "examples" / "shop" / "plan.yaml"
 ARRIVAL_RATE = 200.0
 OUTAGE_S = 600
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _envelope(i: int, run: str) -> dict[str, Any]:
@@ -253,8 +247,8 @@ def end_to_end(tmp: Path, n_events: int, per_request: int, threads: int) -> dict
     (tmp / "keys.json").write_text(env["SGTM_DELIVERY_KEYS"])
     env["SGTM_CREDENTIALS"] = str(tmp / "keys.json")
     routes = [f"--route={h}={capture.url}/{d}" for h, d in vendor_hosts(plan).items()]
-    rt_port = _free_port()
-    side_port = _free_port()
+    rt_port = free_port()
+    side_port = free_port()
     py = sys.executable
     procs: list[subprocess.Popen] = []
     result: dict[str, Any] = {}
@@ -439,7 +433,7 @@ def backlog(tmp: Path, n: int, batch_size: int, synchronous: str) -> dict[str, A
 
     keyset_json = generate_keyset("delivery-1")
     store, fill_s = fill_backlog(tmp / "backlog.sqlite", n, synchronous)
-    port = _free_port()
+    port = free_port()
     ctx = multiprocessing.get_context("fork")
     ready = ctx.Event()
     server = ctx.Process(target=_stand_in, args=(port, keyset_json, ready), daemon=True)
@@ -484,7 +478,7 @@ def runtime_backlog(tmp: Path, n: int, batch_size: int) -> dict[str, Any]:
     (tmp / "rb-keys.json").write_text(keyset_json)
     capture = Capture()
     env = dict(os.environ, PYTHONPATH=str(REPO), SGTM_CREDENTIALS=str(tmp / "rb-keys.json"))
-    port = _free_port()
+    port = free_port()
     routes = [f"--route={h}={capture.url}/{d}" for h, d in vendor_hosts(plan).items()]
     rt = subprocess.Popen(
         [

@@ -22,7 +22,6 @@ import http.client
 import json
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -31,6 +30,8 @@ import threading
 import time
 from pathlib import Path
 from typing import Any
+
+from sgtm.harness import free_port
 
 REPO = Path(__file__).resolve().parent.parent
 PLAN = REPO / "examples" / "shop" / "plan.yaml"
@@ -51,12 +52,6 @@ def bare_app():  # type: ignore[no-untyped-def]
         return jsonify({"ok": True, "n": len(data) if isinstance(data, list) else 1})
 
     return app
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _wait(port: int, proc: subprocess.Popen, path: str) -> None:
@@ -99,7 +94,7 @@ class Server:
         self, kind: str, env: dict[str, str], tmp: Path, workers: int, threads: int
     ) -> None:
         self.kind = kind
-        self.port = _free_port()
+        self.port = free_port()
         common = {**env, "PORT": str(self.port), "HOST": "127.0.0.1"}
         if kind == "sidecar":
             argv = [sys.executable, "-m", "gunicorn", "-c", "python:sidecar.gunicorn_conf"]

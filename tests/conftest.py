@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, settings
+
+# Tests import free_port from here; the one copy lives with the demo's and benches' harness.
+from sgtm.harness import free_port as free_port
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE_PLAN = REPO / "examples" / "shop" / "plan.yaml"
@@ -16,6 +19,21 @@ EXAMPLE_PLAN = REPO / "examples" / "shop" / "plan.yaml"
 SHARED = REPO.parent / "shared"
 CORPUS = SHARED / "corpus" / "gtm-containers"
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+# Hypothesis profiles: `ci` is reproducible (the same examples every run, no example database,
+# the failing blob printed to replay it) and keeps the full example counts; `dev` is quicker
+# for the edit-test loop. HYPOTHESIS_PROFILE picks one; by default CI=true gets `ci`.
+# Tests that set max_examples themselves keep their own count under both.
+settings.register_profile(
+    "ci",
+    derandomize=True,
+    database=None,
+    deadline=None,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.register_profile("dev", max_examples=30, deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if IN_CI else "dev"))
 
 
 def require_dir(path: Path, what: str, in_ci: bool = IN_CI) -> Path:
@@ -49,12 +67,6 @@ def corpus_exports(usage_context: str | None = None) -> list[Any]:
                 continue
         names.append(path.name)
     return names
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="session")
