@@ -16,6 +16,7 @@ from flask import Flask, Response, g, request
 from flask_limiter import Limiter
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from formats.plan.model import SOURCE_DEFAULTS
 from sidecar import logs
 from sidecar.api import Services, deliver, events, health, openapi, stats
 from sidecar.api import webhooks as webhooks_api
@@ -25,10 +26,7 @@ from sidecar.ingest import Counters, Pipeline
 from sidecar.store.base import StoreUnavailable
 from sidecar.verification.auth import load_web_auth, request_kid, web_source
 
-DEFAULT_MAX_BATCH = 100
-DEFAULT_MAX_BODY = 1_048_576
-DEFAULT_PER_KEY = "1200/minute"
-DEFAULT_PER_IP = "300/minute"
+WEB_DEFAULTS = SOURCE_DEFAULTS["web"]
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{8,64}")
 
 log = logging.getLogger("sidecar.app")
@@ -47,8 +45,8 @@ def create_app(config: Config | None = None) -> Flask:
     web_auth = load_web_auth(plan, loaded.secrets)
     source = web_source(plan)
     settings = source.settings if source is not None else {}
-    max_batch = int(settings.get("max_batch", DEFAULT_MAX_BATCH))
-    max_body = int(settings.get("max_body_bytes", DEFAULT_MAX_BODY))
+    max_batch = int(settings.get("max_batch", WEB_DEFAULTS["max_batch"]))
+    max_body = int(settings.get("max_body_bytes", WEB_DEFAULTS["max_body_bytes"]))
     store = config.store if config.store is not None else _open_store(config, plan.retention_days)
 
     app = Flask(__name__)
@@ -65,8 +63,10 @@ def create_app(config: Config | None = None) -> Flask:
         store=store,
         max_batch=max_batch,
         max_body_bytes=max_body,
-        rate_limit_per_key=str(settings.get("rate_limit_per_key", DEFAULT_PER_KEY)),
-        rate_limit_per_ip=str(settings.get("rate_limit_per_ip", DEFAULT_PER_IP)),
+        rate_limit_per_key=str(
+            settings.get("rate_limit_per_key", WEB_DEFAULTS["rate_limit_per_key"])
+        ),
+        rate_limit_per_ip=str(settings.get("rate_limit_per_ip", WEB_DEFAULTS["rate_limit_per_ip"])),
     )
 
     @app.before_request

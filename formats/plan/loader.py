@@ -7,6 +7,7 @@ exists. Nothing is built unless the whole plan is free of errors.
 
 from __future__ import annotations
 
+import copy
 import difflib
 import math
 import re
@@ -884,32 +885,8 @@ class _Reader:
         return out
 
     def source_settings(self, snode: CommentedMap, where: str, kind: str) -> dict[str, Any]:
-        defaults: dict[str, Any] = {
-            "web": {
-                "origins": [],
-                "token_ttl_seconds": 900,
-                "max_batch": 100,
-                "max_body_bytes": 1_048_576,
-                "rate_limit_per_key": "1200/minute",
-                "rate_limit_per_ip": "300/minute",
-            },
-            "shopify": {
-                "purchase_topics": ["orders/paid"],
-                "test_orders": "drop",
-                "zero_value_orders": "forward",
-            },
-            "woocommerce": {
-                "paid_statuses": ["processing", "completed"],
-                "test_orders": "drop",
-                "zero_value_orders": "forward",
-            },
-            "stripe": {
-                "tolerance_seconds": 300,
-                "test_orders": "drop",
-                "zero_value_orders": "forward",
-            },
-        }[kind]
-        out = dict(defaults)
+        defaults = m.SOURCE_DEFAULTS[kind]
+        out = copy.deepcopy(defaults)  # each plan gets its own lists
         for key, rule in SOURCE_SETTINGS[kind].items():
             if key not in snode:
                 continue

@@ -49,6 +49,34 @@ ANALYTICS_WITHOUT_CONSENT = ("drop", "anonymize")
 PURPOSE_BASES = ("consent", "legitimate_interest")
 DESTINATION_MODES = ("live", "shadow")
 
+# What each source kind's settings are when the plan leaves them out: the loader fills them
+# in, and the sidecar falls back to them when the plan has no source of that kind.
+SOURCE_DEFAULTS: dict[str, dict[str, Any]] = {
+    "web": {
+        "origins": [],
+        "token_ttl_seconds": 900,
+        "max_batch": 100,
+        "max_body_bytes": 1_048_576,
+        "rate_limit_per_key": "1200/minute",
+        "rate_limit_per_ip": "300/minute",
+    },
+    "shopify": {
+        "purchase_topics": ["orders/paid"],
+        "test_orders": "drop",
+        "zero_value_orders": "forward",
+    },
+    "woocommerce": {
+        "paid_statuses": ["processing", "completed"],
+        "test_orders": "drop",
+        "zero_value_orders": "forward",
+    },
+    "stripe": {
+        "tolerance_seconds": 300,
+        "test_orders": "drop",
+        "zero_value_orders": "forward",
+    },
+}
+
 # Platform limits on how late an event may still be sent (protocols.md): Meta accepts events up
 # to 7 days old, GA4 Measurement Protocol 72 hours, Google Ads conversions are retried a day.
 DEFAULT_RETRY_WINDOW_HOURS = {

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from formats.plan.model import Plan, Source
+from formats.plan.model import SOURCE_DEFAULTS, Plan, Source
 from sidecar.errors import AuthError, ForbiddenError, StartupError
 from sidecar.verification import signing
 
@@ -146,5 +146,7 @@ def load_web_auth(plan: Plan, secrets: Mapping[str, str]) -> WebAuth | None:
         origins=tuple(origins),
         token_keys=keysets["token_keys"],
         signing_keys=keysets["signing_keys"],
-        token_ttl=int(source.settings.get("token_ttl_seconds", 900)),
+        token_ttl=int(
+            source.settings.get("token_ttl_seconds", SOURCE_DEFAULTS["web"]["token_ttl_seconds"])
+        ),
     )

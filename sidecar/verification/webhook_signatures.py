@@ -18,10 +18,12 @@ from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import parse_qs
 
+from formats.plan.model import SOURCE_DEFAULTS
+
 SHOPIFY_HEADER = "X-Shopify-Hmac-Sha256"
 WOOCOMMERCE_HEADER = "X-WC-Webhook-Signature"
 STRIPE_HEADER = "Stripe-Signature"
-STRIPE_TOLERANCE_SECONDS = 300
+STRIPE_TOLERANCE_SECONDS: int = SOURCE_DEFAULTS["stripe"]["tolerance_seconds"]
 
 WebhookReason = Literal["missing", "malformed", "no_secret", "bad_signature", "stale", "future"]
 

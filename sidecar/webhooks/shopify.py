@@ -15,17 +15,14 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from formats.plan.model import SOURCE_DEFAULTS
 from sidecar.webhooks import model as m
 from sidecar.webhooks.money import is_currency, quantize
 from sidecar.webhooks.payload import Node, PayloadError
 
 SOURCE = "shopify"
 PAID = ("paid",)
-DEFAULT_SETTINGS: dict[str, Any] = {
-    "purchase_topics": ["orders/paid"],
-    "test_orders": "drop",
-    "zero_value_orders": "forward",
-}
+DEFAULT_SETTINGS: dict[str, Any] = SOURCE_DEFAULTS["shopify"]
 
 
 def map_webhook(

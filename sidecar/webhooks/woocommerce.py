@@ -18,17 +18,14 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from formats.plan.model import SOURCE_DEFAULTS
 from sidecar.webhooks import model as m
 from sidecar.webhooks.money import is_currency, quantize
 from sidecar.webhooks.payload import Node
 
 SOURCE = "woocommerce"
 ORDER_TOPICS = ("order.created", "order.updated", "order.restored")
-DEFAULT_SETTINGS: dict[str, Any] = {
-    "paid_statuses": ["processing", "completed"],
-    "test_orders": "drop",
-    "zero_value_orders": "forward",
-}
+DEFAULT_SETTINGS: dict[str, Any] = SOURCE_DEFAULTS["woocommerce"]
 
 
 def map_webhook(topic: str, payload: Any, settings: dict[str, Any] | None = None) -> m.Mapped:
