@@ -52,7 +52,7 @@ def canary_split(current: ServiceTraffic, percent: int) -> list[Split]:
             f"the newest ready revision {new} already serves 100%: deploy the new revision "
             "without traffic (gcloud run deploy --no-traffic) and run canary again"
         )
-    serving = {}
+    serving: dict[str, int] = {}
     for s in current.splits:
         if s.revision != new:
             serving[s.revision] = serving.get(s.revision, 0) + s.percent

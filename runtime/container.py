@@ -10,6 +10,7 @@ the tags whose triggers match, with their parameters resolved.
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import os
 import re
@@ -516,15 +517,17 @@ class ContainerRuntime:
                 request=request,
                 response=response,
                 client_name=client.name,
-                claimed=lambda c=claimed: c["yes"],
-                claim=lambda c=claimed: c.__setitem__("yes", True),
+                claimed=functools.partial(claimed.__getitem__, "yes"),
+                claim=functools.partial(claimed.__setitem__, "yes", True),
             )
             state.run_container = lambda event, name, h=handled, r=request, s=state: (
                 self._run_event(event, name, r, h, s.messages)
             )
             resolver = Resolver(self, {}, request, client.name)
             try:
-                data = {p.get("key"): resolver.value(p) for p in client.parameters}
+                data: dict[str, Any] = {
+                    str(p.get("key", "")): resolver.value(p) for p in client.parameters
+                }
             except ValueError as exc:
                 handled.errors.append(f"client {client.name!r}: {exc}")
                 continue
@@ -563,7 +566,9 @@ class ContainerRuntime:
                 fired.append((tag, None, run))
                 continue
             try:
-                data = {p.get("key"): resolver.value(p) for p in tag.parameters}
+                data: dict[str, Any] = {
+                    str(p.get("key", "")): resolver.value(p) for p in tag.parameters
+                }
             except ValueError as exc:
                 fired.append((tag, None, TagRun(tag.name, "exception", 0.0, str(exc))))
                 continue
@@ -595,16 +600,16 @@ class ContainerRuntime:
         handled.tags.extend(run for _, _, run in fired)
         summary = {"tags": [self._tag_entry(tag, run, resolver) for tag, _, run in fired]}
         payload = json.dumps(summary)
-        for _, sandbox, _ in fired:
-            if sandbox is not None:
-                known = len(sandbox.errors)
-                sandbox.call(
+        for _, ran, _ in fired:
+            if ran is not None:
+                known = len(ran.errors)
+                ran.call(
                     "__sgtm_fire_event_callbacks", event_id, self.container.public_id, payload
                 )
-                sandbox.settle()
-                for error in sandbox.errors[known:]:
+                ran.settle()
+                for error in ran.errors[known:]:
                     handled.errors.append(f"event callback: {error}")
-                sandbox.close()
+                ran.close()
         return {"containerId": self.container.public_id, "eventData": summary}
 
     @staticmethod
@@ -649,7 +654,7 @@ class ContainerRuntime:
 
     def run_variable(self, var: Entity, resolver: Resolver) -> Any:
         template = self.container.templates[var.type]
-        data = {p.get("key"): resolver.value(p) for p in var.parameters}
+        data: dict[str, Any] = {str(p.get("key", "")): resolver.value(p) for p in var.parameters}
         state = RunState(
             template_id=template.id,
             permissions=template.permissions,

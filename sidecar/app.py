@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import re
 import uuid
+from typing import Any
 
 from flask import Flask, Response, g, request
 from flask_limiter import Limiter
@@ -107,7 +108,7 @@ def create_app(config: Config | None = None) -> Flask:
 def _open_store(config: Config, retention_days: int):  # type: ignore[no-untyped-def]
     from sidecar.store.factory import open_store
 
-    settings = {"path": config.outbox} if config.backend == "sqlite" else {}
+    settings: dict[str, Any] = {"path": config.outbox} if config.backend == "sqlite" else {}
     if config.backend == "gcp":
         env = config.environ
         if not env.get("GOOGLE_CLOUD_PROJECT"):

@@ -106,7 +106,7 @@ def to_dict(plan: m.Plan) -> dict[str, Any]:
 def dump_yaml(plan: m.Plan) -> str:
     yaml = YAML(typ="safe", pure=True)
     yaml.default_flow_style = False
-    yaml.sort_base_mapping_type_on_output = False  # keep plan order
+    yaml.sort_base_mapping_type_on_output = False  # type: ignore[assignment]  # keep plan order
     buf = io.StringIO()
     yaml.dump(to_dict(plan), buf)
     return buf.getvalue()

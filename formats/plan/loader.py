@@ -225,7 +225,9 @@ class _Reader:
         return default
 
     @staticmethod
-    def key_pos(node: CommentedMap, key: str) -> Pos:
+    def key_pos(node: CommentedMap | None, key: str) -> Pos:
+        if node is None:
+            return _Reader.pos_of(node)
         try:
             line, col = node.lc.key(key)
             return (line, col)
@@ -233,7 +235,9 @@ class _Reader:
             return _Reader.pos_of(node)
 
     @staticmethod
-    def value_pos(node: CommentedMap | CommentedSeq, key: Any) -> Pos:
+    def value_pos(node: CommentedMap | CommentedSeq | None, key: Any) -> Pos:
+        if node is None:
+            return _Reader.pos_of(node)
         try:
             if isinstance(node, CommentedSeq):
                 line, col = node.lc.item(key)
@@ -353,8 +357,8 @@ class _Reader:
                 out.append(str(item))
         return tuple(out)
 
-    def secret_ref(self, node: CommentedMap, key: str, where: str) -> m.SecretRef | None:
-        value = node.get(key)
+    def secret_ref(self, node: CommentedMap | None, key: str, where: str) -> m.SecretRef | None:
+        value = node.get(key) if node is not None else None
         pos = self.value_pos(node, key)
         path = f"{where}.{key}"
         if not isinstance(value, str) or not value:
@@ -576,7 +580,7 @@ class _Reader:
         return events
 
     def param(
-        self, parent: CommentedMap, name: str, spec: Any, where: str, allow_items: bool
+        self, parent: CommentedMap | None, name: str, spec: Any, where: str, allow_items: bool
     ) -> m.Param | None:
         node = self.mapping(spec, where, self.value_pos(parent, name), PARAM_KEYS, ("type",))
         if node is None or "type" not in node:

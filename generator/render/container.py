@@ -289,7 +289,7 @@ def container_export(
     plan: m.Plan, templates: list[TemplateFile], options: ContainerOptions
 ) -> dict[str, Any]:
     path = f"accounts/{ACCOUNT_ID}/containers/{CONTAINER_ID}"
-    version = {
+    version: dict[str, Any] = {
         "path": f"{path}/versions/0",
         **_base(),
         "containerVersionId": "0",

@@ -247,7 +247,8 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
     # The sidecar's structured, redacting log handler: dead-letter reasons quote sGTM's answers,
     # and the values of the plan's secrets must never reach a log line.
-    secrets = [env[r.env] for r in worker.plan.secret_refs() if env.get(r.env)]
+    plan = worker.plan  # type: ignore[attr-defined]  # build_worker attaches it for log redaction
+    secrets = [env[r.env] for r in plan.secret_refs() if env.get(r.env)]
     logs.configure(
         stream=sys.stderr,
         project_id=env.get("GOOGLE_CLOUD_PROJECT") or None,
@@ -256,7 +257,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     )
     lock = None
     if env.get("SGTM_BACKEND", "sqlite") == "sqlite":
-        lock = WorkerLock(worker.store.path)
+        lock = WorkerLock(worker.store.path)  # type: ignore[attr-defined]  # SqliteStore.path
         try:
             lock.acquire()
         except WorkerLockHeld as exc:

@@ -81,7 +81,7 @@ def cmd_check(args: argparse.Namespace) -> int:
             f"{args.plan}: plan {plan.name} {plan.version} is valid: {len(plan.events)} events, "
             f"{len(plan.destinations)} destinations, {len(plan.sources)} sources"
         )
-    elif not failed:
+    elif plan is not None and not failed:
         json.dump({"valid": True, "plan": plan.name, "version": str(plan.version)}, sys.stdout)
         sys.stdout.write("\n")
     return 1 if failed else 0

@@ -10,6 +10,7 @@ too, present whenever that blueprint is registered.
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from flask import Blueprint, current_app, jsonify
 
@@ -23,7 +24,7 @@ bp = Blueprint("stats", __name__)
 def stats():  # type: ignore[no-untyped-def]
     svc = services()
     counts = svc.counters.snapshot()
-    body = {
+    body: dict[str, Any] = {
         "revision": os.environ.get("K_REVISION", svc.config.revision),
         "requests": counts["requests"],
         "errors_5xx": counts["errors_5xx"],

@@ -250,7 +250,7 @@ def _process(svc: Services, source: Source, topic: str, mapped: Mapped) -> tuple
                     errors=errors,
                 )
             for result, (_, dropped) in zip(results, fitted, strict=True):
-                answer = {
+                answer: dict[str, Any] = {
                     "event_id": result.event_id,
                     "status": result.status,
                     "destinations": result.destinations,

@@ -71,16 +71,16 @@ def read_answer(body: bytes, claims: list[Claim]) -> dict[str, dict[str, Verdict
     for i, item in enumerate(errors):
         if not isinstance(item, dict):
             raise AnswerError(f"/errors/{i}: expected an object")
-        event_id = item.get("event_id")
+        named = item.get("event_id")
         index = item.get("index")
-        if not isinstance(event_id, str) and isinstance(index, int) and 0 <= index < len(claims):
-            event_id = claims[index].event_id
-        if not isinstance(event_id, str) or event_id not in wanted:
+        if not isinstance(named, str) and isinstance(index, int) and 0 <= index < len(claims):
+            named = claims[index].event_id
+        if not isinstance(named, str) or named not in wanted:
             continue
         where = item.get("field") or f"events[{index}]"
         why = f"sGTM client rejected the event: {where}: {item.get('message', 'invalid')}"
-        for dest in wanted[event_id].destinations:
-            said.setdefault(event_id, {})[dest] = Verdict("rejected", why)
+        for dest in wanted[named].destinations:
+            said.setdefault(named, {})[dest] = Verdict("rejected", why)
 
     verdicts: dict[str, dict[str, Verdict]] = {}
     for claim in claims:

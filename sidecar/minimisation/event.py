@@ -76,7 +76,9 @@ def minimise(envelope: dict[str, Any], decision: Decision, plan: Plan) -> Minimi
         dest = plan.destinations[name]
         prepared = prepare_user_data(user_data, dest.hashing, dest.pii, region)
         # "not_allowed" is the plan working as designed; keep only values that were unusable.
-        unusable = {f: r for f, r in prepared.dropped.items() if r != "not_allowed"}
+        unusable: dict[str, DropReason] = {
+            f: r for f, r in prepared.dropped.items() if r != "not_allowed"
+        }
         if unusable:
             dropped[name] = unusable
         destinations[name] = {

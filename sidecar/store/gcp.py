@@ -70,7 +70,7 @@ class GcpStore:
     ) -> None:
         try:
             from google.api_core import exceptions as gexc
-            from google.cloud import firestore, pubsub_v1
+            from google.cloud import firestore, pubsub_v1  # type: ignore[attr-defined]
         except ImportError as exc:  # the [gcp] extra is not installed
             raise StoreUnavailable(
                 f"SGTM_BACKEND=gcp needs google-cloud-pubsub and google-cloud-firestore "
@@ -99,7 +99,7 @@ class GcpStore:
         Pub/Sub's own retry policy (10 s to 600 s backoff) and dead-letter topic are the
         backstop behind the per-destination policy, which lives in Firestore.
         """
-        from google.cloud import pubsub_v1
+        from google.cloud import pubsub_v1  # type: ignore[attr-defined]
         from google.protobuf import duration_pb2
 
         dead_topic = self.topic_path + "-dead"
@@ -191,7 +191,7 @@ class GcpStore:
             }
             for d in record.destinations
         }
-        doc = {
+        doc: dict[str, Any] = {
             "event_id": record.event_id,
             "event_name": record.event_name,
             "source": record.source,
@@ -439,13 +439,13 @@ class GcpStore:
         include_replayed: bool = False,
         limit: int = 1000,
     ) -> list[DeadLetter]:
-        query = self.db.collection("dead_letters")
+        query: Any = self.db.collection("dead_letters")
         if since is not None:
             query = query.where(filter=_f("dead_at", ">=", since))
         out = []
         # Further filters run here, not in the query, so no composite index is needed.
         for snap in query.order_by("dead_at").stream():
-            letter = _dead_letter(snap.id, snap.to_dict())
+            letter = _dead_letter(snap.id, snap.to_dict() or {})
             if destination is not None and letter.destination != destination:
                 continue
             if not include_replayed and letter.replayed_at is not None:
@@ -459,7 +459,7 @@ class GcpStore:
         if not dead_letter_id or "/" in dead_letter_id:
             return None
         snap = self.db.collection("dead_letters").document(dead_letter_id).get()
-        return _dead_letter(snap.id, snap.to_dict()) if snap.exists else None
+        return _dead_letter(snap.id, snap.to_dict() or {}) if snap.exists else None
 
     def replay(
         self, since: float | None = None, destination: str | None = None, now: float = 0.0
@@ -510,7 +510,7 @@ class GcpStore:
     def ledger_for_order(self, order_id: str) -> list[LedgerEntry]:
         try:
             docs = [
-                s.to_dict()
+                s.to_dict() or {}
                 for s in self.db.collection("events")
                 .where(filter=_eq("order_id", order_id))
                 .stream()

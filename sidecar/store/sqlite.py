@@ -597,7 +597,8 @@ def _dumps(value: Any) -> str:
 def _dl_filter(
     since: float | None, destination: str | None, include_replayed: bool
 ) -> tuple[str, tuple[Any, ...]]:
-    clauses, params = ["1 = 1"], []
+    clauses: list[str] = ["1 = 1"]
+    params: list[Any] = []
     if since is not None:
         clauses.append("d.dead_at >= ?")
         params.append(since)

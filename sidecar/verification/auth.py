@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Protocol
 
 from formats.plan.model import SOURCE_DEFAULTS, Plan, Source
 from sidecar.errors import AuthError, ForbiddenError, StartupError
@@ -41,6 +42,12 @@ _SIGNATURE_MESSAGES = {
 }
 
 
+class HeaderLookup(Protocol):
+    """What is read from request headers: a dict in tests, werkzeug's Headers in Flask."""
+
+    def get(self, key: str, /) -> str | None: ...
+
+
 @dataclass(frozen=True)
 class Caller:
     kind: str  # BROWSER or SERVER
@@ -63,7 +70,7 @@ class WebAuth:
         normalized = signing.normalize_origin(origin)
         return normalized if normalized in self.origins else None
 
-    def authenticate(self, headers: Mapping[str, str], body: bytes) -> Caller:
+    def authenticate(self, headers: HeaderLookup, body: bytes) -> Caller:
         authorization = headers.get("Authorization")
         signature = headers.get(signing.SIGNATURE_HEADER)
         if authorization is not None:
@@ -102,7 +109,7 @@ class WebAuth:
         return Caller(BROWSER, check.kid, allowed)
 
 
-def request_kid(headers: Mapping[str, str]) -> str | None:
+def request_kid(headers: HeaderLookup) -> str | None:
     """The key id a request claims, unverified: only the rate limiter's bucket name."""
     token = signing.token_from_authorization(headers.get("Authorization"))
     if token is not None:

@@ -18,7 +18,7 @@ import secrets
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, TypeGuard
 
 SIGNATURE_HEADER = "X-Sgtm-Signature"
 TOLERANCE_SECONDS = 300
@@ -332,7 +332,10 @@ def _token_claims(payload_part: str) -> tuple[str, int, int] | None:
     origin, exp, iat = claims.get("origin"), claims.get("exp"), claims.get("iat")
     if not isinstance(origin, str) or normalize_origin(origin) != origin:
         return None
-    for value in (exp, iat):
-        if isinstance(value, bool) or not isinstance(value, int):
-            return None
+    if not _is_int(exp) or not _is_int(iat):
+        return None
     return origin, exp, iat
+
+
+def _is_int(value: object) -> TypeGuard[int]:
+    return isinstance(value, int) and not isinstance(value, bool)

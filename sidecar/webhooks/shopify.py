@@ -113,9 +113,9 @@ def _purchase(topic: str, root: Node, settings: dict[str, Any], webhook_id: str 
     params: dict[str, Any] = {"transaction_id": order_id}
     params.update(m.money_params(money.currency, subtotal, tax=tax, shipping=shipping))
     codes = [c.obj()["code"].opt_text() for c in root["discount_codes"].array()]
-    codes = [c for c in codes if c]
-    if codes:
-        params["coupon"] = m.clip(",".join(codes))
+    present = [c for c in codes if c]
+    if present:
+        params["coupon"] = m.clip(",".join(present))
     params["items"] = items
     customer = root["customer"]
     customer_id = customer["id"].opt_ident() if customer.present else None

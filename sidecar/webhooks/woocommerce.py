@@ -127,9 +127,9 @@ def _purchase(
         )
     )
     codes = [c.obj()["code"].opt_text() for c in root["coupon_lines"].array()]
-    codes = [c for c in codes if c]
-    if codes:
-        params["coupon"] = m.clip(",".join(codes))
+    present = [c for c in codes if c]
+    if present:
+        params["coupon"] = m.clip(",".join(present))
     params["items"] = items
     customer = root["customer_id"].opt_ident()
     customer = customer if customer not in (None, "0") else None  # 0: a guest checkout
