@@ -5,11 +5,11 @@
 
 FROM python:3.11-slim AS build
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md constraints.txt ./
 # Only the service: the core package and the sidecar, with the service's extras.
 COPY formats ./formats
 COPY sidecar ./sidecar
-RUN pip wheel --no-cache-dir --wheel-dir /wheels ".[sidecar,gcp]"
+RUN pip wheel --no-cache-dir --wheel-dir /wheels -c constraints.txt ".[sidecar,gcp]"
 
 FROM python:3.11-slim
 ARG PLAN=examples/shop/plan.yaml

@@ -254,3 +254,19 @@ def test_the_dockerfile_builds_only_the_service() -> None:
     assert {"formats", "sidecar"} <= copied and copied.isdisjoint(
         {"generator", "runtime", "ops", "sgtm"}
     )
+
+
+def test_constraints_pin_everything_ci_and_the_image_install() -> None:
+    project = tomllib.loads((REPO / "pyproject.toml").read_text("utf-8"))["project"]
+    wanted = _closure([*project["dependencies"], *project["optional-dependencies"]["test"]])
+    wanted.discard("sgtm-companion")
+    pinned = {}
+    for line in (REPO / "constraints.txt").read_text("utf-8").splitlines():
+        if line.strip() and not line.startswith("#"):
+            name, _, version = line.partition("==")
+            pinned[canonicalize_name(name)] = version
+    assert sorted(wanted - set(pinned)) == [], "run `make constraints`"
+    assert all(pinned.values()), "every line of constraints.txt is NAME==VERSION"
+    docker = (REPO / "Dockerfile").read_text("utf-8")
+    assert "-c constraints.txt" in docker
+    assert "-c constraints.txt" in (REPO / "Makefile").read_text("utf-8")
