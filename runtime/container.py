@@ -603,9 +603,7 @@ class ContainerRuntime:
         for _, ran, _ in fired:
             if ran is not None:
                 known = len(ran.errors)
-                ran.call(
-                    "__sgtm_fire_event_callbacks", event_id, self.container.public_id, payload
-                )
+                ran.call("__sgtm_fire_event_callbacks", event_id, self.container.public_id, payload)
                 ran.settle()
                 for error in ran.errors[known:]:
                     handled.errors.append(f"event callback: {error}")
