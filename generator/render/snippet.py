@@ -9,17 +9,14 @@ deterministic: the same plan and options give the same bytes.
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import sys
 from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
-
-from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from formats.plan import PlanError, load_plan
 from formats.plan.model import Plan
+from generator.render.env import render
 
 TEMPLATE = "snippets/context.js.jinja"
 _URL = re.compile(r"https?://[A-Za-z0-9.\-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~/\-]*)?")
@@ -30,24 +27,6 @@ _COOKIE = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
 class SnippetOptions:
     endpoint: str  # the sidecar's base URL, e.g. https://sgtm.shop.example
     cmp_cookie: str = ""  # a first-party cookie holding an IAB TC string, e.g. euconsent-v2
-
-
-def _js(value: object) -> str:
-    # JSON string literals are valid JS; "</" is escaped so the snippet can be inlined in HTML.
-    return json.dumps(value, ensure_ascii=False).replace("</", "<\\/")
-
-
-@cache
-def _environment() -> Environment:
-    env = Environment(
-        loader=PackageLoader("templates", ""),
-        undefined=StrictUndefined,
-        keep_trailing_newline=True,
-        autoescape=False,  # noqa: S701 - the output is JavaScript, never HTML
-    )
-    env.filters["js"] = _js
-    env.filters["jsvalue"] = _js
-    return env
 
 
 def ga_session_cookie(plan: Plan) -> str:
@@ -66,17 +45,15 @@ def render_snippet(plan: Plan, options: SnippetOptions) -> str:
         )
     if options.cmp_cookie and not _COOKIE.fullmatch(options.cmp_cookie):
         raise ValueError(f"--cmp-cookie: {options.cmp_cookie!r} is not a cookie name")
-    return (
-        _environment()
-        .get_template(TEMPLATE)
-        .render(
-            plan_name=plan.name,
-            plan_version=str(plan.version),
-            endpoint=options.endpoint.rstrip("/"),
-            ga_session_cookie=ga_session_cookie(plan),
-            cmp_cookie=options.cmp_cookie,
-            purposes=list(plan.purposes),
-        )
+    # The one generator environment: `jsvalue` writes JSON literals with "</" escaped.
+    return render(
+        TEMPLATE,
+        plan_name=plan.name,
+        plan_version=str(plan.version),
+        endpoint=options.endpoint.rstrip("/"),
+        ga_session_cookie=ga_session_cookie(plan),
+        cmp_cookie=options.cmp_cookie,
+        purposes=list(plan.purposes),
     )
 
 
