@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from formats.gtm_builtins import BUILTIN_VARIABLE_NAMES
 from formats.tpl import TplError, parse_tpl
 from runtime.engine import Sandbox, Template, compile_template, run_template
 from runtime.environment import Environment
@@ -29,18 +30,20 @@ from runtime.syntax import TemplateSyntaxError
 
 REF = re.compile(r"\{\{([^{}]+)\}\}")
 
-BUILTIN_VARIABLES = {
-    "EVENT_NAME": "Event Name",
-    "CLIENT_NAME": "Client Name",
-    "REQUEST_PATH": "Request Path",
-    "REQUEST_METHOD": "Request Method",
-    "QUERY_STRING": "Query String",
-    "CONTAINER_VERSION": "Container Version",
-    "CONTAINER_ID": "Container ID",
-    "DEBUG_MODE": "Debug Mode",
-    "RANDOM_NUMBER": "Random Number",
-    "VISITOR_REGION": "Visitor Region",
-}
+# GTM's own tables (display names, type codes) are formats.gtm_builtins, shared with the
+# validator; this is the part of them the runtime emulates.
+EMULATED_BUILTIN_VARIABLES = (
+    "EVENT_NAME",
+    "CLIENT_NAME",
+    "REQUEST_PATH",
+    "REQUEST_METHOD",
+    "QUERY_STRING",
+    "CONTAINER_VERSION",
+    "CONTAINER_ID",
+    "DEBUG_MODE",
+    "RANDOM_NUMBER",
+    "VISITOR_REGION",
+)
 VARIABLE_TYPES = ("ed", "c", "rh", "qp", "sgtmk", "smm", "remm", "uv", "ctv")
 CONDITIONS = (
     "EQUALS",
@@ -182,7 +185,7 @@ def build_container(doc: Any, source: str) -> Container:
         for i, v in enumerate(cv.get("variable") or [])
     }
     builtins = {
-        str(b.get("name") or BUILTIN_VARIABLES.get(str(b.get("type")), "")): str(b.get("type"))
+        str(b.get("name") or BUILTIN_VARIABLE_NAMES.get(str(b.get("type")), "")): str(b.get("type"))
         for b in cv.get("builtInVariable") or []
     }
     triggers: dict[str, Trigger] = {}
