@@ -24,6 +24,7 @@ from sidecar.api import webhooks as webhooks_api
 from sidecar.config import Config, load
 from sidecar.errors import StartupError, register_error_handlers
 from sidecar.ingest import Counters, Pipeline
+from sidecar.store import gcp_topology as topology
 from sidecar.store.base import StoreUnavailable
 from sidecar.verification.auth import load_web_auth, request_kid, web_source
 
@@ -115,9 +116,9 @@ def _open_store(config: Config, retention_days: int):  # type: ignore[no-untyped
             raise StartupError("SGTM_BACKEND=gcp needs GOOGLE_CLOUD_PROJECT")
         settings = {
             "project": env["GOOGLE_CLOUD_PROJECT"],
-            "topic": env.get("SGTM_PUBSUB_TOPIC", "sgtm-outbox"),
-            "subscription": env.get("SGTM_PUBSUB_SUBSCRIPTION", "sgtm-outbox-push"),
-            "database": env.get("SGTM_FIRESTORE_DATABASE", "(default)"),
+            "topic": env.get("SGTM_PUBSUB_TOPIC", topology.DEFAULT_TOPIC),
+            "subscription": env.get("SGTM_PUBSUB_SUBSCRIPTION", topology.DEFAULT_SUBSCRIPTION),
+            "database": env.get("SGTM_FIRESTORE_DATABASE", topology.DEFAULT_DATABASE),
             # Firestore's TTL policies delete by expire_at, which the store sets from this.
             "retention_days": retention_days,
         }

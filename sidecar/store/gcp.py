@@ -38,6 +38,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
+from sidecar.store import gcp_topology as topology
 from sidecar.store.base import (
     NOT_SENT,
     Attempt,
@@ -55,16 +56,16 @@ from sidecar.store.base import (
 
 log = logging.getLogger("sidecar.store.gcp")
 PENDING = ("waiting", "failed", "executing")
-MAX_ACK_EXTENSION_S = 600  # Pub/Sub's limit on modify_ack_deadline
+MAX_ACK_EXTENSION_S = topology.MAX_ACK_EXTENSION_S
 
 
 class GcpStore:
     def __init__(
         self,
         project: str,
-        topic: str = "sgtm-outbox",
-        subscription: str = "sgtm-outbox-push",
-        database: str = "(default)",
+        topic: str = topology.DEFAULT_TOPIC,
+        subscription: str = topology.DEFAULT_SUBSCRIPTION,
+        database: str = topology.DEFAULT_DATABASE,
         retention_days: int = 395,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -92,17 +93,19 @@ class GcpStore:
     # -- set-up (tests, `sgtm demo`; production uses Terraform) ------------------------------
 
     def ensure_topology(
-        self, push_endpoint: str | None = None, max_delivery_attempts: int = 100
+        self,
+        push_endpoint: str | None = None,
+        max_delivery_attempts: int = topology.MAX_DELIVERY_ATTEMPTS,
     ) -> None:
         """Create the topic, its dead-letter topic and the subscription when missing.
 
-        Pub/Sub's own retry policy (10 s to 600 s backoff) and dead-letter topic are the
-        backstop behind the per-destination policy, which lives in Firestore.
+        The same topology Terraform creates (store/gcp_topology.py): Pub/Sub's own retry
+        policy and dead-letter topic are the backstop behind the per-destination policy.
         """
         from google.cloud import pubsub_v1  # type: ignore[attr-defined]
         from google.protobuf import duration_pb2
 
-        dead_topic = self.topic_path + "-dead"
+        dead_topic = topology.dead_letter_topic_for(self.topic_path)
         for path in (self.topic_path, dead_topic):
             try:
                 self.publisher.create_topic(name=path)
@@ -111,10 +114,10 @@ class GcpStore:
         request: dict[str, Any] = {
             "name": self.subscription_path,
             "topic": self.topic_path,
-            "ack_deadline_seconds": 60,
+            "ack_deadline_seconds": topology.ACK_DEADLINE_S,
             "retry_policy": pubsub_v1.types.RetryPolicy(
-                minimum_backoff=duration_pb2.Duration(seconds=10),
-                maximum_backoff=duration_pb2.Duration(seconds=600),
+                minimum_backoff=duration_pb2.Duration(seconds=topology.MIN_BACKOFF_S),
+                maximum_backoff=duration_pb2.Duration(seconds=topology.MAX_BACKOFF_S),
             ),
             "dead_letter_policy": pubsub_v1.types.DeadLetterPolicy(
                 dead_letter_topic=dead_topic, max_delivery_attempts=max_delivery_attempts
