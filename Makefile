@@ -6,9 +6,9 @@ PYTHON ?= $(shell for p in python3.13 python3.12 python3.11 python3; do \
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
-# Today's line coverage of formats/ generator/ runtime/ sidecar/ ops/ sgtm/ by the suite,
-# rounded down (docs/contributing: raise it when coverage rises, never lower it to get green).
-COVERAGE_FLOOR := 85
+# Line coverage of formats/ generator/ runtime/ sidecar/ ops/ sgtm/ by the suite on 2026-12-02 (92.29%),
+# rounded down: raise it when coverage rises, never lower it to get green.
+COVERAGE_FLOOR := 92
 # Test processes: one per core (the suite is xdist-safe: free ports, tmp paths, per-process
 # emulators); PYTEST_WORKERS=0 runs in one process.
 PYTEST_WORKERS ?= auto
