@@ -9,13 +9,11 @@
 
 FROM python:3.11-slim AS build
 WORKDIR /src
-COPY pyproject.toml README.md ./
-COPY generator ./generator
+COPY pyproject.toml README.md constraints.txt ./
+# Only the service: the core package and the sidecar, with the service's extras.
+COPY formats ./formats
 COPY sidecar ./sidecar
-COPY runtime ./runtime
-COPY ops ./ops
-COPY templates ./templates
-RUN pip wheel --no-cache-dir --wheel-dir /wheels ".[gcp]"
+RUN pip wheel --no-cache-dir --wheel-dir /wheels -c constraints.txt ".[sidecar,gcp]"
 
 FROM python:3.11-slim
 ARG PLAN=examples/shop/plan.yaml
@@ -33,7 +31,7 @@ RUN useradd --system --uid 10001 --home-dir /app --shell /usr/sbin/nologin sgtm 
     && mkdir -p /app /data \
     && chown sgtm /data
 COPY --from=build /wheels /wheels
-RUN pip install --no-cache-dir --no-index --find-links /wheels "sgtm-companion[gcp]" \
+RUN pip install --no-cache-dir --no-index --find-links /wheels "sgtm-companion[sidecar,gcp]" \
     && rm -rf /wheels
 COPY ${PLAN} /app/plan.yaml
 USER 10001

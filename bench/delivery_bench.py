@@ -42,18 +42,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from sgtm.harness import free_port
+
 REPO = Path(__file__).resolve().parent.parent
 PLAN = REPO / "examples" / "shop" / "plan.yaml"
 ARRIVAL_RATE = 200.0
 OUTAGE_S = 600
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _envelope(i: int, run: str) -> dict[str, Any]:
@@ -125,7 +119,7 @@ class Capture:
 
 def _stand_in(port: int, keyset_json: str, ready: Any) -> None:
     sys.path.insert(0, str(REPO))
-    from sidecar.signing import parse_keyset, verify_request
+    from sidecar.verification.signing import parse_keyset, verify_request
 
     keyset = parse_keyset(keyset_json, source="bench")
 
@@ -230,10 +224,15 @@ def _kill(proc: subprocess.Popen | None) -> None:
 
 def end_to_end(tmp: Path, n_events: int, per_request: int, threads: int) -> dict[str, Any]:
     sys.path.insert(0, str(REPO))
-    from generator.plan import load_plan
+    from formats.plan import load_plan
     from generator.render import generate
-    from sidecar.demo import vendor_hosts
-    from sidecar.signing import SIGNATURE_HEADER, generate_keyset, parse_keyset, sign_request
+    from sgtm.demo import vendor_hosts
+    from sidecar.verification.signing import (
+        SIGNATURE_HEADER,
+        generate_keyset,
+        parse_keyset,
+        sign_request,
+    )
 
     plan = load_plan(PLAN)
     out = tmp / "generated"
@@ -248,8 +247,8 @@ def end_to_end(tmp: Path, n_events: int, per_request: int, threads: int) -> dict
     (tmp / "keys.json").write_text(env["SGTM_DELIVERY_KEYS"])
     env["SGTM_CREDENTIALS"] = str(tmp / "keys.json")
     routes = [f"--route={h}={capture.url}/{d}" for h, d in vendor_hosts(plan).items()]
-    rt_port = _free_port()
-    side_port = _free_port()
+    rt_port = free_port()
+    side_port = free_port()
     py = sys.executable
     procs: list[subprocess.Popen] = []
     result: dict[str, Any] = {}
@@ -312,7 +311,7 @@ def end_to_end(tmp: Path, n_events: int, per_request: int, threads: int) -> dict
             THREADS="4",
         )
         side = subprocess.Popen(
-            [py, "-m", "generator.cli", "serve", str(PLAN), "--port", str(side_port)],
+            [py, "-m", "sgtm.cli", "serve", str(PLAN), "--port", str(side_port)],
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -321,7 +320,7 @@ def end_to_end(tmp: Path, n_events: int, per_request: int, threads: int) -> dict
         procs.append(side)
         _wait_http(f"http://127.0.0.1:{side_port}/readyz", side)
         worker = subprocess.Popen(
-            [py, "-m", "generator.cli", "worker"],
+            [py, "-m", "sgtm.cli", "worker"],
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -407,11 +406,11 @@ def fill_backlog(path: Path, n: int, synchronous: str) -> tuple[Any, float]:
 def drain(
     store: Any, collect_url: str, keyset_json: str, batch_size: int, timeout_s: float = 30.0
 ) -> tuple[float, Any]:
-    from generator.plan import load_plan
+    from formats.plan import load_plan
     from sidecar.delivery.policy import RetryPolicy
     from sidecar.delivery.transport import HttpTransport
     from sidecar.delivery.worker import Worker
-    from sidecar.signing import parse_keyset
+    from sidecar.verification.signing import parse_keyset
 
     worker = Worker(
         store,
@@ -430,11 +429,11 @@ def drain(
 
 def backlog(tmp: Path, n: int, batch_size: int, synchronous: str) -> dict[str, Any]:
     sys.path.insert(0, str(REPO))
-    from sidecar.signing import generate_keyset
+    from sidecar.verification.signing import generate_keyset
 
     keyset_json = generate_keyset("delivery-1")
     store, fill_s = fill_backlog(tmp / "backlog.sqlite", n, synchronous)
-    port = _free_port()
+    port = free_port()
     ctx = multiprocessing.get_context("fork")
     ready = ctx.Event()
     server = ctx.Process(target=_stand_in, args=(port, keyset_json, ready), daemon=True)
@@ -465,10 +464,10 @@ def backlog(tmp: Path, n: int, batch_size: int, synchronous: str) -> dict[str, A
 
 def runtime_backlog(tmp: Path, n: int, batch_size: int) -> dict[str, Any]:
     sys.path.insert(0, str(REPO))
-    from generator.plan import load_plan
+    from formats.plan import load_plan
     from generator.render import generate
-    from sidecar.demo import vendor_hosts
-    from sidecar.signing import generate_keyset
+    from sgtm.demo import vendor_hosts
+    from sidecar.verification.signing import generate_keyset
 
     plan = load_plan(PLAN)
     out = tmp / "generated-rb"
@@ -479,7 +478,7 @@ def runtime_backlog(tmp: Path, n: int, batch_size: int) -> dict[str, Any]:
     (tmp / "rb-keys.json").write_text(keyset_json)
     capture = Capture()
     env = dict(os.environ, PYTHONPATH=str(REPO), SGTM_CREDENTIALS=str(tmp / "rb-keys.json"))
-    port = _free_port()
+    port = free_port()
     routes = [f"--route={h}={capture.url}/{d}" for h, d in vendor_hosts(plan).items()]
     rt = subprocess.Popen(
         [

@@ -34,9 +34,9 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from generator.plan.loader import load_plan  # noqa: E402
+from formats.plan.loader import load_plan  # noqa: E402
+from sgtm.commands.reconcile import run_reconcile  # noqa: E402
 from sidecar.ingest import Pipeline  # noqa: E402
-from sidecar.reconcile.cli import run_reconcile  # noqa: E402
 from sidecar.reconcile.days import day_range  # noqa: E402
 from sidecar.store.sqlite import SqliteStore  # noqa: E402
 

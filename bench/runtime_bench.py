@@ -68,7 +68,7 @@ def _stand_in() -> ThreadingHTTPServer:
 
 def _generate() -> Path | None:
     try:
-        from generator.cli import main as sgtm
+        from sgtm.cli import main as sgtm
     except ImportError:
         return None
     out = Path(tempfile.mkdtemp(prefix="sgtm-bench-"))
@@ -138,14 +138,16 @@ def _capture_tag_input(
     captured: dict[str, Any] = {}
     original = runtime._run_event  # noqa: SLF001 - benchmark instrumentation
 
-    def spy(event: dict[str, Any], client: str, request: Request, handled: Any) -> Any:
+    # *rest: whatever else the runtime passes along (its message bus today); the spy only
+    # needs the first four, and breaking on a new argument made `make bench` fail silently.
+    def spy(event: dict[str, Any], client: str, request: Request, handled: Any, *rest: Any) -> Any:
         resolver = Resolver(runtime, event, request, client)
         for tag in container.tags:
             if tag.type in container.templates and tag_type_suffix in tag.name:
                 captured["template"] = container.templates[tag.type]
                 captured["data"] = {p.get("key"): resolver.value(p) for p in tag.parameters}
                 captured["event"] = event
-        return original(event, client, request, handled)
+        return original(event, client, request, handled, *rest)
 
     runtime._run_event = spy  # type: ignore[method-assign]
     runtime.handle(_signed_request(out, [_sample_event()]))

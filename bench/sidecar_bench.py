@@ -27,7 +27,6 @@ import http.client
 import json
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -36,6 +35,8 @@ import threading
 import time
 from pathlib import Path
 from typing import Any
+
+from sgtm.harness import free_port
 
 REPO = Path(__file__).resolve().parent.parent
 PLAN = REPO / "examples" / "shop" / "plan.yaml"
@@ -56,12 +57,6 @@ def bare_app():  # type: ignore[no-untyped-def]
         return jsonify({"ok": True, "n": len(data) if isinstance(data, list) else 1})
 
     return app
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _wait(port: int, proc: subprocess.Popen, path: str) -> None:
@@ -104,7 +99,7 @@ class Server:
         self, kind: str, env: dict[str, str], tmp: Path, workers: int, threads: int
     ) -> None:
         self.kind = kind
-        self.port = _free_port()
+        self.port = free_port()
         common = {**env, "PORT": str(self.port), "HOST": "127.0.0.1"}
         if kind == "sidecar":
             argv = [sys.executable, "-m", "gunicorn", "-c", "python:sidecar.gunicorn_conf"]
@@ -164,7 +159,7 @@ def _envelope(event_id: str, i: int) -> dict[str, Any]:
 
 
 def _run(port: int, batch: int, duration: float, concurrency: int, keyset, tag: str):  # type: ignore[no-untyped-def]
-    from sidecar import signing
+    from sidecar.verification import signing
 
     latencies: list[float] = []
     accepted = 0
@@ -224,7 +219,7 @@ def _invalid_batch(tag: str) -> list[dict[str, Any]]:
 
 def _run_bodies(port: int, make, duration: float, concurrency: int, keyset):  # type: ignore[no-untyped-def]
     """Post the batches ``make(tag)`` returns; latencies, answers' bytes, non-200s, elapsed."""
-    from sidecar import signing
+    from sidecar.verification import signing
 
     latencies: list[float] = []
     sizes: list[int] = []
@@ -309,7 +304,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv or [])
 
     sys.path.insert(0, str(REPO))
-    from sidecar import signing
+    from sidecar.verification import signing
 
     env = {**os.environ}
     env.update(

@@ -21,7 +21,6 @@ import http.client
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -29,6 +28,8 @@ import threading
 import time
 from pathlib import Path
 from typing import Any
+
+from sgtm.harness import free_port
 
 REPO = Path(__file__).resolve().parent.parent
 ORDER = REPO / "tests" / "webhooks" / "fixtures" / "shopify" / "paid_basic.input.json"
@@ -69,12 +70,6 @@ def _envelope(i: int) -> dict[str, Any]:
     }
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
@@ -84,7 +79,7 @@ class _Sidecar:
     """The sidecar under its own gunicorn settings, 2 workers x 4 threads, on 127.0.0.1."""
 
     def __init__(self, env: dict[str, str], tmp: Path) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         env = {**env, "PORT": str(self.port), "HOST": "127.0.0.1", "WORKERS": "2", "THREADS": "4"}
         self.log = (tmp / "sidecar.log").open("wb")
         self.proc = subprocess.Popen(
@@ -158,8 +153,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv or [])
 
     sys.path.insert(0, str(REPO))
-    from sidecar import signing
-    from sidecar.webhook_signatures import base64_hmac
+    from sidecar.verification import signing
+    from sidecar.verification.webhook_signatures import base64_hmac
 
     secret = "bench-shopify-secret"
     env = {

@@ -194,7 +194,7 @@ def parse_export(doc: Any, source: str) -> ContainerExport:
 
     if problems:
         raise ExportError(problems)
-    container = cv.get("container") if isinstance(cv.get("container"), dict) else {}
+    container: dict[str, Any] = cv["container"] if isinstance(cv.get("container"), dict) else {}
     version_text = "\n".join(
         str(t)
         for t in (cv.get("description"), cv.get("name"), container.get("notes"))

@@ -17,6 +17,7 @@ interruption picks up whatever the interrupted run created and converges without
 from __future__ import annotations
 
 import copy
+import functools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -440,7 +441,7 @@ class Pusher:
                 saved = self.api.call(
                     collection.create(parent=wpath, body=body),
                     change.describe(),
-                    recover=lambda k=kind, n=change.name: self._find(wpath, k, n),
+                    recover=functools.partial(self._find, wpath, kind, change.name),
                 )
             else:
                 saved = self.api.call(

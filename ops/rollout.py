@@ -25,7 +25,7 @@ import urllib.request
 from dataclasses import dataclass
 
 from ops.cloudrun import CloudRunError, ServiceTraffic, Split
-from sidecar.signing import SIGNATURE_HEADER, Keyset, sign_request_v2
+from sidecar.verification.signing import SIGNATURE_HEADER, Keyset, sign_request_v2
 
 CANARY, STABLE, PREVIOUS, ROLLED_BACK = "canary", "stable", "previous", "rolled-back"
 ROLE_TAGS = frozenset({CANARY, STABLE, PREVIOUS, ROLLED_BACK})
@@ -56,7 +56,7 @@ def canary_split(current: ServiceTraffic, percent: int) -> list[Split]:
             f"the newest ready revision {new} already serves 100%: deploy the new revision "
             "without traffic (gcloud run deploy --no-traffic) and run canary again"
         )
-    serving = {}
+    serving: dict[str, int] = {}
     for s in current.splits:
         if s.revision != new:
             serving[s.revision] = serving.get(s.revision, 0) + s.percent

@@ -99,9 +99,9 @@ def _convert(
         kind, ref = _field_kind(schema, key)
         if kind == "enum":
             out[key] = _enum(schema, key, value, here, problems, to_api_side)
-        elif kind == "ref":
+        elif kind == "ref" and ref is not None:
             out[key] = _convert(ref, value, here, problems, to_api_side=to_api_side)
-        elif kind == "refs":
+        elif kind == "refs" and ref is not None:
             if not isinstance(value, list):
                 problems.append((here, f"expected a JSON array of {ref}"))
                 out[key] = value

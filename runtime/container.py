@@ -10,6 +10,7 @@ the tags whose triggers match, with their parameters resolved.
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import os
 import re
@@ -19,7 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from generator.tpl import TplError, parse_tpl
+from formats.gtm_builtins import BUILTIN_VARIABLE_NAMES
+from formats.tpl import TplError, parse_tpl
 from runtime.engine import Sandbox, Template, compile_template, run_template
 from runtime.environment import Environment
 from runtime.host import Request, Response, RunState, event_value
@@ -28,18 +30,20 @@ from runtime.syntax import TemplateSyntaxError
 
 REF = re.compile(r"\{\{([^{}]+)\}\}")
 
-BUILTIN_VARIABLES = {
-    "EVENT_NAME": "Event Name",
-    "CLIENT_NAME": "Client Name",
-    "REQUEST_PATH": "Request Path",
-    "REQUEST_METHOD": "Request Method",
-    "QUERY_STRING": "Query String",
-    "CONTAINER_VERSION": "Container Version",
-    "CONTAINER_ID": "Container ID",
-    "DEBUG_MODE": "Debug Mode",
-    "RANDOM_NUMBER": "Random Number",
-    "VISITOR_REGION": "Visitor Region",
-}
+# GTM's own tables (display names, type codes) are formats.gtm_builtins, shared with the
+# validator; this is the part of them the runtime emulates.
+EMULATED_BUILTIN_VARIABLES = (
+    "EVENT_NAME",
+    "CLIENT_NAME",
+    "REQUEST_PATH",
+    "REQUEST_METHOD",
+    "QUERY_STRING",
+    "CONTAINER_VERSION",
+    "CONTAINER_ID",
+    "DEBUG_MODE",
+    "RANDOM_NUMBER",
+    "VISITOR_REGION",
+)
 VARIABLE_TYPES = ("ed", "c", "rh", "qp", "sgtmk", "smm", "remm", "uv", "ctv")
 CONDITIONS = (
     "EQUALS",
@@ -181,7 +185,7 @@ def build_container(doc: Any, source: str) -> Container:
         for i, v in enumerate(cv.get("variable") or [])
     }
     builtins = {
-        str(b.get("name") or BUILTIN_VARIABLES.get(str(b.get("type")), "")): str(b.get("type"))
+        str(b.get("name") or BUILTIN_VARIABLE_NAMES.get(str(b.get("type")), "")): str(b.get("type"))
         for b in cv.get("builtInVariable") or []
     }
     triggers: dict[str, Trigger] = {}
@@ -516,15 +520,17 @@ class ContainerRuntime:
                 request=request,
                 response=response,
                 client_name=client.name,
-                claimed=lambda c=claimed: c["yes"],
-                claim=lambda c=claimed: c.__setitem__("yes", True),
+                claimed=functools.partial(claimed.__getitem__, "yes"),
+                claim=functools.partial(claimed.__setitem__, "yes", True),
             )
             state.run_container = lambda event, name, h=handled, r=request, s=state: (
                 self._run_event(event, name, r, h, s.messages)
             )
             resolver = Resolver(self, {}, request, client.name)
             try:
-                data = {p.get("key"): resolver.value(p) for p in client.parameters}
+                data: dict[str, Any] = {
+                    str(p.get("key", "")): resolver.value(p) for p in client.parameters
+                }
             except ValueError as exc:
                 handled.errors.append(f"client {client.name!r}: {exc}")
                 continue
@@ -563,7 +569,9 @@ class ContainerRuntime:
                 fired.append((tag, None, run))
                 continue
             try:
-                data = {p.get("key"): resolver.value(p) for p in tag.parameters}
+                data: dict[str, Any] = {
+                    str(p.get("key", "")): resolver.value(p) for p in tag.parameters
+                }
             except ValueError as exc:
                 fired.append((tag, None, TagRun(tag.name, "exception", 0.0, str(exc))))
                 continue
@@ -595,16 +603,14 @@ class ContainerRuntime:
         handled.tags.extend(run for _, _, run in fired)
         summary = {"tags": [self._tag_entry(tag, run, resolver) for tag, _, run in fired]}
         payload = json.dumps(summary)
-        for _, sandbox, _ in fired:
-            if sandbox is not None:
-                known = len(sandbox.errors)
-                sandbox.call(
-                    "__sgtm_fire_event_callbacks", event_id, self.container.public_id, payload
-                )
-                sandbox.settle()
-                for error in sandbox.errors[known:]:
+        for _, ran, _ in fired:
+            if ran is not None:
+                known = len(ran.errors)
+                ran.call("__sgtm_fire_event_callbacks", event_id, self.container.public_id, payload)
+                ran.settle()
+                for error in ran.errors[known:]:
                     handled.errors.append(f"event callback: {error}")
-                sandbox.close()
+                ran.close()
         return {"containerId": self.container.public_id, "eventData": summary}
 
     @staticmethod
@@ -649,7 +655,7 @@ class ContainerRuntime:
 
     def run_variable(self, var: Entity, resolver: Resolver) -> Any:
         template = self.container.templates[var.type]
-        data = {p.get("key"): resolver.value(p) for p in var.parameters}
+        data: dict[str, Any] = {str(p.get("key", "")): resolver.value(p) for p in var.parameters}
         state = RunState(
             template_id=template.id,
             permissions=template.permissions,

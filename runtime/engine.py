@@ -24,7 +24,7 @@ from typing import Any
 
 import quickjs
 
-from generator.tpl import Tpl, TplError, parse_tpl
+from formats.tpl import Tpl, TplError, parse_tpl
 from runtime import syntax
 from runtime.environment import OutboundError
 from runtime.host import Host, RunState

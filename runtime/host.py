@@ -521,7 +521,8 @@ class Host:
         target = _str(url)
         opts = options if isinstance(options, dict) else {}
         self.perms.send_http(api, target)
-        headers = dict(opts.get("headers")) if isinstance(opts.get("headers"), dict) else {}
+        given = opts.get("headers")
+        headers = dict(given) if isinstance(given, dict) else {}
         if opts.get("authorization") is not None:
             # sGTM signs with the container's service account (Application Default
             # Credentials). Locally there is none: a token for local runs comes from the

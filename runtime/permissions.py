@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from generator.tpl import Tpl
+from formats.tpl import Tpl
 
 DISPLAY = {
     "read_event_data": "Reads event data",

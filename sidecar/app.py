@@ -13,24 +13,24 @@ import os
 import re
 import tempfile
 import uuid
+from typing import Any
 
 from flask import Flask, Response, g, request
 from flask_limiter import Limiter
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from sidecar import logs, ratelimit
-from sidecar.api import Services, deliver, events, health, openapi, stats
-from sidecar.auth import load_web_auth, web_source
+from formats.plan.model import SOURCE_DEFAULTS
+from sidecar import logs
+from sidecar.api import Services, deliver, events, health, openapi, ratelimit, stats
+from sidecar.api import webhooks as webhooks_api
 from sidecar.config import Config, load
 from sidecar.errors import StartupError, register_error_handlers
 from sidecar.ingest import Counters, Pipeline
+from sidecar.store import gcp_topology as topology
 from sidecar.store.base import StoreUnavailable
-from sidecar.webhooks import api as webhooks_api
+from sidecar.verification.auth import load_web_auth, web_source
 
-DEFAULT_MAX_BATCH = 100
-DEFAULT_MAX_BODY = 1_048_576
-DEFAULT_PER_KEY = "1200/minute"
-DEFAULT_PER_IP = "300/minute"
+WEB_DEFAULTS = SOURCE_DEFAULTS["web"]
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{8,64}")
 
 log = logging.getLogger("sidecar.app")
@@ -49,8 +49,8 @@ def create_app(config: Config | None = None) -> Flask:
     web_auth = load_web_auth(plan, loaded.secrets, config.signature_versions)
     source = web_source(plan)
     settings = source.settings if source is not None else {}
-    max_batch = int(settings.get("max_batch", DEFAULT_MAX_BATCH))
-    max_body = int(settings.get("max_body_bytes", DEFAULT_MAX_BODY))
+    max_batch = int(settings.get("max_batch", WEB_DEFAULTS["max_batch"]))
+    max_body = int(settings.get("max_body_bytes", WEB_DEFAULTS["max_body_bytes"]))
     store = config.store if config.store is not None else _open_store(config, plan.retention_days)
 
     app = Flask(__name__)
@@ -67,8 +67,10 @@ def create_app(config: Config | None = None) -> Flask:
         store=store,
         max_batch=max_batch,
         max_body_bytes=max_body,
-        rate_limit_per_key=str(settings.get("rate_limit_per_key", DEFAULT_PER_KEY)),
-        rate_limit_per_ip=str(settings.get("rate_limit_per_ip", DEFAULT_PER_IP)),
+        rate_limit_per_key=str(
+            settings.get("rate_limit_per_key", WEB_DEFAULTS["rate_limit_per_key"])
+        ),
+        rate_limit_per_ip=str(settings.get("rate_limit_per_ip", WEB_DEFAULTS["rate_limit_per_ip"])),
     )
 
     @app.before_request
@@ -112,16 +114,16 @@ def create_app(config: Config | None = None) -> Flask:
 def _open_store(config: Config, retention_days: int):  # type: ignore[no-untyped-def]
     from sidecar.store.factory import open_store
 
-    settings = {"path": config.outbox} if config.backend == "sqlite" else {}
+    settings: dict[str, Any] = {"path": config.outbox} if config.backend == "sqlite" else {}
     if config.backend == "gcp":
         env = config.environ
         if not env.get("GOOGLE_CLOUD_PROJECT"):
             raise StartupError("SGTM_BACKEND=gcp needs GOOGLE_CLOUD_PROJECT")
         settings = {
             "project": env["GOOGLE_CLOUD_PROJECT"],
-            "topic": env.get("SGTM_PUBSUB_TOPIC", "sgtm-outbox"),
-            "subscription": env.get("SGTM_PUBSUB_SUBSCRIPTION", "sgtm-outbox-push"),
-            "database": env.get("SGTM_FIRESTORE_DATABASE", "(default)"),
+            "topic": env.get("SGTM_PUBSUB_TOPIC", topology.DEFAULT_TOPIC),
+            "subscription": env.get("SGTM_PUBSUB_SUBSCRIPTION", topology.DEFAULT_SUBSCRIPTION),
+            "database": env.get("SGTM_FIRESTORE_DATABASE", topology.DEFAULT_DATABASE),
             # Firestore's TTL policies delete by expire_at, which the store sets from this.
             "retention_days": retention_days,
         }
@@ -135,7 +137,7 @@ def _open_store(config: Config, retention_days: int):  # type: ignore[no-untyped
     if config.backend == "sqlite" and min_free:
         if not min_free.isdigit():
             raise StartupError(f"SGTM_MIN_FREE_MB={min_free!r} is not a whole number of MiB")
-        store.min_free_bytes = int(min_free) * 2**20
+        store.min_free_bytes = int(min_free) * 2**20  # type: ignore[attr-defined]
     return store
 
 

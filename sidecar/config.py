@@ -13,10 +13,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import IO, Any
 
-from generator.plan import Plan, PlanError, load_plan
-from sidecar.auth import load_web_auth
+from formats.plan import Plan, PlanError, load_plan
 from sidecar.errors import StartupError
-from sidecar.signing import SIGNATURE_VERSIONS, KeysetError, parse_keyset
+from sidecar.verification.auth import load_web_auth
+from sidecar.verification.signing import SIGNATURE_VERSIONS, KeysetError, parse_keyset
 
 BACKENDS = ("sqlite", "gcp")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")

@@ -24,16 +24,16 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from generator.plan.compile import EVENT_ID_PATTERN, envelope_schema
-from generator.plan.model import Plan
+from formats.contract import EVENT_ID_PATTERN, envelope_schema
+from formats.plan.model import Plan
 from sidecar import logs
-from sidecar.decide import Decision, RequestOrigin, decide
+from sidecar.decision.consent import Decision, RequestOrigin, decide
+from sidecar.decision.validation import MAX_LISTED, EnvelopeValidator, FieldError, Validated
 from sidecar.delivery.policy import counts_from
-from sidecar.ipanon import IpError, parse_ip
-from sidecar.minimise import minimise
+from sidecar.minimisation.event import minimise
+from sidecar.minimisation.ip import IpError, parse_ip
 from sidecar.store.base import OutboxRecord, Store, StoreUnavailable
 from sidecar.store.reconcile import DuplicateRow, record_duplicates
-from sidecar.validate import MAX_LISTED, EnvelopeValidator, FieldError, Validated
 
 ACCEPTED = "accepted"
 DUPLICATE = "duplicate"

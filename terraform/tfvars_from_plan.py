@@ -20,9 +20,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from generator.plan.errors import PlanError
-from generator.plan.loader import load_plan
-from generator.plan.model import Plan
+from formats.plan.errors import PlanError
+from formats.plan.loader import load_plan
+from formats.plan.model import Plan
 
 
 def secret_id(prefix: str, env: str) -> str:

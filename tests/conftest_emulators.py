@@ -12,12 +12,13 @@ import atexit
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import time
 import urllib.request
 
 import pytest
+
+from sgtm.harness import free_port
 
 _RUNNING: dict[str, tuple[subprocess.Popen, str]] = {}
 _LAUNCHERS = {
@@ -46,12 +47,6 @@ def _sdk_root() -> str | None:
     return root or None
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _missing(what: str) -> None:
     message = f"the {what} emulator is not installed (gcloud components install {what}-emulator)"
     if os.environ.get("CI", "").lower() == "true":
@@ -68,7 +63,7 @@ def emulator(kind: str) -> str:
     path = os.path.join(root, launcher) if root else ""
     if not root or not os.path.exists(path) or shutil.which("java") is None:
         _missing("pubsub" if kind == "pubsub" else "cloud-firestore")
-    port = _free_port()
+    port = free_port()
     env = dict(
         os.environ,
         CLOUDSDK_CORE_DISABLE_PROMPTS="1",

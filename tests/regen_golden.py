@@ -28,16 +28,16 @@ def privacy_doc(table: str) -> str:
 
 
 def main() -> int:
-    from generator.generate_cli import write_tree
-    from generator.plan import load_plan
+    from formats.plan import load_plan
     from generator.render import generate
+    from sgtm.commands.generate import write_tree
 
     files = generate(load_plan(str(PLAN)))
     if GOLDEN.exists():
         shutil.rmtree(GOLDEN)
     for path in write_tree(files, GOLDEN):
         print(path.relative_to(REPO))
-    from generator.plan import ropa
+    from generator import ropa
 
     plan = load_plan(str(PLAN))
     if ROPA.exists():

@@ -6,8 +6,8 @@ so tests and the golden files compare exactly what the CLI writes.
 
 from __future__ import annotations
 
-from generator.plan import compile as compiler
-from generator.plan import model as m
+from formats import contract as compiler
+from formats.plan import model as m
 from generator.render.container import ContainerOptions, container_export, dumps
 from generator.render.readme import readme
 from generator.render.templates import DEFAULT_KEY_IDS, all_templates

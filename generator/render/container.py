@@ -13,10 +13,10 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from generator.plan import model as m
+from formats.plan import model as m
+from formats.tpl import template_data
 from generator.render import fields as f
 from generator.render.templates import METADATA_KEY, TemplateFile, kind_gets_pii
-from generator.tpl import template_data
 
 # The placeholders Google's own distributed import files use; the importer remaps them.
 ACCOUNT_ID = "1234567890"
@@ -290,7 +290,7 @@ def container_export(
     plan: m.Plan, templates: list[TemplateFile], options: ContainerOptions
 ) -> dict[str, Any]:
     path = f"accounts/{ACCOUNT_ID}/containers/{CONTAINER_ID}"
-    version = {
+    version: dict[str, Any] = {
         "path": f"{path}/versions/0",
         **_base(),
         "containerVersionId": "0",

@@ -22,8 +22,11 @@ def js_string(value: Any) -> str:
 
 
 def js_value(value: Any) -> str:
-    """A JSON value written as a JS literal (objects, arrays, numbers, booleans)."""
-    return json.dumps(value, ensure_ascii=False, sort_keys=False)
+    """A JSON value written as a JS literal (objects, arrays, numbers, strings, booleans).
+
+    "</" is written "<\\/" (the same string in JS) so the output can also be inlined in an HTML
+    <script> element, as the checkout snippet is."""
+    return json.dumps(value, ensure_ascii=False, sort_keys=False).replace("</", "<\\/")
 
 
 def yaml_quoted(value: Any) -> str:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from generator.tpl import encode_value
+from formats.tpl import encode_value
 
 NON_EMPTY = {"type": "NON_EMPTY"}
 

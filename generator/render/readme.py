@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from generator.plan import model as m
+from formats.plan import model as m
 from generator.render.env import render
 from generator.render.templates import TemplateFile
 

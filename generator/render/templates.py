@@ -2,7 +2,7 @@
 
 Each template is assembled from its Jinja sources (``templates/tpl/<kind>.js.jinja`` for the
 sandboxed JS, ``templates/tpl/<kind>.tests.yaml.jinja`` for ``___TESTS___``), fields and
-permissions built here, and written with ``generator.tpl.render_tpl`` in the editor's byte
+permissions built here, and written with ``formats.tpl.render_tpl`` in the editor's byte
 layout. Permissions are derived from the rendered code (its ``require`` block and the event
 data keys it reads) so they cannot drift from what the code does.
 """
@@ -14,11 +14,11 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from generator.plan import model as m
+from formats.plan import model as m
+from formats.tpl import render_tpl
 from generator.render import fields as f
 from generator.render import pii_tables
 from generator.render.env import render
-from generator.tpl import render_tpl
 
 SIGNATURE_HEADER = "x-sgtm-signature"
 METADATA_KEY = "sgtm_destination"

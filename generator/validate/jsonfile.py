@@ -67,12 +67,13 @@ def _duplicate_keys(text: str) -> list[tuple[int, str]]:
                 seen.add(key)
             return dict(pairs)
 
-        result = json.decoder.JSONObject(s_and_end, strict, scan_once, object_hook, check, memo)
+        # The stdlib's pure-Python object parser: not in typeshed, stable since Python 2.7.
+        result = json.decoder.JSONObject(s_and_end, strict, scan_once, object_hook, check, memo)  # type: ignore[attr-defined]
         if repeated:
             found.extend(_key_offsets(text, s_and_end[1], result[1], repeated))
         return result
 
-    decoder.parse_object = parse_object  # type: ignore[assignment]
+    decoder.parse_object = parse_object  # type: ignore[attr-defined]
     decoder.scan_once = json.scanner.py_make_scanner(decoder)  # type: ignore[attr-defined]
     decoder.decode(text)
     return sorted(found)
@@ -87,7 +88,7 @@ def _key_offsets(text: str, start: int, end: int, repeated: list[str]) -> list[t
     while index < end:
         char = text[index]
         if char == '"':
-            key, after = json.decoder.scanstring(text, index + 1)
+            key, after = json.decoder.scanstring(text, index + 1)  # type: ignore[attr-defined]
             rest = after
             while rest < end and text[rest] in " \t\r\n":
                 rest += 1

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from generator.validate import builtins
+from formats import gtm_builtins as builtins
 from generator.validate.discovery import load_schemas
 from generator.validate.entities import BY_KEY, KINDS, Kind, label
 from generator.validate.findings import Collector, path_join, pointer_join

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from generator.tpl import TplError, parse_tpl
+from formats.tpl import TplError, parse_tpl
 from generator.validate.entities import BY_KEY, label
 from generator.validate.findings import Collector, pointer_join
 

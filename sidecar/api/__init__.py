@@ -7,10 +7,10 @@ from typing import Any
 
 from flask import current_app
 
-from generator.plan.model import Plan
-from sidecar.auth import WebAuth
+from formats.plan.model import Plan
 from sidecar.config import Config
 from sidecar.ingest import Counters, Pipeline
+from sidecar.verification.auth import WebAuth
 
 
 @dataclass

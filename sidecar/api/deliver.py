@@ -83,7 +83,7 @@ def _verify_oidc(audience: str, service_account: str, certs_url: str) -> None:
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise AuthError("/v1/deliver: missing Authorization: Bearer <OIDC token>")
-    kwargs = {"certs_url": certs_url} if certs_url else {}
+    kwargs: dict[str, Any] = {"certs_url": certs_url} if certs_url else {}
     try:
         claims = id_token.verify_token(
             token.strip(), gauth_requests.Request(), audience=audience, **kwargs

@@ -15,14 +15,14 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
-from generator.plan.compile import CONTEXT_MAX
+from formats.contract import CONTEXT_MAX
 from sidecar.api import cors, services
 from sidecar.api.origin import browser_origin
-from sidecar.auth import BROWSER, Caller
+from sidecar.api.ratelimit import verified
 from sidecar.errors import SidecarError, UnavailableError
 from sidecar.ingest import REJECTED
-from sidecar.ratelimit import verified
 from sidecar.store.base import StoreUnavailable
+from sidecar.verification.auth import BROWSER, Caller
 
 bp = Blueprint("events", __name__)
 

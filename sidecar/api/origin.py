@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sidecar.decide import RequestOrigin
+from sidecar.decision.consent import RequestOrigin
 
 # Custom request headers the load balancer adds to every request it forwards (Terraform,
 # modules/edge: {client_region} and {client_region_subdivision}); the sidecar's ingress only

@@ -14,13 +14,14 @@ about which endpoint it was made for.
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from flask import Blueprint, current_app, jsonify, request
 
 from sidecar.api import services
 from sidecar.errors import AuthError, SidecarError
-from sidecar.signing import SIGNATURE_HEADER
 from sidecar.store.base import StoreUnavailable
+from sidecar.verification.signing import SIGNATURE_HEADER
 
 bp = Blueprint("stats", __name__)
 
@@ -40,7 +41,7 @@ def stats():  # type: ignore[no-untyped-def]
         raise AuthError(f"/v1/stats needs a server's request signature ({SIGNATURE_HEADER}, v2)")
     svc.web_auth.server(signature, request.get_data(), request.method, request.path, ("v2",))
     counts = svc.counters.snapshot()
-    body = {
+    body: dict[str, Any] = {
         "revision": os.environ.get("K_REVISION", svc.config.revision),
         "requests": counts["requests"],
         "errors_5xx": counts["errors_5xx"],

@@ -96,16 +96,16 @@ def read_answer(body: bytes, claims: list[Claim]) -> dict[str, dict[str, Verdict
     for i, item in enumerate(errors):
         if not isinstance(item, dict):
             raise AnswerError(f"/errors/{i}: expected an object")
-        wire = item.get("event_id")
+        named: Any = item.get("event_id")
         index = item.get("index")
-        if not isinstance(wire, str) and isinstance(index, int) and 0 <= index < len(claims):
-            wire = wire_id(claims[index])
-        if not isinstance(wire, str) or wire not in wanted:
+        if not isinstance(named, str) and isinstance(index, int) and 0 <= index < len(claims):
+            named = wire_id(claims[index])
+        if not isinstance(named, str) or named not in wanted:
             continue
-        event_id = wanted[wire].event_id
+        event_id = wanted[named].event_id
         where = item.get("field") or f"events[{index}]"
         why = f"sGTM client rejected the event: {where}: {item.get('message', 'invalid')}"
-        for dest in wanted[wire].destinations:
+        for dest in wanted[named].destinations:
             said.setdefault(event_id, {})[dest] = Verdict("rejected", why)
 
     verdicts: dict[str, dict[str, Verdict]] = {}

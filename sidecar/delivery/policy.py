@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 
-from generator.plan.model import Plan
+from formats.plan.model import Plan
 from sidecar.store.base import Attempt, Outcome
 
 

@@ -8,15 +8,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from generator.plan import PlanError, load_plan
-from generator.plan.model import Plan
+from formats.plan import PlanError, load_plan
+from formats.plan.model import Plan
 from sidecar.delivery.policy import RetryPolicy
 from sidecar.delivery.throttle import Throttle
 from sidecar.delivery.transport import HttpTransport
 from sidecar.delivery.worker import Worker
-from sidecar.signing import KeysetError, keyset_from_env
 from sidecar.store.base import StoreUnavailable
 from sidecar.store.factory import open_store_from_env
+from sidecar.verification.signing import KeysetError, keyset_from_env
 
 DEFAULT_KEYS_VAR = "SGTM_DELIVERY_KEYS"
 

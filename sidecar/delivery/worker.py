@@ -29,9 +29,8 @@ from sidecar.delivery.breaker import CircuitBreaker
 from sidecar.delivery.policy import RetryPolicy, parse_retry_after
 from sidecar.delivery.throttle import Throttle
 from sidecar.delivery.transport import HttpTransport, Response, TransportError
-from sidecar.signing import SIGNATURE_HEADER, Keyset, sign_request
-from sidecar.store.base import NOT_SENT, THROTTLED, Attempt, Claim, DeliveryStore, Outcome
-from sidecar.store.sqlite import narrow
+from sidecar.store.base import NOT_SENT, THROTTLED, Attempt, Claim, DeliveryStore, Outcome, narrow
+from sidecar.verification.signing import SIGNATURE_HEADER, Keyset, sign_request
 
 log = logging.getLogger("sidecar.delivery")
 

@@ -27,7 +27,7 @@ from datetime import date
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from generator.plan.model import Plan
+from formats.plan.model import Plan
 from sidecar.reconcile.days import DayWindow, local_day
 from sidecar.store.reconcile import ConversionRow, DuplicateRow
 
@@ -331,22 +331,22 @@ def compute(
     for row in rows:
         if not first <= row.business_at < last or row.event_name not in events:
             continue
-        report = days.get(local_day(row.business_at, zone))
-        if report is None:
+        found = days.get(local_day(row.business_at, zone))
+        if found is None:
             continue
-        _count(report, row, kinds, currency, plan)
+        _count(found, row, kinds, currency, plan)
     for dup in duplicates:
         if dup.event_name not in events or not first <= dup.at < last:
             continue
-        report = days.get(local_day(dup.at, zone))
-        if report is None:
+        day_report = days.get(local_day(dup.at, zone))
+        if day_report is None:
             continue
-        source = report.sources.get(dup.source) or report.sources.setdefault(
+        source_day = day_report.sources.get(dup.source) or day_report.sources.setdefault(
             dup.source, SourceDay(dup.source, kinds.get(dup.source, dup.source))
         )
-        source.duplicates += 1
+        source_day.duplicates += 1
         if dup.event_name == "purchase" and dup.transaction_id:
-            ids = report.client_ids if source.kind == "web" else report.server_ids
+            ids = day_report.client_ids if source_day.kind == "web" else day_report.server_ids
             ids.add(dup.transaction_id)
     return Report(
         plan.name, plan.reconcile.timezone, currency, plan.reconcile.events, list(days.values())

@@ -45,11 +45,12 @@ def day_range(
     else:
         if days is not None:
             raise ReconcileError("--days cannot be combined with --from/--to")
-        first = parse_day(start, "--from") if start else None
-        last = parse_day(end, "--to") if end else None
-        first = first or last
-        last = last or first
-        assert first is not None and last is not None
+        given_first = parse_day(start, "--from") if start else None
+        given_last = parse_day(end, "--to") if end else None
+        chosen_first = given_first or given_last
+        chosen_last = given_last or given_first
+        assert chosen_first is not None and chosen_last is not None
+        first, last = chosen_first, chosen_last
     if last < first:
         raise ReconcileError(f"--from {first} is after --to {last}")
     if last > today:

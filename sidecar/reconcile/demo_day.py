@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from generator.plan.model import OrderPull, Plan, SecretRef
-from sidecar.reconcile.cli import run_reconcile
+from formats.plan.model import OrderPull, Plan, SecretRef
+from sgtm.commands.reconcile import run_reconcile
 from sidecar.reconcile.days import day_range
 from sidecar.reconcile.html import write_html
 from sidecar.reconcile.render import table

@@ -17,7 +17,7 @@ import json
 from datetime import date
 from typing import Any
 
-from generator.plan.model import Plan
+from formats.plan.model import Plan
 from sidecar.reconcile.days import DayWindow, ReconcileError
 
 METRICS = ("transactions", "purchaseRevenue", "ecommercePurchases")

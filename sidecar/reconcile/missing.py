@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from generator.plan.model import Plan
+from formats.plan.model import Plan
 from sidecar.reconcile.days import DayWindow, ReconcileError, local_day
 from sidecar.reconcile.pulls import PULLERS, PageError, PulledOrder, shopify_rest_order
 from sidecar.store.reconcile import record_join

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from generator.plan.model import OrderPull
+from formats.plan.model import OrderPull
 from sidecar.reconcile.days import ReconcileError
 
 MAX_TRIES = 5

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from generator.plan.model import Plan
+from formats.plan.model import Plan
 from sidecar.ingest import Pipeline
 from sidecar.store.base import Attempt, Outcome
 from sidecar.store.reconcile import record_join

@@ -263,3 +263,26 @@ class DeliveryStore(Store, Protocol):
     def counts(self) -> dict[str, int]:
         """Destinations per delivery state (for health and the bench)."""
         ...
+
+
+# Helpers every backend shares (so no backend imports another).
+
+
+def narrow(envelope: dict[str, Any], destinations: tuple[str, ...]) -> dict[str, Any]:
+    """The batch item for this attempt: only the destinations still to deliver are named."""
+    item = dict(envelope)
+    allowed = envelope.get("destinations") or {}
+    item["destinations"] = {d: allowed.get(d, {}) for d in destinations}
+    return item
+
+
+def ledger_status(skipped: bool, states: list[str]) -> str:
+    if skipped or not states:
+        return "skipped"
+    if any(s in ("waiting", "executing", "failed") for s in states):
+        return "queued"
+    if all(s in ("succeeded", "filtered") for s in states):
+        return "delivered"
+    if all(s == "aborted" for s in states):
+        return "dead"
+    return "partial"

@@ -6,6 +6,7 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
+from sidecar.store import gcp_topology as topology
 from sidecar.store.base import Store
 
 BACKENDS = ("sqlite", "gcp")
@@ -47,9 +48,9 @@ def open_store_from_env(env: Mapping[str, str] | None = None, **overrides: Any) 
             raise ValueError(f"SGTM_BACKEND=gcp needs {', '.join(missing)} in the environment")
         settings = {
             "project": env["GOOGLE_CLOUD_PROJECT"],
-            "topic": env.get("SGTM_PUBSUB_TOPIC", "sgtm-outbox"),
-            "subscription": env.get("SGTM_PUBSUB_SUBSCRIPTION", "sgtm-outbox-push"),
-            "database": env.get("SGTM_FIRESTORE_DATABASE", "(default)"),
+            "topic": env.get("SGTM_PUBSUB_TOPIC", topology.DEFAULT_TOPIC),
+            "subscription": env.get("SGTM_PUBSUB_SUBSCRIPTION", topology.DEFAULT_SUBSCRIPTION),
+            "database": env.get("SGTM_FIRESTORE_DATABASE", topology.DEFAULT_DATABASE),
         }
     settings.update(overrides)
     return open_store(backend, **settings)

@@ -38,6 +38,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
+from sidecar.store import gcp_topology as topology
 from sidecar.store.base import (
     NOT_COUNTED,
     Attempt,
@@ -50,28 +51,29 @@ from sidecar.store.base import (
     Outcome,
     QuarantinedBody,
     StoreUnavailable,
+    ledger_status,
+    narrow,
 )
 from sidecar.store.reconcile_gcp import GcpReconcile
-from sidecar.store.sqlite import ledger_status, narrow
 
 log = logging.getLogger("sidecar.store.gcp")
 PENDING = ("waiting", "failed", "executing")
-MAX_ACK_EXTENSION_S = 600  # Pub/Sub's limit on modify_ack_deadline
+MAX_ACK_EXTENSION_S = topology.MAX_ACK_EXTENSION_S
 
 
 class GcpStore(GcpReconcile):
     def __init__(
         self,
         project: str,
-        topic: str = "sgtm-outbox",
-        subscription: str = "sgtm-outbox-push",
-        database: str = "(default)",
+        topic: str = topology.DEFAULT_TOPIC,
+        subscription: str = topology.DEFAULT_SUBSCRIPTION,
+        database: str = topology.DEFAULT_DATABASE,
         retention_days: int = 395,
         clock: Callable[[], float] = time.time,
     ) -> None:
         try:
             from google.api_core import exceptions as gexc
-            from google.cloud import firestore, pubsub_v1
+            from google.cloud import firestore, pubsub_v1  # type: ignore[attr-defined]
         except ImportError as exc:  # the [gcp] extra is not installed
             raise StoreUnavailable(
                 f"SGTM_BACKEND=gcp needs google-cloud-pubsub and google-cloud-firestore "
@@ -93,17 +95,19 @@ class GcpStore(GcpReconcile):
     # -- set-up (tests, `sgtm demo`; production uses Terraform) ------------------------------
 
     def ensure_topology(
-        self, push_endpoint: str | None = None, max_delivery_attempts: int = 100
+        self,
+        push_endpoint: str | None = None,
+        max_delivery_attempts: int = topology.MAX_DELIVERY_ATTEMPTS,
     ) -> None:
         """Create the topic, its dead-letter topic and the subscription when missing.
 
-        Pub/Sub's own retry policy (10 s to 600 s backoff) and dead-letter topic are the
-        backstop behind the per-destination policy, which lives in Firestore.
+        The same topology Terraform creates (store/gcp_topology.py): Pub/Sub's own retry
+        policy and dead-letter topic are the backstop behind the per-destination policy.
         """
-        from google.cloud import pubsub_v1
+        from google.cloud import pubsub_v1  # type: ignore[attr-defined]
         from google.protobuf import duration_pb2
 
-        dead_topic = self.topic_path + "-dead"
+        dead_topic = topology.dead_letter_topic_for(self.topic_path)
         for path in (self.topic_path, dead_topic):
             try:
                 self.publisher.create_topic(name=path)
@@ -112,10 +116,10 @@ class GcpStore(GcpReconcile):
         request: dict[str, Any] = {
             "name": self.subscription_path,
             "topic": self.topic_path,
-            "ack_deadline_seconds": 60,
+            "ack_deadline_seconds": topology.ACK_DEADLINE_S,
             "retry_policy": pubsub_v1.types.RetryPolicy(
-                minimum_backoff=duration_pb2.Duration(seconds=10),
-                maximum_backoff=duration_pb2.Duration(seconds=600),
+                minimum_backoff=duration_pb2.Duration(seconds=topology.MIN_BACKOFF_S),
+                maximum_backoff=duration_pb2.Duration(seconds=topology.MAX_BACKOFF_S),
             ),
             "dead_letter_policy": pubsub_v1.types.DeadLetterPolicy(
                 dead_letter_topic=dead_topic, max_delivery_attempts=max_delivery_attempts
@@ -196,7 +200,7 @@ class GcpStore(GcpReconcile):
             }
             for d in record.destinations
         }
-        doc = {
+        doc: dict[str, Any] = {
             "event_id": record.event_id,
             "event_name": record.event_name,
             "source": record.source,
@@ -307,7 +311,7 @@ class GcpStore(GcpReconcile):
         try:
             # Filtered here, not in the query, so no composite index is needed.
             for snap in self.db.collection("quarantine").order_by("received_at").stream():
-                item = _quarantined(snap.id, snap.to_dict())
+                item = _quarantined(snap.id, snap.to_dict() or {})
                 if item.replayed_at is not None and not include_replayed:
                     continue
                 out.append(item)
@@ -321,7 +325,7 @@ class GcpStore(GcpReconcile):
         if not item_id or "/" in item_id:
             return None
         snap = self.db.collection("quarantine").document(item_id).get()
-        return _quarantined(snap.id, snap.to_dict()) if snap.exists else None
+        return _quarantined(snap.id, snap.to_dict() or {}) if snap.exists else None
 
     def quarantine_result(self, item_id: str, result: str, replayed_at: float | None) -> None:
         update: dict[str, Any] = {"last_result": result}
@@ -332,7 +336,8 @@ class GcpStore(GcpReconcile):
     def quarantine_count(self) -> int:
         try:
             query = self.db.collection("quarantine").where(filter=_eq("replayed_at", None))
-            return int(query.count().get()[0][0].value)
+            # The library's annotations type ``get`` as unbound; it returns rows of results.
+            return int(query.count().get()[0][0].value)  # type: ignore[call-arg,index]
         except self._gexc.GoogleAPICallError as exc:
             raise StoreUnavailable(f"Firestore unavailable: {exc}") from exc
 
@@ -503,13 +508,13 @@ class GcpStore(GcpReconcile):
         include_replayed: bool = False,
         limit: int = 1000,
     ) -> list[DeadLetter]:
-        query = self.db.collection("dead_letters")
+        query: Any = self.db.collection("dead_letters")
         if since is not None:
             query = query.where(filter=_f("dead_at", ">=", since))
         out = []
         # Further filters run here, not in the query, so no composite index is needed.
         for snap in query.order_by("dead_at").stream():
-            letter = _dead_letter(snap.id, snap.to_dict())
+            letter = _dead_letter(snap.id, snap.to_dict() or {})
             if destination is not None and letter.destination != destination:
                 continue
             if not include_replayed and letter.replayed_at is not None:
@@ -523,7 +528,7 @@ class GcpStore(GcpReconcile):
         if not dead_letter_id or "/" in dead_letter_id:
             return None
         snap = self.db.collection("dead_letters").document(dead_letter_id).get()
-        return _dead_letter(snap.id, snap.to_dict()) if snap.exists else None
+        return _dead_letter(snap.id, snap.to_dict() or {}) if snap.exists else None
 
     def replay(
         self,
@@ -587,7 +592,7 @@ class GcpStore(GcpReconcile):
     def ledger_for_order(self, order_id: str) -> list[LedgerEntry]:
         try:
             docs = [
-                s.to_dict()
+                s.to_dict() or {}
                 for s in self.db.collection("events")
                 .where(filter=_eq("order_id", order_id))
                 .stream()

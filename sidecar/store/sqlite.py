@@ -39,6 +39,8 @@ from sidecar.store.base import (
     Outcome,
     QuarantinedBody,
     StoreUnavailable,
+    ledger_status,
+    narrow,
 )
 from sidecar.store.reconcile_sqlite import SqliteReconcile
 
@@ -819,14 +821,6 @@ def _claim_one(db: sqlite3.Connection, event_id: str, now: float, lease_s: float
     )
 
 
-def narrow(envelope: dict[str, Any], destinations: tuple[str, ...]) -> dict[str, Any]:
-    """The batch item for this attempt: only the destinations still to deliver are named."""
-    item = dict(envelope)
-    allowed = envelope.get("destinations") or {}
-    item["destinations"] = {d: allowed.get(d, {}) for d in destinations}
-    return item
-
-
 def _keys_of(record: OutboxRecord) -> tuple[str, ...]:
     keys = list(record.dedupe_keys) or [record.event_id]
     if record.event_id not in keys:
@@ -863,7 +857,8 @@ def _dumps(value: Any) -> str:
 def _dl_filter(
     since: float | None, destination: str | None, include_replayed: bool
 ) -> tuple[str, tuple[Any, ...]]:
-    clauses, params = ["1 = 1"], []
+    clauses: list[str] = ["1 = 1"]
+    params: list[Any] = []
     if since is not None:
         clauses.append("d.dead_at >= ?")
         params.append(since)
@@ -943,15 +938,3 @@ def _ledger_entry(db: sqlite3.Connection, row: tuple[Any, ...]) -> LedgerEntry:
         destinations=dests,
         status=ledger_status(bool(skipped) and not dests, [s.state for s in dests.values()]),
     )
-
-
-def ledger_status(skipped: bool, states: list[str]) -> str:
-    if skipped or not states:
-        return "skipped"
-    if any(s in ("waiting", "executing", "failed") for s in states):
-        return "queued"
-    if all(s in ("succeeded", "filtered") for s in states):
-        return "delivered"
-    if all(s == "aborted" for s in states):
-        return "dead"
-    return "partial"

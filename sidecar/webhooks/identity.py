@@ -16,9 +16,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from generator.plan.compile import CONTEXT_MAX, ID_MAX, PII_MAX
-from generator.plan.model import CONTEXT_FIELDS, ITEM_FIELDS, Plan
-from sidecar.ipanon import IpError, parse_ip
+from formats.contract import CONTEXT_MAX, ID_MAX, PII_MAX
+from formats.plan.model import CONTEXT_FIELDS, ITEM_FIELDS, Plan
+from sidecar.minimisation.ip import IpError, parse_ip
 from sidecar.webhooks.model import normalise_token
 from sidecar.webhooks.payload import PayloadError
 
@@ -182,13 +182,13 @@ def parse_context(document: Any, plan: Plan) -> tuple[str, dict[str, Any]]:
 def consented(context: dict[str, Any], plan: Plan, origin: Any = None) -> dict[str, Any]:
     """The context without the identifiers whose purpose is not granted right now.
 
-    Purposes are decided as for an event (``sidecar.decide``: the posted consent, narrowed by
+    Purposes are decided as for an event (``sidecar.decision.consent``: the posted consent, narrowed by
     the gcs/gcd/tcf signals, GPC and the visitor's region), so a context never keeps an id the
     event pipeline would refuse to use. The user agent stays only when a destination that gets
     it has all its purposes granted; URLs lose PII query parameters.
     """
-    from sidecar.decide import effective_purposes
-    from sidecar.urlmin import minimise_url
+    from sidecar.decision.consent import effective_purposes
+    from sidecar.minimisation.url import minimise_url
 
     envelope = {"consent": context.get("consent") or {}, "context": context}
     states, _, _ = effective_purposes(envelope, plan, origin)

@@ -2,7 +2,7 @@
 
 A mapping is a pure function: payload (already verified and parsed) -> ``Mapped``. It knows
 nothing of HTTP, the store or the clock; the identity join and the plan's consent decision
-happen afterwards (``sidecar.webhooks.api``).
+happen afterwards (``sidecar.api.webhooks``).
 
 Event ids (docs/webhooks.md), the formula the shop's browser pixel uses too:
 

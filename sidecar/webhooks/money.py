@@ -70,6 +70,7 @@ def from_stripe_minor(amount: int, currency: str) -> Decimal:
 
 def json_number(amount: Decimal) -> int | float:
     """The envelope's JSON number for a quantized amount (integer for zero-decimal currencies)."""
-    if amount == amount.to_integral_value() and amount.as_tuple().exponent >= 0:
+    exponent = amount.as_tuple().exponent  # an int for finite amounts ('n', 'N', 'F' otherwise)
+    if amount == amount.to_integral_value() and isinstance(exponent, int) and exponent >= 0:
         return int(amount)
     return float(amount)

@@ -15,11 +15,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from generator.plan.model import Plan
-from sidecar import webhook_signatures as sig
+from formats.plan.model import Plan
+from sidecar.api import webhooks as api
 from sidecar.ingest import Pipeline
 from sidecar.store.base import QuarantinedBody
-from sidecar.webhooks import api, identity
+from sidecar.verification import webhook_signatures as sig
+from sidecar.webhooks import identity
 
 RESOLVED = ("accepted", "duplicate", "ignored")
 

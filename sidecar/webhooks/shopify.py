@@ -15,17 +15,14 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from formats.plan.model import SOURCE_DEFAULTS
 from sidecar.webhooks import model as m
 from sidecar.webhooks.money import is_currency, quantize
 from sidecar.webhooks.payload import Node, PayloadError
 
 SOURCE = "shopify"
 PAID = ("paid",)
-DEFAULT_SETTINGS: dict[str, Any] = {
-    "purchase_topics": ["orders/paid"],
-    "test_orders": "drop",
-    "zero_value_orders": "forward",
-}
+DEFAULT_SETTINGS: dict[str, Any] = SOURCE_DEFAULTS["shopify"]
 
 
 def map_webhook(
@@ -118,9 +115,9 @@ def _purchase(topic: str, root: Node, settings: dict[str, Any], webhook_id: str 
     params: dict[str, Any] = {"transaction_id": order_id}
     params.update(m.money_params(money.currency, subtotal, tax=tax, shipping=shipping))
     codes = [c.obj()["code"].opt_text() for c in root["discount_codes"].array()]
-    codes = [c for c in codes if c]
-    if codes:
-        params["coupon"] = m.clip(",".join(codes))
+    present = [c for c in codes if c]
+    if present:
+        params["coupon"] = m.clip(",".join(present))
     params["items"] = items
     customer = root["customer"]
     customer_id = customer["id"].opt_ident() if customer.present else None

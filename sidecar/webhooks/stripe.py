@@ -19,6 +19,7 @@ from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
+from formats.plan.model import SOURCE_DEFAULTS
 from sidecar.webhooks import model as m
 from sidecar.webhooks.money import from_stripe_minor, is_currency, quantize
 from sidecar.webhooks.payload import Node
@@ -28,11 +29,7 @@ PURCHASE_TYPES = ("checkout.session.completed", "checkout.session.async_payment_
 REFUND_TYPES = ("refund.created", "charge.refunded")
 CHARGE_TYPES = ("charge.succeeded",)
 CHARGE_ALIAS = "stripe-charge:"  # store key prefix: charge id -> the order (PaymentIntent) id
-DEFAULT_SETTINGS: dict[str, Any] = {
-    "tolerance_seconds": 300,
-    "test_orders": "drop",
-    "zero_value_orders": "forward",
-}
+DEFAULT_SETTINGS: dict[str, Any] = SOURCE_DEFAULTS["stripe"]
 MINOR_LIMIT = 10**14  # 10^12 in units, the same bound as every other amount
 _GA_CLIENT_ID = re.compile(r"[0-9]{5,}\.[0-9]{5,}")
 

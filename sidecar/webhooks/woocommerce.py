@@ -19,17 +19,14 @@ import html
 from decimal import Decimal
 from typing import Any
 
+from formats.plan.model import SOURCE_DEFAULTS
 from sidecar.webhooks import model as m
 from sidecar.webhooks.money import is_currency, quantize
 from sidecar.webhooks.payload import Node
 
 SOURCE = "woocommerce"
 ORDER_TOPICS = ("order.created", "order.updated", "order.restored")
-DEFAULT_SETTINGS: dict[str, Any] = {
-    "paid_statuses": ["processing", "completed"],
-    "test_orders": "drop",
-    "zero_value_orders": "forward",
-}
+DEFAULT_SETTINGS: dict[str, Any] = SOURCE_DEFAULTS["woocommerce"]
 
 
 def map_webhook(topic: str, payload: Any, settings: dict[str, Any] | None = None) -> m.Mapped:
@@ -132,9 +129,9 @@ def _purchase(
         )
     )
     codes = [c.obj()["code"].opt_text() for c in root["coupon_lines"].array()]
-    codes = [c for c in codes if c]
-    if codes:
-        params["coupon"] = m.clip(",".join(codes))
+    present = [c for c in codes if c]
+    if present:
+        params["coupon"] = m.clip(",".join(present))
     params["items"] = items
     customer = root["customer_id"].opt_ident()
     customer = customer if customer not in (None, "0") else None  # 0: a guest checkout
@@ -179,7 +176,7 @@ def _fees(root: Node, currency: str, with_tax: bool) -> list[dict[str, Any]]:
     """Fee lines (gift wrapping, payment surcharges) are part of ``total`` and so of the
     value; each becomes an item, so the items add up to the value. A negative fee (a
     discount added as a fee) has no item form: it stays in the value only."""
-    out = []
+    out: list[dict[str, Any]] = []
     for fee in root["fee_lines"].array():
         fee.obj()
         amount = _amount(fee["total"], currency)

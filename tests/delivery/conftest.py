@@ -19,8 +19,8 @@ from werkzeug import Request, Response
 from sidecar.delivery.policy import Limits, RetryPolicy
 from sidecar.delivery.transport import HttpTransport
 from sidecar.delivery.worker import Worker
-from sidecar.signing import generate_keyset, parse_keyset, verify_request
 from sidecar.store.sqlite import SqliteStore
+from sidecar.verification.signing import generate_keyset, parse_keyset, verify_request
 from tests.store.conftest import FakeClock, make_record  # noqa: F401 - re-exported to tests
 
 

@@ -13,7 +13,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from sidecar import signing
+from sidecar.verification import signing
 from tests.conftest import EXAMPLE_PLAN, free_port
 from tests.sidecar.conftest import make_env
 
@@ -69,7 +69,7 @@ class Stack:
             SGTM_LOG_LEVEL="WARNING",
         )
         self.url = f"http://127.0.0.1:{self.port}"
-        cli = [sys.executable, "-m", "generator.cli"]
+        cli = [sys.executable, "-m", "sgtm.cli"]
         self.sidecar = Proc(
             [*cli, "serve", str(plan), "--port", str(self.port)],
             self.env,
@@ -158,8 +158,12 @@ class Stack:
             return exc.code, json.loads(exc.read() or b"{}")
 
     def get(self, path: str) -> tuple[int, dict]:
+        """A GET signed as a server signs it (version 2 covers method and path; /v1/stats
+        answers nothing else)."""
+        sig = signing.sign_request_v2(self.signing_keys, "GET", path.split("?")[0], b"")
+        request = urllib.request.Request(self.url + path, headers={signing.SIGNATURE_HEADER: sig})
         try:
-            with urllib.request.urlopen(self.url + path, timeout=10) as r:
+            with urllib.request.urlopen(request, timeout=10) as r:
                 return r.status, json.loads(r.read())
         except urllib.error.HTTPError as exc:
             return exc.code, json.loads(exc.read() or b"{}")

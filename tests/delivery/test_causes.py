@@ -11,8 +11,8 @@ from pathlib import Path
 from runtime.container import HandledRequest
 from runtime.dev import never_returned
 from runtime.host import Response as HostResponse
+from sgtm.demo import DEFAULT_PLAN, LocalLoop, browser_event
 from sidecar.delivery.worker import answer_cause
-from sidecar.demo import DEFAULT_PLAN, LocalLoop, browser_event
 
 CONSENT = {"analytics": True, "ads": True, "functional": True}
 

@@ -9,9 +9,9 @@ import sys
 
 import pytest
 
-from generator.cli import main
+from sgtm.cli import main
+from sgtm.commands.dlq import parse_since
 from sidecar.delivery.lock import WorkerLock
-from sidecar.dlq_cli import parse_since
 from sidecar.store.base import Attempt, Outcome
 from sidecar.store.sqlite import SqliteStore
 from tests.store.conftest import make_record
@@ -136,7 +136,7 @@ def test_worker_process_delivers_until_idle(tmp_path, sgtm, httpserver, keyset_j
     )
     sgtm.clock = time.time
     proc = subprocess.run(
-        [sys.executable, "-m", "generator.cli", "worker", "--until-idle"],
+        [sys.executable, "-m", "sgtm.cli", "worker", "--until-idle"],
         env=env,
         capture_output=True,
         text=True,

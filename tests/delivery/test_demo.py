@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from generator.cli import main
+from sgtm.cli import main
 
 
 def test_demo_runs_the_loop_and_respects_consent(capsys, tmp_path):

@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 from ruamel.yaml import YAML
 
-from generator.plan import load_plan
+from formats.plan import load_plan
 from generator.render import generate
 from runtime.dev import serve
-from sidecar.demo import CaptureServer, vendor_hosts
+from sgtm.demo import CaptureServer, vendor_hosts
 from tests.conftest import EXAMPLE_PLAN, free_port
 from tests.delivery.stack import Stack, event
 from tests.delivery.test_faults import check_invariants
@@ -77,6 +77,11 @@ def loop(tmp_path, plan_path, monkeypatch):
         f"http://127.0.0.1:{rt.port}/s2s/events",
         plan=plan_path,
         delivery_kid="delivery-1",
+        # A batch runs three sandboxed tags per event in the local runtime: on a loaded
+        # machine (or beside other xdist workers) it can take longer than the stack's 2 s
+        # default, and a worker that gives up on a batch sGTM already forwarded sends it again
+        # (at-least-once), which the exactly-once check below would then see.
+        worker_timeout=15.0,
     )
     keys = tmp_path / "credentials.json"
     keys.write_text(stack.secrets["SGTM_DELIVERY_KEYS"])

@@ -10,9 +10,9 @@ import uuid
 import pytest
 from werkzeug.serving import make_server
 
-from sidecar import signing
 from sidecar.app import create_app
 from sidecar.config import Config
+from sidecar.verification import signing
 from tests.conftest import EXAMPLE_PLAN, free_port
 from tests.conftest_emulators import emulator
 from tests.sidecar.conftest import Api, envelope, make_env
@@ -77,7 +77,7 @@ def test_push_delivers_every_destination_and_retries_the_failed_one(served, sgtm
 
 
 def test_app_opens_the_gcp_store_with_the_plans_retention(monkeypatch, tmp_path):
-    from generator.plan import load_plan
+    from formats.plan import load_plan
 
     monkeypatch.setenv("PUBSUB_EMULATOR_HOST", emulator("pubsub"))
     monkeypatch.setenv("FIRESTORE_EMULATOR_HOST", emulator("firestore"))

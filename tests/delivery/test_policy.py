@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from generator.plan import load_plan
+from formats.plan import load_plan
 from sidecar.delivery.breaker import CircuitBreaker
 from sidecar.delivery.policy import DEFAULT_LIMITS, Limits, RetryPolicy, parse_retry_after
 from sidecar.store.base import Attempt
@@ -140,7 +140,7 @@ def test_breaker_pause_is_not_a_failure():
 
 
 def test_plan_check_json_shows_the_retry_schedule(capsys):
-    from generator.cli import main
+    from sgtm.cli import main
 
     assert main(["plan", "check", "examples/shop/plan.yaml", "--format", "json"]) == 0
     doc = json.loads(capsys.readouterr().out)

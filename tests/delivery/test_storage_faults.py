@@ -142,7 +142,7 @@ def test_corrupt_outbox_fails_readiness_on_integrity(tmp_path):
 def _serve(env: dict, outbox: str) -> subprocess.CompletedProcess:
     env = {**env, "SGTM_OUTBOX": outbox}
     return subprocess.run(
-        [sys.executable, "-m", "generator.cli", "serve", str(EXAMPLE_PLAN), "--port", "1"],
+        [sys.executable, "-m", "sgtm.cli", "serve", str(EXAMPLE_PLAN), "--port", "1"],
         env=env,
         capture_output=True,
         text=True,

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import re
-import socket
 
 from werkzeug.wrappers import Response
 
+from tests.conftest import free_port
 from tests.store.conftest import make_record
 
 WINDOW = 48 * 3600
@@ -63,10 +63,7 @@ def test_retry_after_is_honoured_and_pauses_the_breaker(outbox, sgtm, make_worke
 
 
 def test_sgtm_down_opens_the_breaker_then_drains(outbox, sgtm, httpserver, make_worker, fake_clock):
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    dead_url = f"http://127.0.0.1:{sock.getsockname()[1]}/s2s/events"
-    sock.close()  # nothing listens there now: connection refused
+    dead_url = f"http://127.0.0.1:{free_port()}/s2s/events"  # nothing listens: refused
     _enqueue(outbox, fake_clock, *[f"e{i}" for i in range(5)])
     down = make_worker(url=dead_url, batch_size=1)
     for _ in range(3):
@@ -179,7 +176,7 @@ def test_bad_batch_is_split_so_good_events_go_through(
 
 
 def test_wrong_key_is_a_401_retried_with_a_clear_reason(outbox, sgtm, make_worker, fake_clock):
-    from sidecar.signing import generate_keyset, parse_keyset
+    from sidecar.verification.signing import generate_keyset, parse_keyset
 
     _enqueue(outbox, fake_clock, "e1")
     worker = make_worker()

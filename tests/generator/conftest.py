@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from generator.plan import Plan, load_plan
+from formats.plan import Plan, load_plan
+from formats.tpl import Tpl, parse_tpl
 from generator.render import generate
 from generator.render.templates import TemplateFile, all_templates
-from generator.tpl import Tpl, parse_tpl
 from tests.conftest import EXAMPLE_PLAN
 
 

@@ -8,10 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from generator.plan import Plan
+from formats.plan import Plan
 from generator.render.container import CLIENT_NAME, stable_id
 from generator.validate import errors, validate_container
-from tests.conftest import SHARED
 
 
 @pytest.fixture(scope="module")
@@ -165,10 +164,11 @@ def test_the_client_is_configured_from_the_plan(version: dict, plan: Plan) -> No
     assert isinstance(client["priority"], int)
 
 
-@pytest.mark.skipif(not (SHARED / "corpus" / "gtm-containers").is_dir(), reason="no corpus")
-def test_entity_keys_are_a_subset_of_what_real_server_exports_use(version: dict) -> None:
+def test_entity_keys_are_a_subset_of_what_real_server_exports_use(
+    version: dict, corpus: Path
+) -> None:
     seen: dict[str, set[str]] = {}
-    for path in sorted(Path(SHARED / "corpus" / "gtm-containers").glob("*.json")):
+    for path in sorted(corpus.glob("*.json")):
         doc = json.loads(path.read_text(encoding="utf-8"))
         if "containerVersion" not in doc:
             continue

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from generator.plan import check_plan_text
+from formats.plan import check_plan_text
 from generator.render import generate
 from generator.render.templates import kinds_used
 from tests.conftest import EXAMPLE_PLAN, REPO
@@ -28,7 +28,7 @@ def tree(root: Path) -> dict[str, bytes]:
 
 def sgtm(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "generator.cli", *args],
+        [sys.executable, "-m", "sgtm.cli", *args],
         capture_output=True,
         text=True,
         cwd=REPO,
@@ -69,7 +69,7 @@ def test_same_plan_gives_the_same_bytes(plan) -> None:
 def test_no_dates_or_tool_versions_in_the_output(files: dict[str, str]) -> None:
     import datetime
 
-    from generator.cli import _version
+    from sgtm.cli import _version
 
     today = datetime.datetime.now(datetime.UTC).date().isoformat()
     for rel, text in files.items():
@@ -194,7 +194,7 @@ def test_key_ids_reach_the_permission_and_the_client(tmp_path: Path) -> None:
     ]
     keys = next(p for p in version["client"][0]["parameter"] if p["key"] == "keyIds")
     assert [row["map"][0]["value"] for row in keys["list"]] == ["k2026", "k2027"]
-    from generator.tpl import parse_tpl
+    from formats.tpl import parse_tpl
 
     client = parse_tpl((tmp_path / "templates" / "client.tpl").read_text(encoding="utf-8"))
     assert client.permission("use_custom_private_keys") == {"keyIds": ["k2026", "k2027"]}

@@ -1,5 +1,5 @@
 """The sandboxed PII normaliser the tags carry, against the shared conformance vectors that
-sidecar/pii.py is tested against too (tests/vectors/pii_vectors.json).
+sidecar/minimisation/pii.py is tested against too (tests/vectors/pii_vectors.json).
 
 Where the sandbox cannot do what Python does, the JS must drop the value with reason
 'sandbox_unsupported', never send a different hash; the cases where that happens are listed
@@ -12,7 +12,7 @@ import json
 
 import pytest
 
-from generator.plan import load_plan
+from formats.plan import load_plan
 from generator.render import pii_tables
 from generator.render.env import render
 from generator.render.templates import kind_gets_pii
@@ -115,7 +115,7 @@ def test_what_the_sandbox_cannot_classify_is_dropped_not_guessed(ctx, rules, fie
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from sidecar import pii  # noqa: E402
+from sidecar.minimisation import pii  # noqa: E402
 
 _TEXT = st.text(
     alphabet=st.sampled_from(

@@ -8,8 +8,9 @@ import io
 import json
 from pathlib import Path
 
-from generator.cli import main
-from generator.plan import load_plan, load_plan_text, ropa
+from formats.plan import load_plan, load_plan_text
+from generator import ropa
+from sgtm.cli import main
 from tests.conftest import EXAMPLE_PLAN, REPO
 from tests.regen_golden import PRIVACY_DOC, ROPA, privacy_doc
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import pytest
 
-from generator.plan import Plan, check_plan_text
+from formats.plan import Plan, check_plan_text
+from formats.tpl import parse_tpl
 from generator.render.templates import all_templates, kind_gets_pii
-from generator.tpl import parse_tpl
 from runtime.engine import compile_template
 from runtime.environment import Environment
 from runtime.testing import run_scenario, scenarios

@@ -7,9 +7,9 @@ import re
 
 import pytest
 
-from generator.plan import Plan
+from formats.plan import Plan
+from formats.tpl import Tpl, render_tpl
 from generator.render.templates import DEFAULT_KEY_IDS, GA4_HOSTS
-from generator.tpl import Tpl, render_tpl
 from runtime import syntax
 from runtime.permissions import url_matches
 
@@ -267,9 +267,9 @@ def test_meta_fields_offer_exactly_what_the_send_http_permission_admits(tmp_path
     and the permission admits every combination they allow, and nothing else."""
     from ruamel.yaml import YAML
 
-    from generator.plan import load_plan
+    from formats.plan import load_plan
+    from formats.tpl import parse_tpl
     from generator.render.templates import tag_template
-    from generator.tpl import parse_tpl
     from tests.conftest import EXAMPLE_PLAN
 
     yaml = YAML(typ="safe", pure=True)

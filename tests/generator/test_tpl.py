@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from generator.tpl import (
+from formats.tpl import (
     BOM,
     TplError,
     decode_value,

@@ -14,11 +14,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from generator.plan import load_plan
+from formats.plan import load_plan
 from generator.render.env import render
 from generator.render.templates import client_template, tag_code, url_context
-from sidecar import consent_signals, ipanon, urlmin
-from sidecar.decide import effective_purposes
+from sidecar.decision import consent_signals
+from sidecar.decision.consent import effective_purposes
+from sidecar.minimisation import ip as ipanon
+from sidecar.minimisation import url as urlmin
 from tests.conftest import EXAMPLE_PLAN, REPO
 from tests.generator import jsharness
 

@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 import pytest
 from pytest_httpserver import HTTPServer
 
-from generator.cli import main
 from ops.access_review import fetch, log_filter
+from sgtm.cli import main
 
 NOW = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
 

@@ -8,8 +8,8 @@ import httplib2
 import pytest
 from googleapiclient.errors import HttpError
 
-from generator.cli import main
 from ops.tagmanager import Api, ApiError, RetryPolicy
+from sgtm.cli import main
 
 
 class Once:

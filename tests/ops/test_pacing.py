@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 
-from generator.cli import build_parser
-from ops.cli import run_push
 from ops.tagmanager import Pacer, RetryPolicy
+from sgtm.cli import build_parser
+from sgtm.commands.ops import run_push
 from tests.ops.test_push import push_args, small_export
 
 

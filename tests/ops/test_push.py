@@ -9,19 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from generator.cli import build_parser, main
-from ops.cli import run_push
 from ops.ownership import MARKER
 from ops.tagmanager import RetryPolicy
+from sgtm.cli import build_parser, main
+from sgtm.commands.ops import run_push
+from tests.conftest import corpus_exports
 from tests.ops.fake_tagmanager import quota_403, quota_429, unavailable_503
 
-CORPUS = Path("/work/shared/corpus/gtm-containers")
-SERVER_EXPORTS = sorted(
-    p.name
-    for p in CORPUS.glob("*.json")
-    if p.name != "MANIFEST.json"
-    and "SERVER" in json.loads(p.read_text())["containerVersion"]["container"]["usageContext"]
-)
+SERVER_EXPORTS = corpus_exports("SERVER")
 logging.getLogger("werkzeug").setLevel(logging.ERROR)
 
 TEMPLATE_DATA = """___INFO___
@@ -491,9 +486,9 @@ def test_json_syntax_errors_name_line_and_column(fake_tm, tmp_path, capsys):
 
 
 @pytest.mark.parametrize("name", SERVER_EXPORTS)
-def test_real_server_exports_push_and_converge(fake_tm, name, capsys):
+def test_real_server_exports_push_and_converge(fake_tm, corpus, name, capsys):
     fake_tm.page_size = 100
-    export = str(CORPUS / name)
+    export = str(corpus / name)
     assert main(push_args(fake_tm, export)) == 0
     writes = len(fake_tm.writes())
     assert writes > 0

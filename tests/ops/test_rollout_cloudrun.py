@@ -7,9 +7,9 @@ import logging
 
 import pytest
 
-from generator.cli import main
 from ops.rollout import GateRules, Stats, judge
-from sidecar.signing import generate_keyset
+from sgtm.cli import main
+from sidecar.verification.signing import generate_keyset
 from tests.ops.fake_cloudrun import FakeCloudRun
 
 logging.getLogger("werkzeug").setLevel(logging.ERROR)

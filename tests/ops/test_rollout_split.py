@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import quickjs
 
-from sidecar.rollout import bucket, in_rollout
+from sidecar.decision.rollout import bucket, in_rollout
 
 SNIPPET = Path(__file__).resolve().parents[2] / "examples" / "rollout" / "sgtm-rollout.js"
 

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
 from ops.ownership import MARKER, is_managed, mark_notes, mark_template
 from ops.spelling import SpellingError, to_api, to_export, upper_snake
+from tests.conftest import corpus_exports
 
-CORPUS = Path("/work/shared/corpus/gtm-containers")
-EXPORTS = sorted(p for p in CORPUS.glob("*.json") if p.name != "MANIFEST.json")
+EXPORTS = corpus_exports()
 SCHEMAS = {
     "tag": "Tag",
     "trigger": "Trigger",
@@ -24,8 +23,9 @@ SCHEMAS = {
 }
 
 
-@pytest.mark.parametrize("path", EXPORTS, ids=lambda p: p.name.split("__")[-1])
-def test_every_real_entity_translates_and_round_trips(path):
+@pytest.mark.parametrize("name", EXPORTS, ids=lambda n: n.split("__")[-1])
+def test_every_real_entity_translates_and_round_trips(corpus, name):
+    path = corpus / name
     cv = json.loads(path.read_text())["containerVersion"]
     count = 0
     for key, schema in SCHEMAS.items():

@@ -10,9 +10,9 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from generator.cli import main
-from generator.plan import load_plan
-from generator.plan.compile import artifacts, consent_matrix, envelope_schema
+from formats.contract import artifacts, consent_matrix, envelope_schema
+from formats.plan import load_plan
+from sgtm.cli import main
 
 # The compiled artifacts are part of `sgtm generate`'s golden tree (tests/regen_golden.py).
 GOLDEN = Path(__file__).resolve().parent.parent / "golden" / "shop"
@@ -139,7 +139,7 @@ def test_policy_holds_secret_names_only(plan):
 
 
 def test_one_event_change_gives_a_small_diff(example_plan_path, tmp_path):
-    from generator.plan import load_plan_text
+    from formats.plan import load_plan_text
 
     text = example_plan_path.read_text()
     changed = text.replace("      method: {type: string, required: true, enum: [footer, popup, checkout]}",

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from generator.cli import main
-from generator.plan import load_plan_text
-from generator.plan.diff import BREAKING, COMPATIBLE, diff_plans
+from formats.plan import load_plan_text
+from formats.plan.diff import BREAKING, COMPATIBLE, diff_plans
+from sgtm.cli import main
 
 PLAN = """\
 plan: tiny

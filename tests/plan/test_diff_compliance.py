@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from generator.cli import main
-from generator.plan import load_plan, load_plan_text
-from generator.plan.diff import diff_plans
+from formats.plan import load_plan, load_plan_text
+from formats.plan.diff import diff_plans
+from sgtm.cli import main
 from tests.conftest import EXAMPLE_PLAN
 from tests.plan.test_loader import MINIMAL
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from generator.plan import PlanError, load_plan, load_plan_text
-from generator.plan.loader import looks_like_secret, suggest
-from generator.plan.model import BUILTIN_PURPOSES, DEFAULT_RETRY_WINDOW_HOURS
+from formats.plan import PlanError, load_plan, load_plan_text
+from formats.plan.loader import looks_like_secret, suggest
+from formats.plan.model import BUILTIN_PURPOSES, DEFAULT_RETRY_WINDOW_HOURS
 
 MINIMAL = """\
 plan: tiny

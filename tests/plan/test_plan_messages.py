@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from generator.plan.loader import check_plan_text
+from formats.plan.loader import check_plan_text
 from tests.conftest import EXAMPLE_PLAN
 
 EXAMPLE = EXAMPLE_PLAN.read_text(encoding="utf-8")

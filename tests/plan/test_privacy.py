@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from generator.plan import PlanError, load_plan_text
-from generator.plan.loader import is_eu_location
-from generator.plan.model import URL_DENY_PARAMS
+from formats.plan import PlanError, load_plan_text
+from formats.plan.loader import is_eu_location
+from formats.plan.model import URL_DENY_PARAMS
 from tests.plan.test_loader import MINIMAL
 
 WAREHOUSE = """\

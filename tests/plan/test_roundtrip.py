@@ -9,10 +9,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from ruamel.yaml import YAML
 
-from generator.plan import load_plan_text
-from generator.plan.compile import artifacts
-from generator.plan.dump import dump_yaml
-from generator.plan.model import DESTINATION_KINDS, PII_FIELDS
+from formats.contract import artifacts
+from formats.plan import load_plan_text
+from formats.plan.dump import dump_yaml
+from formats.plan.model import DESTINATION_KINDS, PII_FIELDS
 
 names = st.from_regex(r"[a-z][a-z0-9_]{0,12}", fullmatch=True)
 SETTINGS = {

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from generator.plan.loader import load_plan_text
+from formats.plan.loader import load_plan_text
 from sidecar.reconcile.simulate import Order, deliver, ingest_order
 from tests.reconcile.plans import plan_text
 

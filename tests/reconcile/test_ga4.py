@@ -8,8 +8,8 @@ import time
 import pytest
 from werkzeug import Request, Response
 
-from generator.plan.loader import load_plan_text
-from sidecar.reconcile.cli import run_reconcile
+from formats.plan.loader import load_plan_text
+from sgtm.commands.reconcile import run_reconcile
 from sidecar.reconcile.days import ReconcileError, day_range
 from tests.reconcile import scenario
 from tests.reconcile.plans import plan_text

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from sidecar.reconcile.cli import run_reconcile
+from sgtm.commands.reconcile import run_reconcile
 from sidecar.reconcile.days import day_range
 from sidecar.reconcile.html import CHART_IDS, render_html
 from tests.conftest import IN_CI

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import copy
 
-from generator.plan.loader import load_plan
+from formats.plan.loader import load_plan
 from tests.conftest import EXAMPLE_PLAN
 from tests.webhooks.conftest import clock, load_fixture, make_shop, shop_store  # noqa: F401, F811
 

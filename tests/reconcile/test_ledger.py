@@ -49,7 +49,7 @@ def test_text_and_json_never_show_pii(sqlite_store):
 
 
 def test_cli_show_and_order(tmp_path, capsys, sqlite_store):
-    from generator.cli import main
+    from sgtm.cli import main
 
     ids = scenario.build(sqlite_store)
     out = ["--outbox", sqlite_store.path]
@@ -79,7 +79,7 @@ def test_cli_show_and_order(tmp_path, capsys, sqlite_store):
 @pytest.mark.emulator
 def test_cli_on_firestore(gcp_store, tmp_path, capsys, monkeypatch):
     """The commands themselves on the gcp backend (the Firestore emulator)."""
-    from generator.cli import main
+    from sgtm.cli import main
     from tests.reconcile.plans import plan_text
 
     ids = scenario.build(gcp_store)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from generator.plan.dump import dump_yaml
-from generator.plan.loader import check_plan_text, load_plan_text
-from generator.plan.model import Band, Reconcile
+from formats.plan.dump import dump_yaml
+from formats.plan.loader import check_plan_text, load_plan_text
+from formats.plan.model import Band, Reconcile
 from tests.reconcile.plans import PLAN
 
 BASE = PLAN.split("reconcile:")[0]

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from werkzeug import Request, Response
 
-from generator.plan.loader import load_plan_text
-from sidecar.reconcile.cli import run_reconcile
+from formats.plan.loader import load_plan_text
+from sgtm.commands.reconcile import run_reconcile
 from sidecar.reconcile.days import ReconcileError, day_range
 from sidecar.reconcile.pulls import pull_shopify, pull_stripe, pull_woocommerce
 from tests.reconcile import scenario

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from sidecar.reconcile.cli import run_reconcile
+from sgtm.commands.reconcile import run_reconcile
 from sidecar.reconcile.compute import classify_decision, classify_state, percentiles
 from sidecar.reconcile.days import ReconcileError, day_range
 from sidecar.reconcile.render import table
@@ -154,7 +154,7 @@ def _plan_file(tmp_path, extra: str = ""):
 
 
 def test_cli_json_and_exit_code(tmp_path, capsys, sqlite_store):
-    from generator.cli import main
+    from sgtm.cli import main
 
     scenario.build(sqlite_store)
     plan = _plan_file(tmp_path)
@@ -168,7 +168,7 @@ def test_cli_json_and_exit_code(tmp_path, capsys, sqlite_store):
 
 
 def test_cli_passes_on_a_clean_day(tmp_path, capsys, sqlite_store):
-    from generator.cli import main
+    from sgtm.cli import main
     from sidecar.reconcile.simulate import Order, deliver, ingest_order
 
     the_plan = scenario.plan()
@@ -193,7 +193,7 @@ def test_cli_passes_on_a_clean_day(tmp_path, capsys, sqlite_store):
     ],
 )
 def test_cli_bad_input_is_one_line(tmp_path, capsys, sqlite_store, argv, message):
-    from generator.cli import main
+    from sgtm.cli import main
 
     base = ["reconcile", "--plan", str(_plan_file(tmp_path)), "--outbox", sqlite_store.path]
     assert main([*base, *argv]) == 1
@@ -203,7 +203,7 @@ def test_cli_bad_input_is_one_line(tmp_path, capsys, sqlite_store, argv, message
 
 
 def test_cli_gcp_without_a_project_is_one_line(tmp_path, capsys, monkeypatch):
-    from generator.cli import main
+    from sgtm.cli import main
 
     monkeypatch.delenv("GOOGLE_CLOUD_PROJECT", raising=False)
     argv = ["reconcile", "--plan", str(_plan_file(tmp_path)), "--backend", "gcp"]
@@ -218,7 +218,7 @@ def test_cli_gcp_without_a_project_is_one_line(tmp_path, capsys, monkeypatch):
 def test_cli_writes_json_and_html_with_the_day_and_logs_one_line_per_destination(
     tmp_path, capsys, sqlite_store
 ):
-    from generator.cli import main
+    from sgtm.cli import main
 
     scenario.build(sqlite_store)
     argv = [

@@ -106,7 +106,7 @@ class Outcome:
 
 
 def run(entry: Entry, cache: Path) -> Outcome:
-    from generator.tpl import TplError
+    from formats.tpl import TplError
     from runtime.engine import load_template
     from runtime.environment import Environment
     from runtime.syntax import TemplateSyntaxError

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from generator.tpl import encode_value, parse_tpl, render_tpl
+from formats.tpl import encode_value, parse_tpl, render_tpl
 from runtime.engine import Template, compile_template, run_template
 from runtime.environment import Environment
 from runtime.host import Request, RunState

@@ -10,6 +10,7 @@ import pytest
 from runtime.container import ContainerError, ContainerRuntime, load_container
 from runtime.environment import Environment
 from runtime.host import Request
+from tests.conftest import corpus_path
 from tests.runtime.helpers import condition, container, event_trigger, param, perm, tpl_text
 
 CLIENT = """const claim = require('claimRequest'); const JSON = require('JSON');
@@ -290,11 +291,8 @@ SERVER_EXPORTS = [
 def test_every_real_server_export_loads(name: str):
     """All custom templates of the real exports (62 in Heureka's) pass the static check and
     every reference resolves; GTM's built-in entities only warn."""
-    from tests.conftest import SHARED
-
-    path = SHARED / "corpus" / "gtm-containers" / name
-    if not path.exists():
-        pytest.skip(f"{path} is not present in this checkout")
+    path = corpus_path() / name
+    assert path.exists(), f"{path} is listed here but not in the corpus"
     doc = json.loads(path.read_text("utf-8"))["containerVersion"]
     loaded = load_container(path)
     assert len(loaded.tags) == len(doc.get("tag") or [])
@@ -306,16 +304,8 @@ def test_every_real_server_export_loads(name: str):
 def test_real_container_runs_stape_data_client_and_facebook_tag(httpserver):
     """A production export (stape Data Client + stape Facebook CAPI tag, both unmodified)
     answers a Data Client request and sends two CAPI events to the routed stand-in."""
-    from tests.conftest import SHARED
-
-    path = (
-        SHARED
-        / "corpus"
-        / "gtm-containers"
-        / "laseryshow-del__FINAL__GTM-T2ZQP7WV_workspace77.json"
-    )
-    if not path.exists():
-        pytest.skip(f"{path} is not present in this checkout")
+    path = corpus_path() / "laseryshow-del__FINAL__GTM-T2ZQP7WV_workspace77.json"
+    assert path.exists(), f"{path} is named here but not in the corpus"
     httpserver.expect_request("/v24.0/25699472449663830/events", method="POST").respond_with_json(
         {}
     )

@@ -219,7 +219,7 @@ def test_concurrent_requests_each_get_their_own_contexts(tmp_path: Path, stand_i
 
 
 def test_cli_errors_are_one_line_with_exit_codes(tmp_path: Path, capsys):
-    from generator.cli import main as sgtm
+    from sgtm.cli import main as sgtm
 
     assert sgtm(["dev", str(tmp_path / "missing.json"), "--port", "0"]) == 1
     err = capsys.readouterr().err

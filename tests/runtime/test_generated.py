@@ -16,10 +16,10 @@ from urllib.parse import urlsplit
 import pytest
 from pytest_httpserver import HTTPServer
 
-from generator.cli import build_parser
-from generator.cli import main as sgtm
 from runtime.engine import load_template
 from runtime.testing import run_tests
+from sgtm.cli import build_parser
+from sgtm.cli import main as sgtm
 from tests.conftest import EXAMPLE_PLAN
 
 

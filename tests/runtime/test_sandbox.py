@@ -354,7 +354,7 @@ def test_errors_name_the_template_file_line():
 
 
 def _code_line() -> int:
-    from generator.tpl import parse_tpl
+    from formats.tpl import parse_tpl
     from tests.runtime.helpers import tpl_text
 
     return parse_tpl(tpl_text("x"), "t.tpl").code_line

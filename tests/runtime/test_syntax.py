@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from generator.tpl import parse_tpl
+from formats.tpl import parse_tpl
 from runtime import syntax
 from runtime.engine import compile_template
 from runtime.syntax import TICK, TemplateSyntaxError, check
@@ -92,7 +92,7 @@ def test_template_file_errors_use_the_file_line_of_the_code_section():
 
 
 def test_web_templates_are_refused_with_their_marker_line():
-    from generator.tpl import TplError
+    from formats.tpl import TplError
 
     text = tpl_text("data.gtmOnSuccess();").replace(
         "___SANDBOXED_JS_FOR_SERVER___", "___SANDBOXED_JS_FOR_WEB_TEMPLATE___"

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from generator.cli import main as sgtm
 from runtime.testing import run_tests
+from sgtm.cli import main as sgtm
 from tests.runtime.helpers import FIXTURES, perm, template, tpl_text
 
 TAG = """const sendHttpRequest = require('sendHttpRequest');

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from generator.plan import load_plan
-from generator.plan.compile import envelope_schema
+from formats.contract import envelope_schema
+from formats.plan import load_plan
 from tests.conftest import EXAMPLE_PLAN
 from tests.sidecar.conftest import ORIGIN, envelope, outbox_rows
 

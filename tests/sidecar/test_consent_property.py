@@ -15,9 +15,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from generator.plan import load_plan_text
+from formats.plan import load_plan_text
+from sidecar.decision.rollout import in_rollout
 from sidecar.ingest import Pipeline
-from sidecar.rollout import in_rollout
 from sidecar.store.sqlite import SqliteStore
 from tests.conftest import EXAMPLE_PLAN
 from tests.sidecar.conftest import outbox_rows
@@ -59,7 +59,7 @@ def pipeline(request, tmp_path_factory):
 
 
 def granted_oracle(plan, consent: dict, gcs: str | None) -> dict[str, bool]:
-    """Written from the rules in docs/sidecar.md, independently of sidecar.decide."""
+    """Written from the rules in docs/sidecar.md, independently of sidecar.decision.consent."""
     out = {}
     for name, purpose in plan.purposes.items():
         if name in consent:

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sidecar import consent_signals as cs
+from sidecar.decision import consent_signals as cs
 
 # --- gcs ------------------------------------------------------------------------------------
 

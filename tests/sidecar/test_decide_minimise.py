@@ -6,12 +6,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from generator.plan import load_plan, load_plan_text
-from generator.plan.compile import envelope_schema
-from sidecar.decide import decide
-from sidecar.minimise import minimise
-from sidecar.rollout import in_rollout
-from sidecar.validate import EnvelopeValidator
+from formats.contract import envelope_schema
+from formats.plan import load_plan, load_plan_text
+from sidecar.decision.consent import decide
+from sidecar.decision.rollout import in_rollout
+from sidecar.decision.validation import EnvelopeValidator
+from sidecar.minimisation.event import minimise
 from tests.conftest import EXAMPLE_PLAN
 from tests.sidecar.conftest import envelope
 

@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from sidecar import signing
 from sidecar.store.sqlite import SqliteStore
+from sidecar.verification import signing
 from tests.conftest import EXAMPLE_PLAN, REPO, free_port
 from tests.sidecar.conftest import ORIGIN, envelope, make_env, outbox_rows
 
@@ -58,7 +58,7 @@ def server(tmp_path):
         [
             sys.executable,
             "-m",
-            "generator",
+            "sgtm",
             "serve",
             str(EXAMPLE_PLAN),
             "--port",

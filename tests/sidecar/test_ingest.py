@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from generator.plan import load_plan
+from formats.plan import load_plan
 from sidecar.ingest import Pipeline
 from tests.conftest import EXAMPLE_PLAN
 from tests.sidecar.conftest import envelope, outbox_rows

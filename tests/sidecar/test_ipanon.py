@@ -1,4 +1,4 @@
-"""IP validation, X-Forwarded-For handling and /24 + /48 anonymisation (sidecar.ipanon)."""
+"""IP validation, X-Forwarded-For handling and /24 + /48 anonymisation (sidecar.minimisation.ip)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sidecar import ipanon
+from sidecar.minimisation import ip as ipanon
 
 IP_VECTORS = json.loads(
     (Path(__file__).parent.parent / "vectors" / "ip.json").read_text(encoding="utf-8")

@@ -19,12 +19,12 @@ from pathlib import Path
 
 import pytest
 
-from generator.cli import main
-from generator.plan import load_plan
-from generator.plan.compile import envelope_schema
-from sidecar import signing
-from sidecar.example_event import ExampleError, build_envelope, parse_assignment
-from sidecar.validate import EnvelopeValidator
+from formats.contract import envelope_schema
+from formats.plan import load_plan
+from sgtm.cli import main
+from sgtm.example_event import ExampleError, build_envelope, parse_assignment
+from sidecar.decision.validation import EnvelopeValidator
+from sidecar.verification import signing
 from tests.conftest import EXAMPLE_PLAN, free_port
 
 

@@ -15,11 +15,11 @@ from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 from schemathesis.specs.openapi.definitions import OPENAPI_31
 
-from generator.plan.loader import load_plan
-from sidecar import signing
+from formats.plan.loader import load_plan
 from sidecar.api.openapi import SHOPIFY_TOPICS, build_openapi
 from sidecar.app import create_app
 from sidecar.config import Config
+from sidecar.verification import signing
 from sidecar.webhooks import identity, shopify, stripe, woocommerce
 from sidecar.webhooks.payload import PayloadError
 from tests.conftest import EXAMPLE_PLAN
@@ -402,8 +402,8 @@ def test_push_without_authentication_configured_is_a_documented_403(app, client)
 
 
 def test_store_unavailable_is_a_503_with_retry_after(app, store, monkeypatch):
-    from sidecar import webhook_signatures as sig
     from sidecar.store.base import StoreUnavailable
+    from sidecar.verification import webhook_signatures as sig
     from tests.sidecar.conftest import Api
 
     def busy(*args, **kwargs):
@@ -444,7 +444,7 @@ def test_store_unavailable_is_a_503_with_retry_after(app, store, monkeypatch):
 def test_stats_carries_the_join_counters_without_an_after_request_hook(app, client, api):
     # The webhook blueprint no longer rewrites other blueprints' answers.
     assert all(
-        f.__module__ != "sidecar.webhooks.api" for f in app.after_request_funcs.get(None, [])
+        f.__module__ != "sidecar.api.webhooks" for f in app.after_request_funcs.get(None, [])
     )
     app.extensions["sgtm_webhooks"].counters.add("token")
     app.extensions["sgtm_webhooks"].counters.add_ignored()

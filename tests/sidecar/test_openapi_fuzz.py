@@ -34,11 +34,11 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 
-from sidecar import signing
-from sidecar import webhook_signatures as sig
 from sidecar.app import create_app
 from sidecar.config import Config
 from sidecar.store.sqlite import SqliteStore
+from sidecar.verification import signing
+from sidecar.verification import webhook_signatures as sig
 from tests.conftest import EXAMPLE_PLAN
 from tests.sidecar.conftest import envelope, make_env
 

@@ -1,4 +1,4 @@
-"""sidecar.pii against the shared conformance vectors, plus properties the vectors can't show."""
+"""sidecar.minimisation.pii against the shared conformance vectors, plus properties the vectors can't show."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sidecar import pii
+from sidecar.minimisation import pii
 
 VECTORS = json.loads(
     (Path(__file__).parent.parent / "vectors" / "pii_vectors.json").read_text(encoding="utf-8")

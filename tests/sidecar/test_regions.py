@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import itertools
 
-from generator.plan import load_plan
+from formats.plan import load_plan
 from sidecar.api.origin import browser_origin
-from sidecar.decide import QUEUED, RequestOrigin, decide
-from sidecar.minimise import minimise
+from sidecar.decision.consent import QUEUED, RequestOrigin, decide
+from sidecar.minimisation.event import minimise
 from tests.conftest import EXAMPLE_PLAN
 from tests.sidecar.conftest import envelope
 

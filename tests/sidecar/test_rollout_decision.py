@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from generator.plan import load_plan
-from sidecar.decide import NOT_IN_ROLLOUT, QUEUED, decide
-from sidecar.rollout import in_rollout
+from formats.plan import load_plan
+from sidecar.decision.consent import NOT_IN_ROLLOUT, QUEUED, decide
+from sidecar.decision.rollout import in_rollout
 
 EVENT = {
     "schema": 1,

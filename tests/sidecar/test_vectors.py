@@ -8,9 +8,10 @@ import json
 
 import pytest
 
-from generator.plan import load_plan
-from sidecar import consent_signals, urlmin
-from sidecar.decide import effective_purposes
+from formats.plan import load_plan
+from sidecar.decision import consent_signals
+from sidecar.decision.consent import effective_purposes
+from sidecar.minimisation import url as urlmin
 from tests.conftest import EXAMPLE_PLAN, REPO
 
 VECTORS = REPO / "tests" / "vectors"

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sidecar import webhook_signatures as ws
+from sidecar.verification import webhook_signatures as ws
 
 # protocols.md §5.4 (bodies are exact bytes, no trailing newline)
 SHOPIFY_VECTORS = [

@@ -163,7 +163,7 @@ def test_factory_opens_gcp(gcp_env):
     from sidecar.store.gcp import GcpStore
 
     store = open_store_from_env({"SGTM_BACKEND": "gcp", "GOOGLE_CLOUD_PROJECT": gcp_env})
-    assert isinstance(store, GcpStore) and store.topic_path.endswith("/topics/sgtm-outbox")
+    assert isinstance(store, GcpStore) and store.topic_path.endswith("/topics/sgtm-events")
 
 
 def test_sweep_republishes_what_a_crash_left_unpublished(gcp):

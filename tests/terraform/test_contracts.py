@@ -450,7 +450,7 @@ def test_every_variable_is_used(directory) -> None:
 def test_blocked_filter_matches_the_sidecar_outcome_name() -> None:
     # The consent-blocked metric finds records by this outcome string; if the sidecar renames
     # it, the alert would silently stop counting.
-    decide = (hcl.REPO / "sidecar" / "decide.py").read_text(encoding="utf-8")
+    decide = (hcl.REPO / "sidecar" / "decision" / "consent.py").read_text(encoding="utf-8")
     assert 'BLOCKED = "blocked_no_consent"' in decide
     blocked = _locals("observability")["metrics"]["consent_blocked"]["filter"]
     assert blocked.endswith('AND "blocked_no_consent"')

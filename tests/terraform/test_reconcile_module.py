@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sidecar.reconcile.cli import log_lines
+from sgtm.commands.reconcile import log_lines
 from tests.terraform import hcl
 
 FILES = hcl.tf_files_in(hcl.TERRAFORM / "modules" / "reconcile")

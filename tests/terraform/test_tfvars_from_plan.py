@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from generator.plan.loader import load_plan
+from formats.plan.loader import load_plan
 from terraform import tfvars_from_plan
 from tests.terraform import hcl
 

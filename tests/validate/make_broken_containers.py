@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from generator.tpl import encode_value, render_tpl
+from formats.tpl import encode_value, render_tpl
 
 HERE = Path(__file__).resolve().parent
 FIXTURES = HERE.parent / "fixtures" / "broken_containers"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from generator.validate import cli
+from sgtm.commands import validate as cli
 from tests.validate.conftest import BASE, BROKEN
 
 
@@ -78,6 +78,7 @@ def test_bad_flag_exits_2() -> None:
 
 
 def test_registered_in_the_sgtm_command() -> None:
-    from generator.cli import COMMAND_MODULES
+    from sgtm.cli import COMMAND_MODULES
+    from sgtm.commands import validate
 
-    assert "generator.validate.cli" in COMMAND_MODULES
+    assert validate in COMMAND_MODULES

@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from sidecar.webhook_signatures import base64_hmac
+from sidecar.verification.webhook_signatures import base64_hmac
 from tests.webhooks.conftest import load_fixture, outbox_rows
 
 DAY = 86400

@@ -10,9 +10,9 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
-from sidecar import signing
 from sidecar.store.sqlite import SqliteStore
-from sidecar.webhook_signatures import base64_hmac
+from sidecar.verification import signing
+from sidecar.verification.webhook_signatures import base64_hmac
 from tests.sidecar.conftest import ORIGIN, outbox_rows
 from tests.sidecar.test_gunicorn import server  # noqa: F401 - the fixture
 from tests.webhooks.conftest import load_fixture

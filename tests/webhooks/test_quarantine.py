@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from generator.cli import main
+from sgtm.cli import main
 from sidecar.webhooks import shopify
 from sidecar.webhooks.payload import PayloadError
 from tests.webhooks.conftest import load_fixture

@@ -8,9 +8,9 @@ import json
 import pytest
 import quickjs
 
-from generator.cli import main as sgtm
-from generator.plan import load_plan
-from sidecar.webhooks.snippet import SnippetOptions, render_snippet
+from formats.plan import load_plan
+from generator.render.snippet import SnippetOptions, render_snippet
+from sgtm.cli import main as sgtm
 from tests.conftest import EXAMPLE_PLAN
 
 ENDPOINT = "https://sgtm.acme-home.example"

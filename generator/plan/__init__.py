@@ -1,7 +1,0 @@
-"""The tracking plan: its model, loader, compiler and compatibility diff."""
-
-from generator.plan.errors import PlanError, Problem
-from generator.plan.loader import check_plan_text, load_plan, load_plan_text
-from generator.plan.model import Plan
-
-__all__ = ["Plan", "PlanError", "Problem", "check_plan_text", "load_plan", "load_plan_text"]

@@ -1,0 +1,5 @@
+import sys
+
+from sgtm.cli import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""One module per group of `sgtm` sub-commands; each defines ``register(subparsers)``."""

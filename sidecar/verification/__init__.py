@@ -1,0 +1,1 @@
+"""Is the request authentic? Browser tokens and origins, signed server calls, webhook HMACs."""
