@@ -119,7 +119,7 @@ class Capture:
 
 def _stand_in(port: int, keyset_json: str, ready: Any) -> None:
     sys.path.insert(0, str(REPO))
-    from sidecar.verification.signing import parse_keyset, verify_request
+    from formats.signing import parse_keyset, verify_request
 
     keyset = parse_keyset(keyset_json, source="bench")
 
@@ -225,14 +225,14 @@ def _kill(proc: subprocess.Popen | None) -> None:
 def end_to_end(tmp: Path, n_events: int, per_request: int, threads: int) -> dict[str, Any]:
     sys.path.insert(0, str(REPO))
     from formats.plan import load_plan
-    from generator.render import generate
-    from sgtm.demo import vendor_hosts
-    from sidecar.verification.signing import (
+    from formats.signing import (
         SIGNATURE_HEADER,
         generate_keyset,
         parse_keyset,
         sign_request,
     )
+    from generator.render import generate
+    from sgtm.demo import vendor_hosts
 
     plan = load_plan(PLAN)
     out = tmp / "generated"
@@ -407,10 +407,10 @@ def drain(
     store: Any, collect_url: str, keyset_json: str, batch_size: int, timeout_s: float = 30.0
 ) -> tuple[float, Any]:
     from formats.plan import load_plan
+    from formats.signing import parse_keyset
     from sidecar.delivery.policy import RetryPolicy
     from sidecar.delivery.transport import HttpTransport
     from sidecar.delivery.worker import Worker
-    from sidecar.verification.signing import parse_keyset
 
     worker = Worker(
         store,
@@ -429,7 +429,7 @@ def drain(
 
 def backlog(tmp: Path, n: int, batch_size: int, synchronous: str) -> dict[str, Any]:
     sys.path.insert(0, str(REPO))
-    from sidecar.verification.signing import generate_keyset
+    from formats.signing import generate_keyset
 
     keyset_json = generate_keyset("delivery-1")
     store, fill_s = fill_backlog(tmp / "backlog.sqlite", n, synchronous)
@@ -465,9 +465,9 @@ def backlog(tmp: Path, n: int, batch_size: int, synchronous: str) -> dict[str, A
 def runtime_backlog(tmp: Path, n: int, batch_size: int) -> dict[str, Any]:
     sys.path.insert(0, str(REPO))
     from formats.plan import load_plan
+    from formats.signing import generate_keyset
     from generator.render import generate
     from sgtm.demo import vendor_hosts
-    from sidecar.verification.signing import generate_keyset
 
     plan = load_plan(PLAN)
     out = tmp / "generated-rb"

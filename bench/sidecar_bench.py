@@ -159,7 +159,7 @@ def _envelope(event_id: str, i: int) -> dict[str, Any]:
 
 
 def _run(port: int, batch: int, duration: float, concurrency: int, keyset, tag: str):  # type: ignore[no-untyped-def]
-    from sidecar.verification import signing
+    from formats import signing
 
     latencies: list[float] = []
     accepted = 0
@@ -219,7 +219,7 @@ def _invalid_batch(tag: str) -> list[dict[str, Any]]:
 
 def _run_bodies(port: int, make, duration: float, concurrency: int, keyset):  # type: ignore[no-untyped-def]
     """Post the batches ``make(tag)`` returns; latencies, answers' bytes, non-200s, elapsed."""
-    from sidecar.verification import signing
+    from formats import signing
 
     latencies: list[float] = []
     sizes: list[int] = []
@@ -304,7 +304,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv or [])
 
     sys.path.insert(0, str(REPO))
-    from sidecar.verification import signing
+    from formats import signing
 
     env = {**os.environ}
     env.update(

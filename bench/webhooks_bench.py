@@ -153,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv or [])
 
     sys.path.insert(0, str(REPO))
-    from sidecar.verification import signing
+    from formats import signing
     from sidecar.verification.webhook_signatures import base64_hmac
 
     secret = "bench-shopify-secret"

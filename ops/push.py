@@ -23,7 +23,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from generator.progress import Mode, Progress
 from ops.export import (
     FOLDER,
     KINDS,
@@ -37,6 +36,7 @@ from ops.export import (
     is_built_in_trigger,
 )
 from ops.ownership import is_managed, mark_notes, mark_template
+from ops.progress import Mode, Progress
 from ops.tagmanager import Api, ApiError
 
 DEFAULT_WORKSPACE = "sgtm-companion"

@@ -24,8 +24,8 @@ import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 
+from formats.signing import SIGNATURE_HEADER, Keyset, sign_request_v2
 from ops.cloudrun import CloudRunError, ServiceTraffic, Split
-from sidecar.verification.signing import SIGNATURE_HEADER, Keyset, sign_request_v2
 
 CANARY, STABLE, PREVIOUS, ROLLED_BACK = "canary", "stable", "previous", "rolled-back"
 ROLE_TAGS = frozenset({CANARY, STABLE, PREVIOUS, ROLLED_BACK})

@@ -162,11 +162,11 @@ class LocalLoop:
     env: dict[str, str] = field(default_factory=dict)
 
     def start(self) -> LocalLoop:
+        from formats.signing import generate_keyset, parse_keyset
         from generator.render import generate
         from runtime.dev import serve
         from runtime.host import LOCAL_GOOGLE_TOKEN_ENV
         from sidecar.store.sqlite import SqliteStore
-        from sidecar.verification.signing import generate_keyset, parse_keyset
 
         self.plan = load_plan(self.plan_path)
         out = self.workdir / "generated"
@@ -265,7 +265,7 @@ class LocalLoop:
             return exc.code, json.loads(exc.read() or b"null")
 
     def browser(self, path: str, doc: Any) -> tuple[int, Any]:
-        from sidecar.verification.signing import issue_token
+        from formats.signing import issue_token
 
         origin = self.origin()
         token = issue_token(self.tokens, origin, 900)
@@ -281,7 +281,7 @@ class LocalLoop:
         )
 
     def server(self, doc: Any) -> tuple[int, Any]:
-        from sidecar.verification.signing import SIGNATURE_HEADER, sign_request_v2
+        from formats.signing import SIGNATURE_HEADER, sign_request_v2
 
         body = json.dumps(doc).encode()
         return self.post(
@@ -462,7 +462,7 @@ def shopify_order(order_id: int, checkout_token: str) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from sidecar.reconcile.demo_day import demo_step, print_demo_step
+    from sgtm.demo_day import demo_step, print_demo_step
 
     started = time.monotonic()
     workdir = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="sgtm-demo-"))

@@ -9,9 +9,7 @@ never runs half-configured.
 from __future__ import annotations
 
 import logging
-import os
 import re
-import tempfile
 import uuid
 from typing import Any
 
@@ -28,6 +26,7 @@ from sidecar.errors import StartupError, register_error_handlers
 from sidecar.ingest import Counters, Pipeline
 from sidecar.store import gcp_topology as topology
 from sidecar.store.base import StoreUnavailable
+from sidecar.store.factory import check_data_dir
 from sidecar.verification.auth import load_web_auth, web_source
 
 WEB_DEFAULTS = SOURCE_DEFAULTS["web"]
@@ -139,28 +138,6 @@ def _open_store(config: Config, retention_days: int):  # type: ignore[no-untyped
             raise StartupError(f"SGTM_MIN_FREE_MB={min_free!r} is not a whole number of MiB")
         store.min_free_bytes = int(min_free) * 2**20  # type: ignore[attr-defined]
     return store
-
-
-def check_data_dir(outbox: str) -> None:
-    """The outbox's directory must exist and be writable: one clear line, not a traceback
-    from deep inside SQLite (and never a silently created empty outbox elsewhere)."""
-    directory = os.path.dirname(os.path.abspath(outbox)) or "."
-    if not os.path.isdir(directory):
-        raise StartupError(
-            f"SGTM_OUTBOX={outbox}: the data directory {directory} does not exist "
-            "(create it, or mount the volume)"
-        )
-    try:
-        # A real write, not os.access: root passes os.access on a read-only mount.
-        with tempfile.NamedTemporaryFile(dir=directory, prefix=".sgtm-write-probe-"):
-            pass
-    except OSError as exc:
-        raise StartupError(
-            f"SGTM_OUTBOX={outbox}: the data directory {directory} is not writable "
-            f"({exc.strerror}); SQLite needs to write the outbox and its -wal and -shm files"
-        ) from None
-    if os.path.exists(outbox) and not os.access(outbox, os.R_OK | os.W_OK):
-        raise StartupError(f"SGTM_OUTBOX={outbox}: the outbox file is not writable by this user")
 
 
 def _retry_after(response: Response) -> None:

@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from typing import IO, Any
 
 from formats.plan import Plan, PlanError, load_plan
+from formats.signing import SIGNATURE_VERSIONS, KeysetError, parse_keyset
 from sidecar.errors import StartupError
 from sidecar.verification.auth import load_web_auth
-from sidecar.verification.signing import SIGNATURE_VERSIONS, KeysetError, parse_keyset
 
 BACKENDS = ("sqlite", "gcp")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 
+from formats import signing
 from sgtm.cli import build_parser, main
 from sidecar.store.base import Attempt, Outcome
 from sidecar.store.sqlite import SqliteStore
-from sidecar.verification import signing
 from tests.conftest import EXAMPLE_PLAN, REPO
 from tests.store.conftest import make_record
 

@@ -17,8 +17,8 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from generator.cli_output import EXIT_UNREACHABLE, add_format, print_json
-from generator.progress import Progress, mode_for
+from ops.progress import Progress, mode_for
+from sgtm.output import EXIT_UNREACHABLE, add_format, print_json
 from sidecar.store.base import DeadLetter, StoreUnavailable
 
 _RELATIVE = re.compile(r"(\d+)([smhd])")

@@ -19,8 +19,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from generator.cli_output import add_format, print_json
-from sidecar.verification import signing
+from formats import signing
+from sgtm.output import add_format, print_json
 
 _NUMBERED = re.compile(r"k(\d+)")
 # Source secrets that hold keysets (docs/plan.md); the others are plain shared secrets.

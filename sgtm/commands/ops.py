@@ -10,9 +10,9 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from generator.cli_output import EXIT_UNREACHABLE, add_format, print_json
-from generator.progress import mode_for
+from ops.progress import mode_for
 from ops.tagmanager import DEFAULT_QPS, ENDPOINT_ENV
+from sgtm.output import EXIT_UNREACHABLE, add_format, print_json
 
 
 def register(subparsers: Any) -> None:
@@ -402,7 +402,7 @@ def _rollout_step(args: argparse.Namespace, client: Any, name: str, report: dict
             canary, stable = current.by_tag(CANARY), current.by_tag(STABLE)
             canary_url = args.canary_url or current.tag_url(CANARY)
             stable_url = args.stable_url or current.tag_url(STABLE)
-            from sidecar.verification.signing import KeysetError, keyset_from_env
+            from formats.signing import KeysetError, keyset_from_env
 
             try:
                 keyset = keyset_from_env(args.key_env)

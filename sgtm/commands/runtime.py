@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from generator.cli_output import add_format, print_json
+from sgtm.output import add_format, print_json
 
 
 def register(subparsers: Any) -> None:

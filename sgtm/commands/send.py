@@ -16,11 +16,11 @@ import urllib.parse
 import urllib.request
 from typing import Any
 
+from formats import signing
 from formats.contract import envelope_schema
 from formats.plan import PlanError, load_plan
 from sgtm.example_event import ExampleError, build_envelope, parse_assignment
 from sidecar.decision.validation import EnvelopeValidator
-from sidecar.verification import signing
 
 DEFAULT_URL = "http://127.0.0.1:8080"
 EXIT_UNREACHABLE = 3

@@ -8,10 +8,10 @@ import sys
 from pathlib import Path
 
 import sidecar
-from generator.cli_output import add_format, print_json
+from formats import signing
+from sgtm.output import add_format, print_json
 from sidecar.config import Config, load
 from sidecar.errors import StartupError
-from sidecar.verification import signing
 
 GUNICORN_CONF = Path(sidecar.__file__).with_name("gunicorn_conf.py")
 
@@ -73,8 +73,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def _preflight_outbox(config: Config) -> None:
     """Open the outbox once before gunicorn starts: a missing or read-only data directory, or
     a file SQLite cannot open, is one line and exit 1 here instead of a traceback per worker."""
-    from sidecar.app import check_data_dir
     from sidecar.store.base import StoreUnavailable
+    from sidecar.store.factory import check_data_dir
     from sidecar.store.sqlite import SqliteStore
 
     check_data_dir(config.outbox)

@@ -17,11 +17,11 @@ from typing import Any
 
 from flask import Blueprint, Flask, current_app, jsonify
 
+from formats import signing
 from formats.contract import envelope_schema
 from formats.plan.model import Plan, Source
 from sidecar.decision.consent import ANONYMIZED, BLOCKED, NOT_IN_ROLLOUT, QUEUED
 from sidecar.ingest import ACCEPTED, DUPLICATE, REJECTED
-from sidecar.verification import signing
 from sidecar.verification import webhook_signatures as sig
 from sidecar.webhooks import identity, shopify, stripe, woocommerce
 

@@ -18,10 +18,10 @@ from typing import Any
 
 from flask import Blueprint, current_app, jsonify, request
 
+from formats.signing import SIGNATURE_HEADER
 from sidecar.api import services
 from sidecar.errors import AuthError, SidecarError
 from sidecar.store.base import StoreUnavailable
-from sidecar.verification.signing import SIGNATURE_HEADER
 
 bp = Blueprint("stats", __name__)
 

@@ -10,13 +10,13 @@ from typing import Any
 
 from formats.plan import PlanError, load_plan
 from formats.plan.model import Plan
+from formats.signing import KeysetError, keyset_from_env
 from sidecar.delivery.policy import RetryPolicy
 from sidecar.delivery.throttle import Throttle
 from sidecar.delivery.transport import HttpTransport
 from sidecar.delivery.worker import Worker
 from sidecar.store.base import StoreUnavailable
 from sidecar.store.factory import open_store_from_env
-from sidecar.verification.signing import KeysetError, keyset_from_env
 
 DEFAULT_KEYS_VAR = "SGTM_DELIVERY_KEYS"
 
@@ -92,8 +92,8 @@ def build_worker(
         raise DeliveryConfigError(str(exc)) from None
     if store is None:
         if env.get("SGTM_BACKEND", "sqlite") in ("", "sqlite"):
-            from sidecar.app import check_data_dir
             from sidecar.errors import StartupError
+            from sidecar.store.factory import check_data_dir
 
             try:
                 check_data_dir(env.get("SGTM_OUTBOX", "./sgtm-outbox.sqlite"))

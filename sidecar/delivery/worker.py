@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from formats.signing import SIGNATURE_HEADER, Keyset, sign_request
 from sidecar import logs
 from sidecar.delivery.batch import (
     AnswerError,
@@ -30,7 +31,6 @@ from sidecar.delivery.policy import RetryPolicy, parse_retry_after
 from sidecar.delivery.throttle import Throttle
 from sidecar.delivery.transport import HttpTransport, Response, TransportError
 from sidecar.store.base import NOT_SENT, THROTTLED, Attempt, Claim, DeliveryStore, Outcome, narrow
-from sidecar.verification.signing import SIGNATURE_HEADER, Keyset, sign_request
 
 log = logging.getLogger("sidecar.delivery")
 

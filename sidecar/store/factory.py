@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Mapping
 from typing import Any
 
+from sidecar.errors import StartupError
 from sidecar.store import gcp_topology as topology
 from sidecar.store.base import Store
 
@@ -63,3 +65,25 @@ def _check(backend: str, settings: Mapping[str, Any], allowed: set[str]) -> None
             f"open_store({backend!r}): unknown setting(s) {', '.join(unknown)}; "
             f"expected {', '.join(sorted(allowed))}"
         )
+
+
+def check_data_dir(outbox: str) -> None:
+    """The outbox's directory must exist and be writable: one clear line, not a traceback
+    from deep inside SQLite (and never a silently created empty outbox elsewhere)."""
+    directory = os.path.dirname(os.path.abspath(outbox)) or "."
+    if not os.path.isdir(directory):
+        raise StartupError(
+            f"SGTM_OUTBOX={outbox}: the data directory {directory} does not exist "
+            "(create it, or mount the volume)"
+        )
+    try:
+        # A real write, not os.access: root passes os.access on a read-only mount.
+        with tempfile.NamedTemporaryFile(dir=directory, prefix=".sgtm-write-probe-"):
+            pass
+    except OSError as exc:
+        raise StartupError(
+            f"SGTM_OUTBOX={outbox}: the data directory {directory} is not writable "
+            f"({exc.strerror}); SQLite needs to write the outbox and its -wal and -shm files"
+        ) from None
+    if os.path.exists(outbox) and not os.access(outbox, os.R_OK | os.W_OK):
+        raise StartupError(f"SGTM_OUTBOX={outbox}: the outbox file is not writable by this user")

@@ -34,7 +34,6 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -54,6 +53,7 @@ from sidecar.store.base import (
     ledger_status,
     narrow,
 )
+from sidecar.store.firestore_query import _eq, _f, _ts
 from sidecar.store.reconcile_gcp import GcpReconcile
 
 log = logging.getLogger("sidecar.store.gcp")
@@ -623,16 +623,6 @@ class GcpStore(GcpReconcile):
 # -- helpers ---------------------------------------------------------------------------------
 
 
-def _f(field: str, op: str, value: Any) -> Any:
-    from google.cloud.firestore_v1.base_query import FieldFilter
-
-    return FieldFilter(field, op, value)
-
-
-def _eq(field: str, value: Any) -> Any:
-    return _f(field, "==", value)
-
-
 def doc_id(event_id: str) -> str:
     """A Firestore document id for an event id: '/' is escaped; reserved forms are prefixed."""
     safe = quote(event_id, safe="-_.~:@+=,;!$&'()*")
@@ -643,10 +633,6 @@ def doc_id(event_id: str) -> str:
 
 def _sha(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-def _ts(seconds: float) -> datetime:
-    return datetime.fromtimestamp(seconds, UTC)
 
 
 def _keys_of(record: OutboxRecord) -> tuple[str, ...]:

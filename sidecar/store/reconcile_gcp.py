@@ -48,7 +48,7 @@ class GcpReconcile:
     def conversions(
         self, since: float, until: float, event_names: Sequence[str]
     ) -> Iterator[ConversionRow]:
-        from sidecar.store.gcp import _eq, _f
+        from sidecar.store.firestore_query import _eq, _f
 
         for name in event_names:
             query = (
@@ -65,7 +65,7 @@ class GcpReconcile:
                 raise StoreUnavailable(f"Firestore: reconciliation read failed: {exc}") from exc
 
     def duplicates(self, since: float, until: float) -> list[DuplicateRow]:
-        from sidecar.store.gcp import _f
+        from sidecar.store.firestore_query import _f
 
         query = (
             self.db.collection(DUPLICATES)  # type: ignore[attr-defined]
@@ -79,7 +79,7 @@ class GcpReconcile:
         return sorted(rows, key=lambda r: r.at)
 
     def note_duplicates(self, rows: list[DuplicateRow]) -> None:
-        from sidecar.store.gcp import _ts
+        from sidecar.store.firestore_query import _ts
 
         batch = self.db.batch()  # type: ignore[attr-defined]
         for r in rows:
@@ -109,7 +109,7 @@ class GcpReconcile:
             raise StoreUnavailable(f"Firestore: note_join failed: {exc}") from exc
 
     def order_event_ids(self, order_id: str) -> list[str]:
-        from sidecar.store.gcp import _eq
+        from sidecar.store.firestore_query import _eq
 
         try:
             docs = [
@@ -125,7 +125,7 @@ class GcpReconcile:
         return [d["event_id"] for d in docs]
 
     def event_path(self, event_id: str) -> EventPath | None:
-        from sidecar.store.gcp import _eq
+        from sidecar.store.firestore_query import _eq
 
         try:
             snap = self._event_ref(event_id).get()  # type: ignore[attr-defined]

@@ -9,7 +9,7 @@
 
 Both key sets come from the environment variables the plan names (``token_keys``,
 ``signing_keys``); every key verifies, the first (or ``SGTM_ACTIVE_KEY_ID``) signs. Checks are
-in ``sidecar.verification.signing`` (constant-time). A failure raises ``AuthError`` (401) or
+in ``formats.signing`` (constant-time). A failure raises ``AuthError`` (401) or
 ``ForbiddenError`` (403) before anything is parsed or stored.
 """
 
@@ -19,9 +19,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
+from formats import signing
 from formats.plan.model import SOURCE_DEFAULTS, Plan, Source
 from sidecar.errors import AuthError, ForbiddenError, StartupError
-from sidecar.verification import signing
 
 BROWSER = "browser"
 SERVER = "server"

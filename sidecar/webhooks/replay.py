@@ -16,11 +16,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from formats.plan.model import Plan
-from sidecar.api import webhooks as api
 from sidecar.ingest import Pipeline
 from sidecar.store.base import QuarantinedBody
 from sidecar.verification import webhook_signatures as sig
-from sidecar.webhooks import identity
+from sidecar.webhooks import handling, identity
 
 RESOLVED = ("accepted", "duplicate", "ignored")
 
@@ -94,7 +93,7 @@ def replay_one(
         )
         store.quarantine_result(item.id, result.message, None)
         return result
-    handled = api.handle_body(
+    handled = handling.handle_body(
         plan, store, pipeline, source, item.headers, item.body, identity.JoinCounters()
     )
     if handled.errors:

@@ -23,12 +23,12 @@ from typing import Any
 import pytest
 from werkzeug.serving import make_server
 
+from formats import signing
 from formats.plan import load_plan
 from generator.render.snippet import SnippetOptions, render_snippet
 from sidecar.app import create_app
 from sidecar.config import Config
 from sidecar.store.sqlite import SqliteStore
-from sidecar.verification import signing
 from sidecar.webhooks.identity import cart_key
 from tests.conftest import EXAMPLE_PLAN
 from tests.sidecar.conftest import make_env

@@ -16,11 +16,11 @@ from collections.abc import Callable
 import pytest
 from werkzeug import Request, Response
 
+from formats.signing import generate_keyset, parse_keyset, verify_request
 from sidecar.delivery.policy import Limits, RetryPolicy
 from sidecar.delivery.transport import HttpTransport
 from sidecar.delivery.worker import Worker
 from sidecar.store.sqlite import SqliteStore
-from sidecar.verification.signing import generate_keyset, parse_keyset, verify_request
 from tests.store.conftest import FakeClock, make_record  # noqa: F401 - re-exported to tests
 
 

@@ -13,7 +13,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from sidecar.verification import signing
+from formats import signing
 from tests.conftest import EXAMPLE_PLAN, free_port
 from tests.sidecar.conftest import make_env
 

@@ -9,10 +9,10 @@ import time
 
 import pytest
 
+from formats import signing
 from sidecar.app import create_app
 from sidecar.config import Config
 from sidecar.store.sqlite import SqliteStore
-from sidecar.verification import signing
 from tests.conftest import EXAMPLE_PLAN
 from tests.sidecar.conftest import Api, envelope, make_env
 

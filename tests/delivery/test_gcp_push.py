@@ -10,9 +10,9 @@ import uuid
 import pytest
 from werkzeug.serving import make_server
 
+from formats import signing
 from sidecar.app import create_app
 from sidecar.config import Config
-from sidecar.verification import signing
 from tests.conftest import EXAMPLE_PLAN, free_port
 from tests.conftest_emulators import emulator
 from tests.sidecar.conftest import Api, envelope, make_env

@@ -12,11 +12,11 @@ from ruamel.yaml import YAML
 from werkzeug import Response
 
 from formats.plan import load_plan
+from formats.signing import generate_keyset
 from generator.render import generate
 from runtime.dev import serve
 from sidecar.delivery.batch import SHADOW_PREFIX, read_answer
 from sidecar.store.base import Claim
-from sidecar.verification.signing import generate_keyset
 from tests.conftest import EXAMPLE_PLAN
 from tests.store.conftest import make_record
 

@@ -176,7 +176,7 @@ def test_bad_batch_is_split_so_good_events_go_through(
 
 
 def test_wrong_key_is_a_401_retried_with_a_clear_reason(outbox, sgtm, make_worker, fake_clock):
-    from sidecar.verification.signing import generate_keyset, parse_keyset
+    from formats.signing import generate_keyset, parse_keyset
 
     _enqueue(outbox, fake_clock, "e1")
     worker = make_worker()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 
-from generator.progress import Progress, format_seconds, mode_for
+from ops.progress import Progress, format_seconds, mode_for
 
 
 class Clock:

@@ -7,9 +7,9 @@ import logging
 
 import pytest
 
+from formats.signing import generate_keyset
 from ops.rollout import GateRules, Stats, judge
 from sgtm.cli import main
-from sidecar.verification.signing import generate_keyset
 from tests.ops.fake_cloudrun import FakeCloudRun
 
 logging.getLogger("werkzeug").setLevel(logging.ERROR)

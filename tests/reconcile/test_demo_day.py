@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from formats.plan.loader import load_plan
-from sidecar.reconcile.demo_day import LOST, run_demo_day
+from sgtm.demo_day import LOST, run_demo_day
 from tests.conftest import EXAMPLE_PLAN
 
 

@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
+from formats import signing
 from sidecar.app import create_app
 from sidecar.config import Config
 from sidecar.store.sqlite import SqliteStore
-from sidecar.verification import signing
 from tests.conftest import EXAMPLE_PLAN
 
 ORIGIN = "https://shop.acme-home.example"

@@ -9,13 +9,13 @@ import re
 import pytest
 from jsonschema import Draft202012Validator
 
+from formats import signing
 from formats.plan import load_plan
 from sgtm.cli import main
 from sidecar.app import create_app
 from sidecar.config import Config
 from sidecar.errors import StartupError
 from sidecar.store.base import StoreUnavailable
-from sidecar.verification import signing
 from tests.conftest import EXAMPLE_PLAN
 from tests.sidecar.conftest import ORIGIN, envelope, make_env
 

@@ -13,11 +13,11 @@ from typing import Any
 
 import pytest
 
+from formats import signing
 from sidecar.app import create_app
 from sidecar.config import Config
 from sidecar.errors import StartupError
 from sidecar.store.base import StoreUnavailable
-from sidecar.verification import signing
 from tests.conftest import EXAMPLE_PLAN
 from tests.sidecar.conftest import ORIGIN, Api, envelope
 

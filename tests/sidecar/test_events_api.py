@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from formats import signing
 from sidecar.app import create_app
 from sidecar.config import Config
-from sidecar.verification import signing
 from tests.conftest import EXAMPLE_PLAN
 from tests.sidecar.conftest import ORIGIN, Api, envelope, outbox_rows
 

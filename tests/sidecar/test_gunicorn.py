@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 import requests
 
+from formats import signing
 from sidecar.store.sqlite import SqliteStore
-from sidecar.verification import signing
 from tests.conftest import EXAMPLE_PLAN, REPO, free_port
 from tests.sidecar.conftest import ORIGIN, envelope, make_env, outbox_rows
 

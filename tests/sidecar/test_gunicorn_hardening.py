@@ -12,7 +12,7 @@ import sys
 import pytest
 import requests
 
-from sidecar.verification import signing
+from formats import signing
 from tests.conftest import EXAMPLE_PLAN, REPO, free_port
 from tests.sidecar.conftest import envelope, make_env
 from tests.sidecar.test_gunicorn import _wait_ready

@@ -19,12 +19,12 @@ from pathlib import Path
 
 import pytest
 
+from formats import signing
 from formats.contract import envelope_schema
 from formats.plan import load_plan
 from sgtm.cli import main
 from sgtm.example_event import ExampleError, build_envelope, parse_assignment
 from sidecar.decision.validation import EnvelopeValidator
-from sidecar.verification import signing
 from tests.conftest import EXAMPLE_PLAN, free_port
 
 

@@ -15,11 +15,11 @@ from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 from schemathesis.specs.openapi.definitions import OPENAPI_31
 
+from formats import signing
 from formats.plan.loader import load_plan
 from sidecar.api.openapi import SHOPIFY_TOPICS, build_openapi
 from sidecar.app import create_app
 from sidecar.config import Config
-from sidecar.verification import signing
 from sidecar.webhooks import identity, shopify, stripe, woocommerce
 from sidecar.webhooks.payload import PayloadError
 from tests.conftest import EXAMPLE_PLAN

@@ -34,10 +34,10 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 
+from formats import signing
 from sidecar.app import create_app
 from sidecar.config import Config
 from sidecar.store.sqlite import SqliteStore
-from sidecar.verification import signing
 from sidecar.verification import webhook_signatures as sig
 from tests.conftest import EXAMPLE_PLAN
 from tests.sidecar.conftest import envelope, make_env

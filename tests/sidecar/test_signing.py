@@ -1,4 +1,4 @@
-"""Keysets, X-Sgtm-Signature and browser tokens (sidecar.verification.signing)."""
+"""Keysets, X-Sgtm-Signature and browser tokens (formats.signing)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sidecar.verification import signing
+from formats import signing
 
 KEY_A = bytes(range(32))
 KEY_B = bytes(range(100, 132))

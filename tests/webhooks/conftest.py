@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 
+from formats import signing
 from sidecar.api.webhooks import state
 from sidecar.app import create_app
 from sidecar.config import Config
 from sidecar.store.sqlite import SqliteStore
-from sidecar.verification import signing
 from sidecar.verification import webhook_signatures as sig
 from tests.conftest import EXAMPLE_PLAN
 from tests.sidecar.conftest import ORIGIN, make_env, outbox_rows

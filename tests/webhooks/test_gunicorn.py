@@ -10,8 +10,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
+from formats import signing
 from sidecar.store.sqlite import SqliteStore
-from sidecar.verification import signing
 from sidecar.verification.webhook_signatures import base64_hmac
 from tests.sidecar.conftest import ORIGIN, outbox_rows
 from tests.sidecar.test_gunicorn import server  # noqa: F401 - the fixture

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 
-from sidecar.verification import signing
+from formats import signing
 from tests.webhooks.conftest import ORIGIN
 from tests.webhooks.test_identity import CHECKOUT_TOKEN, SHOPIFY_ORDER, browser_context, payload
 

@@ -7,7 +7,7 @@ import copy
 
 import pytest
 
-from sidecar.verification import signing
+from formats import signing
 from tests.webhooks.conftest import ORIGIN, load_fixture, outbox_rows
 
 DAY = 86400
@@ -355,7 +355,7 @@ def browser_event(shop, event_id: str, at_s: float, consent: dict) -> None:
     """What the shop's pages send to the Event API: here only the consent matters."""
     import json as _json
 
-    from sidecar.verification import signing
+    from formats import signing
 
     body = {
         "schema": 1,
