@@ -29,7 +29,7 @@ MAX_DELIVERY_ATTEMPTS_RANGE = (5, 100)  # what Pub/Sub accepts
 MAX_ACK_EXTENSION_S = 600  # Pub/Sub's limit on modify_ack_deadline
 
 # Every Firestore collection the store writes (each one has a TTL policy on expire_at).
-COLLECTIONS = ("events", "dead_letters", "contexts", "idempotency")
+COLLECTIONS = ("events", "dead_letters", "contexts", "idempotency", "quarantine")
 
 
 def dead_letter_topic_for(topic: str) -> str:

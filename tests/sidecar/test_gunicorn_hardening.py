@@ -115,7 +115,7 @@ def test_sgtm_serve_refuses_a_bad_keyset_with_exit_1(tmp_path):
     env = {**os.environ, **make_env(), "SGTM_OUTBOX": str(tmp_path / "o.sqlite")}
     env["WEB_SIGNING_KEYS"] = "[]"
     done = subprocess.run(
-        [sys.executable, "-m", "generator", "serve", str(EXAMPLE_PLAN), "--port", str(free_port())],
+        [sys.executable, "-m", "sgtm", "serve", str(EXAMPLE_PLAN), "--port", str(free_port())],
         cwd=REPO,
         env=env,
         capture_output=True,

@@ -147,7 +147,7 @@ def test_send_dry_run_signs_what_it_would_send(capsys, monkeypatch):
 
 def _sgtm(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "generator", *args],
+        [sys.executable, "-m", "sgtm", *args],
         env=env,
         cwd=cwd,
         capture_output=True,
@@ -186,7 +186,7 @@ def test_keys_new_then_serve_then_send_with_real_processes(tmp_path):
     log = tmp_path / "serve.log"
     with log.open("wb") as sink:
         server = subprocess.Popen(
-            [sys.executable, "-m", "generator", "serve", str(EXAMPLE_PLAN), "--port", str(port)],
+            [sys.executable, "-m", "sgtm", "serve", str(EXAMPLE_PLAN), "--port", str(port)],
             env=env,
             cwd=tmp_path,
             stdout=sink,
