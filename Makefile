@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint bench regen fidelity-cache clean
+.PHONY: demo test lint bench bench-smoke regen fidelity-cache clean
 
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "error: Python 3.11 or newer is required" >&2; exit 1; }
@@ -28,6 +28,10 @@ test: lint
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
+
+# A short run of the runtime benchmark, to show it works (figures are not meaningful).
+bench-smoke: $(STAMP)
+	$(BIN)/python -m bench --smoke runtime_bench
 
 regen: $(STAMP)
 	$(BIN)/python -m tests.regen_golden
