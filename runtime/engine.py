@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 import time
 from concurrent import futures
 from dataclasses import dataclass, field
@@ -69,6 +70,8 @@ class Template:
     api_calls: dict[int, list[tuple[int, str]]] = field(default_factory=dict)
     # uses of what Google does not document (runtime/portability.py), as ``file:line:col``
     warnings: tuple[syntax.SyntaxProblem, ...] = ()
+    # idle locked-down contexts holding this template, reused after a verified reset (_Context)
+    contexts: list[_Context] = field(default_factory=list, compare=False, repr=False)
 
     @property
     def source(self) -> str:
@@ -125,8 +128,73 @@ class RunResult:
         return self.error is None and self.outcome != "failure"
 
 
+# Idle contexts kept per template: enough for the tags of one template an event fires at once
+# (each keeps its context until the event's callbacks ran) and a few concurrent requests.
+POOL_SIZE = 8
+_POOL_LOCK = threading.Lock()
+
+
+class _Context:
+    """A QuickJS context with the prelude and one template evaluated and locked down
+    (``__sgtm_lockdown`` in prelude.js), serving one Sandbox at a time.
+
+    Evaluating the prelude and a template costs several times what running it does; a locked
+    down context is returned to its template's pool only when ``__sgtm_reset`` proves it
+    pristine again, so every run still starts from the same globals, prototypes and state.
+    """
+
+    def __init__(self, template: Template, lockdown: bool) -> None:
+        self.sandbox: Sandbox | None = None
+        ctx = quickjs.Context()
+        ctx.set_memory_limit(MEMORY_LIMIT)
+        ctx.set_max_stack_size(STACK_LIMIT)
+        # The callables reach the sandbox of the moment: the same context serves many runs.
+        ctx.add_callable("__sgtm_host", self._host)
+        ctx.add_callable("__sgtm_clock", self._clock)
+        ctx.eval(PRELUDE)
+        ctx.eval(_wrap_template(template.code))
+        self.locked = bool(lockdown and ctx.eval("__sgtm_lockdown()"))
+        self.ctx = ctx
+        self.run_template = ctx.get("__sgtm_run_template")
+        self.run_macrotask = ctx.get("__sgtm_run_macrotask")
+        self.deliver = ctx.get("__sgtm_deliver")
+        self.reset = ctx.get("__sgtm_reset")
+
+    def _host(self, name: str, args_json: str) -> str:
+        assert self.sandbox is not None, "host call with no run in progress"
+        return self.sandbox.host.dispatch(name, args_json)
+
+    def _clock(self, line: Any) -> str:
+        assert self.sandbox is not None, "clock call with no run in progress"
+        return self.sandbox._clock(line)  # noqa: SLF001 - the sandbox's own budget
+
+
+def _checkout(template: Template, pooled: bool) -> _Context:
+    if pooled:
+        with _POOL_LOCK:
+            if template.contexts:
+                return template.contexts.pop()
+    return _Context(template, lockdown=pooled)
+
+
+def _checkin(template: Template, context: _Context) -> None:
+    """Back to the pool if the reset succeeds; otherwise dropped (a fresh one replaces it)."""
+    context.sandbox = None
+    try:
+        pristine = context.locked and context.reset() is True
+    except quickjs.JSException:
+        pristine = False
+    if pristine:
+        with _POOL_LOCK:
+            if len(template.contexts) < POOL_SIZE:
+                template.contexts.append(context)
+
+
 class Sandbox:
-    """One fresh QuickJS context holding one template (and, in tests, one scenario)."""
+    """One template run in a context of its own: fresh, or a pooled one after a verified reset
+    (``pooled = False`` for callers that evaluate more code into the context, like tests)."""
+
+    pooled = True
 
     def __init__(self, template: Template, state: RunState, timeout: float = 5.0) -> None:
         self.template = template
@@ -136,21 +204,23 @@ class Sandbox:
         self.errors: list[str] = []
         self.host = Host(state)
         self.host.call_js = self.call
-        ctx = quickjs.Context()
-        ctx.set_memory_limit(MEMORY_LIMIT)
-        ctx.set_max_stack_size(STACK_LIMIT)
-        ctx.add_callable("__sgtm_host", self.host.dispatch)
-        ctx.add_callable("__sgtm_clock", self._clock)
-        ctx.eval(PRELUDE)
-        ctx.eval(_wrap_template(template.code))
-        self.ctx = ctx
+        self._context: _Context | None = _checkout(template, self.pooled)
+        self._context.sandbox = self
+        self.ctx = self._context.ctx
         self._stop_message = ""
 
     def close(self) -> None:
-        """Free the context now: it and its host callables form a reference cycle that would
-        otherwise wait for the cyclic garbage collector."""
+        """Give the context back: to the pool when the run ended cleanly (no error, nothing
+        pending) and the reset proves it pristine, else to the garbage collector."""
+        context, self._context = self._context, None
         self.__dict__.pop("ctx", None)
         self.host.call_js = None
+        if context is None:
+            return
+        if self.pooled and not self.errors and not self._stop_message and not self.state.http:
+            _checkin(self.template, context)
+        else:
+            context.sandbox = None
 
     # -- budget -----------------------------------------------------------------------------
     def _clock(self, line: Any) -> str:
@@ -171,7 +241,7 @@ class Sandbox:
         started = time.perf_counter()
         value: Any = None
         try:
-            raw = self.ctx.get("__sgtm_run_template")(json.dumps(data, ensure_ascii=False))
+            raw = self._context.run_template(json.dumps(data, ensure_ascii=False))
             self.state.client_returned = True
             reply = json.loads(raw)
             if not reply.get("promise"):
@@ -201,8 +271,8 @@ class Sandbox:
     def settle(self) -> None:
         """Run microtasks, callLater callbacks and HTTP completions until nothing is left."""
         ctx = self.ctx
-        run_macro = ctx.get("__sgtm_run_macrotask")
-        deliver = ctx.get("__sgtm_deliver")
+        run_macro = self._context.run_macrotask
+        deliver = self._context.deliver
         while True:
             if time.monotonic() > self.deadline:
                 if not self._stop_message:

@@ -32,6 +32,7 @@ class ScenarioResult:
 
 
 class _TestSandbox(Sandbox):
+    pooled = False  # a scenario evaluates the test API and its own code into the context
     setup_lines: int = 0
     scenario: str = ""
 
