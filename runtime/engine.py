@@ -26,7 +26,7 @@ from typing import Any
 import quickjs
 
 from generator.tpl import Tpl, TplError, parse_tpl
-from runtime import syntax
+from runtime import analysis_cache, syntax
 from runtime.environment import OutboundError
 from runtime.host import Host, RunState
 from runtime.permissions import Permissions
@@ -92,7 +92,7 @@ def compile_template(tpl: Tpl, template_id: str | None = None) -> Template:
             "this code is ___SANDBOXED_JS_FOR_WEB_TEMPLATE___: the local runtime runs server "
             "templates (___SANDBOXED_JS_FOR_SERVER___) only",
         )
-    checked = syntax.analyse(tpl.code, tpl.source, tpl.code_line)
+    checked = analysis_cache.analyse(tpl.code, tpl.source, tpl.code_line)
     return Template(
         tpl,
         checked.code,
