@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
 import urllib.error
@@ -231,3 +232,22 @@ def test_cli_errors_are_one_line_with_exit_codes(tmp_path: Path, capsys):
     assert "expected HOST=http://127.0.0.1:PORT" in capsys.readouterr().err
     assert sgtm(["dev", str(path), "--route", "a.com=ftp://x"]) == 2
     assert "must be an http(s) URL" in capsys.readouterr().err
+
+
+def test_connections_are_served_with_tcp_nodelay(tmp_path: Path):
+    # Nagle's algorithm held each single-event answer back for the client's delayed ACK.
+    accepted: list[socket.socket] = []
+    with serve(_shop_container(tmp_path), log=lambda _l: None) as server:
+        original = server.httpd.get_request
+
+        def spy():
+            conn, addr = original()
+            accepted.append(conn)
+            return conn, addr
+
+        server.httpd.get_request = spy  # type: ignore[method-assign]
+        server.start()
+        status, _, _ = _post(server.url + "/elsewhere", {"events": []})
+        assert status == 400
+        assert accepted
+        assert accepted[0].getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
