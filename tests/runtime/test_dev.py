@@ -236,18 +236,17 @@ def test_cli_errors_are_one_line_with_exit_codes(tmp_path: Path, capsys):
 
 def test_connections_are_served_with_tcp_nodelay(tmp_path: Path):
     # Nagle's algorithm held each single-event answer back for the client's delayed ACK.
-    accepted: list[socket.socket] = []
+    nodelay: list[int] = []
     with serve(_shop_container(tmp_path), log=lambda _l: None) as server:
-        original = server.httpd.get_request
+        handler = server.httpd.RequestHandlerClass  # this server's own class
+        original = handler.setup
 
-        def spy():
-            conn, addr = original()
-            accepted.append(conn)
-            return conn, addr
+        def setup(self):  # what the connection is set to once the handler has set it up
+            original(self)
+            nodelay.append(self.connection.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
 
-        server.httpd.get_request = spy  # type: ignore[method-assign]
+        handler.setup = setup  # type: ignore[method-assign]
         server.start()
         status, _, _ = _post(server.url + "/elsewhere", {"events": []})
-        assert status == 400
-        assert accepted
-        assert accepted[0].getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+    assert status == 400
+    assert nodelay and nodelay[0] != 0
