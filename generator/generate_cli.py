@@ -9,8 +9,7 @@ import sys
 from pathlib import Path
 
 from generator.plan.cli import _print_problems, _read
-from generator.plan.loader import check_plan_text
-from generator.render import DEFAULT_KEY_IDS, generate
+from generator.render.templates import DEFAULT_KEY_IDS
 
 KEY_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
@@ -48,6 +47,9 @@ def run(args: argparse.Namespace) -> int:
     if len(set(key_ids)) != len(key_ids):
         print("sgtm generate: --key-id values must be distinct", file=sys.stderr)
         return 2
+    from generator.plan.loader import check_plan_text
+    from generator.render import generate
+
     text, problems = _read(args.plan)
     plan = None
     if text is not None:

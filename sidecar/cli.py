@@ -9,8 +9,6 @@ from pathlib import Path
 
 from generator.cli_output import add_format, print_json
 from sidecar import signing
-from sidecar.config import Config, load
-from sidecar.errors import StartupError
 
 GUNICORN_CONF = Path(__file__).with_name("gunicorn_conf.py")
 
@@ -45,6 +43,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    # The sidecar's config pulls in Flask: imported by the command, not by `sgtm --help`.
+    from sidecar.config import Config, load
+    from sidecar.errors import StartupError
+
     env = dict(os.environ)
     env["SGTM_PLAN"] = str(args.plan)
     env["PORT"] = str(args.port)

@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from generator.plan import PlanError, load_plan
+from generator.plan import PlanError
 from generator.plan.model import Plan
 
 REPO = Path(__file__).resolve().parent.parent
@@ -162,6 +162,7 @@ class LocalLoop:
     env: dict[str, str] = field(default_factory=dict)
 
     def start(self) -> LocalLoop:
+        from generator.plan import load_plan  # the loader imports ruamel.yaml: not at import
         from generator.render import generate
         from runtime.dev import serve
         from runtime.host import LOCAL_GOOGLE_TOKEN_ENV

@@ -16,11 +16,9 @@ import urllib.parse
 import urllib.request
 from typing import Any
 
-from generator.plan import PlanError, load_plan
-from generator.plan.compile import envelope_schema
+from generator.plan import PlanError
 from sidecar import signing
 from sidecar.example_event import ExampleError, build_envelope, parse_assignment
-from sidecar.validate import EnvelopeValidator
 
 DEFAULT_URL = "http://127.0.0.1:8080"
 EXIT_UNREACHABLE = 3
@@ -84,6 +82,12 @@ def _origin(plan: Any) -> str:
 
 
 def cmd_send(args: argparse.Namespace) -> int:
+    # The plan loader (ruamel.yaml) and the validator (jsonschema) are imported by the command,
+    # not by `sgtm --help`.
+    from generator.plan import load_plan
+    from generator.plan.compile import envelope_schema
+    from sidecar.validate import EnvelopeValidator
+
     try:
         plan = load_plan(args.plan)
     except PlanError as exc:

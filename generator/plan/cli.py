@@ -9,7 +9,6 @@ from pathlib import Path
 
 from generator.plan import compile as compiler
 from generator.plan.errors import PlanError, Problem
-from generator.plan.loader import check_plan_text, load_plan
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -73,6 +72,8 @@ def _read(path: str) -> tuple[str | None, list[Problem]]:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    from generator.plan.loader import check_plan_text  # ruamel.yaml: imported when used
+
     text, problems = _read(args.plan)
     plan = None
     if text is not None:
@@ -97,6 +98,8 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
+    from generator.plan.loader import load_plan  # ruamel.yaml: imported when used
+
     try:
         plan = load_plan(args.plan)
     except PlanError as exc:
@@ -124,6 +127,7 @@ def write_artifacts(files: dict[str, str], out: Path) -> list[Path]:
 
 def cmd_diff(args: argparse.Namespace) -> int:
     from generator.plan.diff import diff_plans
+    from generator.plan.loader import load_plan  # ruamel.yaml: imported when used
 
     plans = []
     for path in (args.old, args.new):

@@ -15,11 +15,13 @@ import sys
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from jinja2 import Environment, PackageLoader, StrictUndefined
-
-from generator.plan import PlanError, load_plan
+from generator.plan import PlanError
 from generator.plan.model import Plan
+
+if TYPE_CHECKING:
+    from jinja2 import Environment
 
 TEMPLATE = "snippets/context.js.jinja"
 _URL = re.compile(r"https?://[A-Za-z0-9.\-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~/\-]*)?")
@@ -39,6 +41,8 @@ def _js(value: object) -> str:
 
 @cache
 def _environment() -> Environment:
+    from jinja2 import Environment, PackageLoader, StrictUndefined  # not for `sgtm --help`
+
     env = Environment(
         loader=PackageLoader("templates", ""),
         undefined=StrictUndefined,
@@ -102,6 +106,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def cmd_snippet(args: argparse.Namespace) -> int:
+    from generator.plan import load_plan  # the loader imports ruamel.yaml
+
     try:
         plan = load_plan(args.plan)
     except PlanError as exc:
