@@ -160,6 +160,13 @@ class _Context:
         self.deliver = ctx.get("__sgtm_deliver")
         self.reset = ctx.get("__sgtm_reset")
 
+    def discard(self) -> None:
+        """Free the engine now: the context and its host callables (bound to this object) form
+        a reference cycle that would otherwise wait for the cyclic garbage collector."""
+        self.sandbox = None
+        for name in ("run_template", "run_macrotask", "deliver", "reset", "ctx"):
+            self.__dict__.pop(name, None)
+
     def _host(self, name: str, args_json: str) -> str:
         assert self.sandbox is not None, "host call with no run in progress"
         return self.sandbox.host.dispatch(name, args_json)
@@ -188,6 +195,8 @@ def _checkin(template: Template, context: _Context) -> None:
         with _POOL_LOCK:
             if len(template.contexts) < POOL_SIZE:
                 template.contexts.append(context)
+                return
+    context.discard()
 
 
 class Sandbox:
@@ -220,7 +229,7 @@ class Sandbox:
         if self.pooled and not self.errors and not self._stop_message and not self.state.http:
             _checkin(self.template, context)
         else:
-            context.sandbox = None
+            context.discard()
 
     # -- budget -----------------------------------------------------------------------------
     def _clock(self, line: Any) -> str:
