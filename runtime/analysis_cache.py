@@ -3,9 +3,10 @@
 esprima is pure Python: checking and instrumenting a generated template (~50 KB) takes about
 0.15 s, more than running all of its test scenarios, and ``sgtm templates test`` / ``sgtm dev``
 redo it on every start for code that has not changed. A result depends only on the code, the
-source name and first line it is reported under, and the checker itself, so the key hashes
-those together with the text of the checker's modules and esprima's version: editing the
-checker invalidates every entry. Only accepted code is cached (a rejected one is re-checked, so
+first line it is reported under and the checker itself, so the key hashes those together with
+the text of the checker's modules and esprima's version: editing the checker invalidates every
+entry. The source name appears only in warnings; it is stored as a placeholder and filled in
+on reading, so the same template generated into another directory is the same entry. Only accepted code is cached (a rejected one is re-checked, so
 its errors always come from the checker itself).
 
 The cache lives in ``$SGTM_CACHE_DIR`` (``off`` disables it), else ``$XDG_CACHE_HOME/sgtm`` or
@@ -53,9 +54,9 @@ def _fingerprint() -> str:
     return h.hexdigest()
 
 
-def _key(code: str, source: str, first_line: int) -> str:
+def _key(code: str, first_line: int) -> str:
     h = hashlib.sha256(_fingerprint().encode())
-    h.update(f"\0{source}\0{first_line}\0".encode())
+    h.update(f"\0{first_line}\0".encode())
     h.update(code.encode("utf-8", "surrogatepass"))
     return h.hexdigest()
 
@@ -65,21 +66,18 @@ def _encode(result: syntax.Analysis) -> str:
         {
             "code": result.code,
             "api_calls": [[line, calls] for line, calls in result.api_calls.items()],
-            "warnings": [[w.source, w.line, w.column, w.message] for w in result.warnings],
+            "warnings": [[w.line, w.column, w.message] for w in result.warnings],
         },
         ensure_ascii=False,
     )
 
 
-def _decode(text: str) -> syntax.Analysis:
+def _decode(text: str, source: str) -> syntax.Analysis:
     doc = json.loads(text)
     return syntax.Analysis(
         str(doc["code"]),
         {int(line): [(int(c), str(api)) for c, api in calls] for line, calls in doc["api_calls"]},
-        [
-            syntax.SyntaxProblem(str(s), int(li), int(co), str(m))
-            for s, li, co, m in doc["warnings"]
-        ],
+        [syntax.SyntaxProblem(source, int(li), int(co), str(m)) for li, co, m in doc["warnings"]],
     )
 
 
@@ -88,9 +86,9 @@ def analyse(code: str, source: str = "<template>", first_line: int = 1) -> synta
     where = cache_dir()
     if where is None:
         return syntax.analyse(code, source, first_line)
-    path = where / (_key(code, source, first_line) + ".json")
+    path = where / (_key(code, first_line) + ".json")
     try:
-        return _decode(path.read_text(encoding="utf-8"))
+        return _decode(path.read_text(encoding="utf-8"), source)
     except (OSError, ValueError, KeyError, TypeError):
         pass  # absent, unreadable or from an incompatible writer: check again
     result = syntax.analyse(code, source, first_line)  # raises on rejected code: not cached

@@ -6,7 +6,9 @@ import pytest
 
 from runtime import analysis_cache, syntax
 
-CODE = "const log = require('logToConsole');\nfor (let i = 0; i < 2; i++) { log(i); }\n"
+CODE = (
+    "const log = require('logToConsole');\nfor (let i = 0; i < 2; i++) { log(i); }\n[1].fill(0);\n"
+)
 
 
 @pytest.fixture
@@ -24,8 +26,13 @@ def test_an_accepted_analysis_is_answered_from_the_cache_unchanged(cache, monkey
         raise AssertionError("the cached analysis should have been used")
 
     monkeypatch.setattr(syntax, "analyse", no_parse)
-    assert analysis_cache.analyse(CODE, "t.tpl", 7) == fresh
-    # Another source name or first line is another entry (both appear in results).
+    assert fresh.warnings and analysis_cache.analyse(CODE, "t.tpl", 7) == fresh
+    # The same code under another name (generated into another directory) is the same entry,
+    # its warnings naming the new file; another first line is another entry.
+    moved = analysis_cache.analyse(CODE, "elsewhere/t.tpl", 7)
+    assert [str(w) for w in moved.warnings] == [
+        str(w).replace("t.tpl", "elsewhere/t.tpl", 1) for w in fresh.warnings
+    ]
     with pytest.raises(AssertionError, match="cached analysis"):
         analysis_cache.analyse(CODE, "t.tpl", 8)
 
