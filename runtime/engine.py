@@ -145,6 +145,22 @@ class _Context:
 
     def __init__(self, template: Template, lockdown: bool) -> None:
         self.sandbox: Sandbox | None = None
+        ctx = self._build(template)
+        self.locked = False
+        if lockdown:
+            try:
+                self.locked = bool(ctx.eval("__sgtm_lockdown()"))
+            except quickjs.JSException:
+                # An engine whose intrinsics cannot all be frozen: a context never reused,
+                # rebuilt so that no run sees a half-frozen one.
+                ctx = self._build(template)
+        self.ctx = ctx
+        self.run_template = ctx.get("__sgtm_run_template")
+        self.run_macrotask = ctx.get("__sgtm_run_macrotask")
+        self.deliver = ctx.get("__sgtm_deliver")
+        self.reset = ctx.get("__sgtm_reset")
+
+    def _build(self, template: Template) -> quickjs.Context:
         ctx = quickjs.Context()
         ctx.set_memory_limit(MEMORY_LIMIT)
         ctx.set_max_stack_size(STACK_LIMIT)
@@ -153,12 +169,7 @@ class _Context:
         ctx.add_callable("__sgtm_clock", self._clock)
         ctx.eval(PRELUDE)
         ctx.eval(_wrap_template(template.code))
-        self.locked = bool(lockdown and ctx.eval("__sgtm_lockdown()"))
-        self.ctx = ctx
-        self.run_template = ctx.get("__sgtm_run_template")
-        self.run_macrotask = ctx.get("__sgtm_run_macrotask")
-        self.deliver = ctx.get("__sgtm_deliver")
-        self.reset = ctx.get("__sgtm_reset")
+        return ctx
 
     def discard(self) -> None:
         """Free the engine now: the context and its host callables (bound to this object) form

@@ -125,3 +125,18 @@ def test_a_run_that_ends_in_an_error_is_not_reused():
     state = RunState(template_id=tpl.id, permissions=tpl.permissions, kind="TAG", env=ENV)
     assert run_template(tpl, {"tamper": True}, state).error
     assert tpl.contexts == []
+
+
+def test_a_context_whose_lockdown_fails_is_rebuilt_and_never_reused(monkeypatch):
+    from runtime import engine
+
+    # An engine where freezing throws: the run still gets a clean context, and no reuse.
+    monkeypatch.setattr(
+        engine,
+        "PRELUDE",
+        engine.PRELUDE + "\nglobalThis.__sgtm_lockdown = function () { throw new Error('x'); };",
+    )
+    tpl = template("data.gtmOnSuccess(); return 'ran';", kind="MACRO")
+    for _ in range(2):
+        assert _run(tpl, tamper=False) == "ran"
+        assert tpl.contexts == []
