@@ -1,13 +1,21 @@
-"""Run every benchmark module (``bench/*_bench.py``) or the ones named on the command line."""
+"""Run every benchmark module (``bench/*_bench.py``) or the ones named on the command line.
+
+``--smoke`` sets ``SGTM_BENCH_SMOKE=1``: each benchmark that honours it runs briefly, to show it
+still works (figures printed, not meaningful, no threshold).
+"""
 
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 from pathlib import Path
 
 
 def main(argv: list[str]) -> int:
+    if "--smoke" in argv:
+        argv = [a for a in argv if a != "--smoke"]
+        os.environ["SGTM_BENCH_SMOKE"] = "1"
     here = Path(__file__).parent
     available = sorted(p.stem for p in here.glob("*_bench.py"))
     wanted = argv or available

@@ -17,9 +17,6 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from ruamel.yaml import YAML
-from ruamel.yaml.error import MarkedYAMLError
-
 BOM = "\ufeff"
 MARKER = re.compile(r"^___([A-Z_]+?)___[ \t]*$")
 
@@ -228,6 +225,10 @@ def _json(section: Section, source: str) -> Any:
 
 
 def _yaml(section: Section, source: str) -> dict[str, Any]:
+    # ruamel.yaml costs ~0.2 s to import: only a .tpl's tests section needs it.
+    from ruamel.yaml import YAML
+    from ruamel.yaml.error import MarkedYAMLError
+
     try:
         data = YAML(typ="safe", pure=True).load(section.text)
     except MarkedYAMLError as exc:

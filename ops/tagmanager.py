@@ -16,11 +16,11 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
-import httplib2
-from googleapiclient.errors import HttpError
+if TYPE_CHECKING:
+    from googleapiclient.errors import HttpError
 
 SCOPES = (
     "https://www.googleapis.com/auth/tagmanager.edit.containers",
@@ -51,6 +51,7 @@ def build_service(endpoint: str | None = None, key_file: str | None = None) -> A
     ``endpoint`` (or $SGTM_TAGMANAGER_ENDPOINT) points the client elsewhere; a loopback
     endpoint is a local fake and gets anonymous credentials - a testing aid, nothing more.
     """
+    import httplib2
     from google_auth_httplib2 import AuthorizedHttp
     from googleapiclient.discovery import build
 
@@ -163,6 +164,10 @@ class Api:
     ) -> dict[str, Any]:
         """Run ``request``; ``recover`` is asked after a 5xx or lost connection, before the next
         attempt, whether the write already happened (so a create is not repeated)."""
+        # Imported here, not at import: `sgtm --help` and the other commands need no Google client.
+        import httplib2
+        from googleapiclient.errors import HttpError
+
         attempt = 0
         while True:
             attempt += 1

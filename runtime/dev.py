@@ -124,6 +124,9 @@ def _handler_for(runtime: ContainerRuntime, emit: Any) -> type[BaseHTTPRequestHa
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         server_version = "sgtm-dev"
+        # TCP_NODELAY: with Nagle's algorithm on, a response written as headers then body waits
+        # for the client's delayed ACK (measured 72-76 ms per single event; 26-29 ms without).
+        disable_nagle_algorithm = True
 
         def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib name
             return  # our own access line below carries what matters, without query strings

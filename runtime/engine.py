@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 import time
 from concurrent import futures
 from dataclasses import dataclass, field
@@ -25,7 +26,7 @@ from typing import Any
 import quickjs
 
 from formats.tpl import Tpl, TplError, parse_tpl
-from runtime import syntax
+from runtime import analysis_cache, syntax
 from runtime.environment import OutboundError
 from runtime.host import Host, RunState
 from runtime.permissions import Permissions
@@ -69,6 +70,8 @@ class Template:
     api_calls: dict[int, list[tuple[int, str]]] = field(default_factory=dict)
     # uses of what Google does not document (runtime/portability.py), as ``file:line:col``
     warnings: tuple[syntax.SyntaxProblem, ...] = ()
+    # idle locked-down contexts holding this template, reused after a verified reset (_Context)
+    contexts: list[_Context] = field(default_factory=list, compare=False, repr=False)
 
     @property
     def source(self) -> str:
@@ -89,7 +92,7 @@ def compile_template(tpl: Tpl, template_id: str | None = None) -> Template:
             "this code is ___SANDBOXED_JS_FOR_WEB_TEMPLATE___: the local runtime runs server "
             "templates (___SANDBOXED_JS_FOR_SERVER___) only",
         )
-    checked = syntax.analyse(tpl.code, tpl.source, tpl.code_line)
+    checked = analysis_cache.analyse(tpl.code, tpl.source, tpl.code_line)
     return Template(
         tpl,
         checked.code,
@@ -125,8 +128,93 @@ class RunResult:
         return self.error is None and self.outcome != "failure"
 
 
+# Idle contexts kept per template: enough for the tags of one template an event fires at once
+# (each keeps its context until the event's callbacks ran) and a few concurrent requests.
+POOL_SIZE = 8
+_POOL_LOCK = threading.Lock()
+
+
+class _Context:
+    """A QuickJS context with the prelude and one template evaluated and locked down
+    (``__sgtm_lockdown`` in prelude.js), serving one Sandbox at a time.
+
+    Evaluating the prelude and a template costs several times what running it does; a locked
+    down context is returned to its template's pool only when ``__sgtm_reset`` proves it
+    pristine again, so every run still starts from the same globals, prototypes and state.
+    """
+
+    def __init__(self, template: Template, lockdown: bool) -> None:
+        self.sandbox: Sandbox | None = None
+        ctx = self._build(template)
+        self.locked = False
+        if lockdown:
+            try:
+                self.locked = bool(ctx.eval("__sgtm_lockdown()"))
+            except quickjs.JSException:
+                # An engine whose intrinsics cannot all be frozen: a context never reused,
+                # rebuilt so that no run sees a half-frozen one.
+                ctx = self._build(template)
+        self.ctx = ctx
+        self.run_template = ctx.get("__sgtm_run_template")
+        self.run_macrotask = ctx.get("__sgtm_run_macrotask")
+        self.deliver = ctx.get("__sgtm_deliver")
+        self.reset = ctx.get("__sgtm_reset")
+
+    def _build(self, template: Template) -> quickjs.Context:
+        ctx = quickjs.Context()
+        ctx.set_memory_limit(MEMORY_LIMIT)
+        ctx.set_max_stack_size(STACK_LIMIT)
+        # The callables reach the sandbox of the moment: the same context serves many runs.
+        ctx.add_callable("__sgtm_host", self._host)
+        ctx.add_callable("__sgtm_clock", self._clock)
+        ctx.eval(PRELUDE)
+        ctx.eval(_wrap_template(template.code))
+        return ctx
+
+    def discard(self) -> None:
+        """Free the engine now: the context and its host callables (bound to this object) form
+        a reference cycle that would otherwise wait for the cyclic garbage collector."""
+        self.sandbox = None
+        for name in ("run_template", "run_macrotask", "deliver", "reset", "ctx"):
+            self.__dict__.pop(name, None)
+
+    def _host(self, name: str, args_json: str) -> str:
+        assert self.sandbox is not None, "host call with no run in progress"
+        return self.sandbox.host.dispatch(name, args_json)
+
+    def _clock(self, line: Any) -> str:
+        assert self.sandbox is not None, "clock call with no run in progress"
+        return self.sandbox._clock(line)  # noqa: SLF001 - the sandbox's own budget
+
+
+def _checkout(template: Template, pooled: bool) -> _Context:
+    if pooled:
+        with _POOL_LOCK:
+            if template.contexts:
+                return template.contexts.pop()
+    return _Context(template, lockdown=pooled)
+
+
+def _checkin(template: Template, context: _Context) -> None:
+    """Back to the pool if the reset succeeds; otherwise dropped (a fresh one replaces it)."""
+    context.sandbox = None
+    try:
+        pristine = context.locked and context.reset() is True
+    except quickjs.JSException:
+        pristine = False
+    if pristine:
+        with _POOL_LOCK:
+            if len(template.contexts) < POOL_SIZE:
+                template.contexts.append(context)
+                return
+    context.discard()
+
+
 class Sandbox:
-    """One fresh QuickJS context holding one template (and, in tests, one scenario)."""
+    """One template run in a context of its own: fresh, or a pooled one after a verified reset
+    (``pooled = False`` for callers that evaluate more code into the context, like tests)."""
+
+    pooled = True
 
     def __init__(self, template: Template, state: RunState, timeout: float = 5.0) -> None:
         self.template = template
@@ -136,21 +224,24 @@ class Sandbox:
         self.errors: list[str] = []
         self.host = Host(state)
         self.host.call_js = self.call
-        ctx = quickjs.Context()
-        ctx.set_memory_limit(MEMORY_LIMIT)
-        ctx.set_max_stack_size(STACK_LIMIT)
-        ctx.add_callable("__sgtm_host", self.host.dispatch)
-        ctx.add_callable("__sgtm_clock", self._clock)
-        ctx.eval(PRELUDE)
-        ctx.eval(_wrap_template(template.code))
-        self.ctx = ctx
+        context = _checkout(template, self.pooled)
+        context.sandbox = self
+        self._context: _Context | None = context
+        self.ctx = context.ctx
         self._stop_message = ""
 
     def close(self) -> None:
-        """Free the context now: it and its host callables form a reference cycle that would
-        otherwise wait for the cyclic garbage collector."""
+        """Give the context back: to the pool when the run ended cleanly (no error, nothing
+        pending) and the reset proves it pristine, else to the garbage collector."""
+        context, self._context = self._context, None
         self.__dict__.pop("ctx", None)
         self.host.call_js = None
+        if context is None:
+            return
+        if self.pooled and not self.errors and not self._stop_message and not self.state.http:
+            _checkin(self.template, context)
+        else:
+            context.discard()
 
     # -- budget -----------------------------------------------------------------------------
     def _clock(self, line: Any) -> str:
@@ -167,11 +258,16 @@ class Sandbox:
         return f"{self.template.source}:{file_line}"
 
     # -- running ----------------------------------------------------------------------------
+    def _open(self) -> _Context:
+        if self._context is None:
+            raise RuntimeError("this sandbox was closed: its context went back to the pool")
+        return self._context
+
     def run(self, data: dict[str, Any]) -> RunResult:
         started = time.perf_counter()
         value: Any = None
         try:
-            raw = self.ctx.get("__sgtm_run_template")(json.dumps(data, ensure_ascii=False))
+            raw = self._open().run_template(json.dumps(data, ensure_ascii=False))
             self.state.client_returned = True
             reply = json.loads(raw)
             if not reply.get("promise"):
@@ -201,8 +297,9 @@ class Sandbox:
     def settle(self) -> None:
         """Run microtasks, callLater callbacks and HTTP completions until nothing is left."""
         ctx = self.ctx
-        run_macro = ctx.get("__sgtm_run_macrotask")
-        deliver = ctx.get("__sgtm_deliver")
+        context = self._open()
+        run_macro = context.run_macrotask
+        deliver = context.deliver
         while True:
             if time.monotonic() > self.deadline:
                 if not self._stop_message:

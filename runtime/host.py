@@ -111,15 +111,13 @@ class Host:
         # Calls a global function of this run's JS context (set by the engine's Sandbox), used
         # to hand a message to a listener registered here.
         self.call_js: Callable[..., Any] | None = None
-        self.apis: dict[str, Callable[..., Any]] = {
-            _api_name(m): getattr(self, m) for m in _METHODS
-        }
 
     def dispatch(self, name: str, args_json: str) -> str:
         try:
-            fn = self.apis.get(name)
-            if fn is None:
+            method = _API_METHODS.get(name)
+            if method is None:
                 raise ApiError(f"{name} is not supported by the local runtime")
+            fn = getattr(self, method)
             args = json.loads(args_json)
             value = fn(*args) if isinstance(args, list) else fn(args)
             if value is None:
@@ -173,12 +171,13 @@ class Host:
     # -- event data --------------------------------------------------------------------------
     def api_getAllEventData(self) -> Any:  # noqa: N802 - sandbox API names
         self.perms.read_event_data("getAllEventData", None)
-        return copy.deepcopy(self.state.event or {})
+        # dispatch serialises the value at once: that is the copy the template gets
+        return self.state.event or {}
 
     def api_getEventData(self, key_path: Any = None) -> Any:  # noqa: N802
         key = "" if key_path is None else str(key_path)
         self.perms.read_event_data("getEventData", key)
-        return copy.deepcopy(event_value(self.state.event or {}, key))
+        return event_value(self.state.event or {}, key)
 
     # -- request -----------------------------------------------------------------------------
     def api_getRequestBody(self) -> Any:  # noqa: N802
@@ -658,6 +657,11 @@ _METHODS = tuple(m for m in dir(Host) if m.startswith("api_"))
 def _api_name(method: str) -> str:
     short = method.removeprefix("api_")
     return _PLUMBING.get(short, short.replace("__", "."))
+
+
+# API name -> method name, built once: a Host is made per run, a bound-method table per run
+# cost more than the host calls of a typical tag.
+_API_METHODS = {_api_name(m): m for m in _METHODS}
 
 
 def event_value(event: dict[str, Any], key: str) -> Any:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import fnmatch
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -58,6 +58,9 @@ class Permissions:
     """The decoded permissions of one template, keyed by publicId."""
 
     granted: dict[str, dict[str, Any]]
+    # event key -> allowed by keyPatterns, filled as runs ask: the table is the template's, so
+    # it is worked out once per key rather than per getEventData call
+    _event_keys: dict[str, bool] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def of(cls, tpl: Tpl) -> Permissions:
@@ -79,8 +82,14 @@ class Permissions:
             return
         if key is None:
             raise PermissionDenied(api, "read_event_data", "reading all event data needs 'any'")
-        patterns = [str(p) for p in params.get("keyPatterns") or []]
-        if not any(_key_allowed(key, p) for p in patterns):
+        allowed = self._event_keys.get(key)
+        if allowed is None:
+            patterns = [str(p) for p in params.get("keyPatterns") or []]
+            allowed = any(_key_allowed(key, p) for p in patterns)
+            if len(self._event_keys) < 10_000:  # keys come from template code: bounded anyway
+                self._event_keys[key] = allowed
+        if not allowed:
+            patterns = [str(p) for p in params.get("keyPatterns") or []]
             raise PermissionDenied(
                 api, "read_event_data", f"key {key!r} is not in keyPatterns {patterns}"
             )

@@ -599,4 +599,100 @@
     return outcome.result;
   };
   G.__sgtm_require = templateRequire;
+
+  // ---- reusing a context: lockdown once, verified reset between runs ------------------------
+  // Evaluating the prelude and a template costs far more than running it, so the engine keeps
+  // a context per template and reuses it, but only in a state no earlier run can have changed:
+  // lockdown freezes every object a run can reach that outlives it (the built-ins and their
+  // prototypes, hidden ones such as the iterator and generator prototypes, the API values that
+  // are shared between runs, the prelude's own globals). Freezing cannot be undone, so those
+  // stay pristine by construction. What stays mutable is the global object (sloppy code may
+  // create globals) and the prelude's per-run state: __sgtm_reset puts both back and answers
+  // false, so the engine throws the context away, when it cannot prove it did.
+  var Reflect_ = G.Reflect;
+  var NativeSet = G.Set;
+  var globalKeys = null;
+  var globalProto = null;
+  var frozenCount = 0;
+
+  function deepFreeze(roots) {
+    var seen = new NativeSet();
+    var todo = roots.slice();
+    while (todo.length) {
+      var o = todo.pop();
+      if ((typeof o !== 'object' && typeof o !== 'function') || o === null || seen.has(o)) continue;
+      seen.add(o);
+      if (o === G) continue; // the global object is handled key by key below
+      nativeObject.freeze(o);
+      var keys = Reflect_.ownKeys(o);
+      for (var i = 0; i < keys.length; i++) {
+        var d = nativeObject.getOwnPropertyDescriptor(o, keys[i]);
+        if (!d) continue;
+        if ('value' in d) todo.push(d.value);
+        if (d.get) todo.push(d.get);
+        if (d.set) todo.push(d.set);
+      }
+      todo.push(nativeObject.getPrototypeOf(o));
+    }
+    return seen.size;
+  }
+
+  G.__sgtm_lockdown = function () {
+    if (globalKeys !== null) return frozenCount;
+    var roots = [];
+    // Intrinsics that no global names, reachable from literals and syntax.
+    roots.push(nativeObject.getPrototypeOf(function* () {}));
+    roots.push(nativeObject.getPrototypeOf(async function () {}));
+    roots.push(nativeObject.getPrototypeOf(async function* () {}));
+    roots.push(nativeObject.getPrototypeOf([][G.Symbol.iterator]()));
+    roots.push(nativeObject.getPrototypeOf(''[G.Symbol.iterator]()));
+    roots.push(nativeObject.getPrototypeOf(new G.Map().entries()));
+    roots.push(nativeObject.getPrototypeOf(new G.Set().values()));
+    roots.push(nativeObject.getPrototypeOf(/a/g[G.Symbol.matchAll]('a')));
+    roots.push(nativeObject.getPrototypeOf(G.Int8Array));
+    roots.push((function () { 'use strict'; return nativeObject.getOwnPropertyDescriptor(arguments, 'callee').get; })());
+    // API values some runs share (the pure functions, Promise, Math's natives): one sample of
+    // each factory's result; the fresh parts of a sample are frozen for nothing, harmlessly.
+    nativeObject.keys(API).forEach(function (k) { roots.push(API[k]()); });
+    var keys = Reflect_.ownKeys(G);
+    for (var i = 0; i < keys.length; i++) {
+      var k = keys[i];
+      var d = nativeObject.getOwnPropertyDescriptor(G, k);
+      // The prelude's shared run state (calls, mocks) stays mutable: only its holder freezes.
+      if (k === '__sgtm_internal') nativeObject.freeze(d.value);
+      else roots.push(d.value, d.get, d.set);
+      if ('value' in d) d.writable = false;
+      d.configurable = false;
+      nativeObject.defineProperty(G, k, d);
+    }
+    frozenCount = deepFreeze(roots);
+    globalKeys = new NativeSet(keys);
+    globalProto = nativeObject.getPrototypeOf(G);
+    return frozenCount;
+  };
+
+  G.__sgtm_reset = function () {
+    if (globalKeys === null) return false;
+    if (stopped !== null) return false; // a stopped run stays stopped: never reuse it
+    var ok = nativeObject.isExtensible(G) && nativeObject.getPrototypeOf(G) === globalProto;
+    // Globals a run created (sloppy assignment to an undeclared name) go; a run that made one
+    // undeletable makes the context unusable.
+    var keys = Reflect_.ownKeys(G);
+    for (var i = 0; i < keys.length; i++) {
+      if (!globalKeys.has(keys[i]) && !delete G[keys[i]]) ok = false;
+    }
+    ticks = 0;
+    macro.length = 0;
+    pendingHttp = {};
+    calls.length = 0;
+    nativeObject.keys(mocks).forEach(function (k) { delete mocks[k]; });
+    nativeObject.keys(objectMocks).forEach(function (k) { delete objectMocks[k]; });
+    outcome.value = undefined;
+    outcome.result = null;
+    bound = null;
+    eventCallbacks = [];
+    messageListeners = {};
+    listenerCount = 0;
+    return ok && Reflect_.ownKeys(G).length === globalKeys.size;
+  };
 })();

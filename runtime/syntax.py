@@ -15,8 +15,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import esprima
-
 from runtime import portability
 
 TICK = "__sgtm_tick"
@@ -271,6 +269,10 @@ def check(code: str, source: str = "<template>", first_line: int = 1) -> str:
 
 def analyse(code: str, source: str = "<template>", first_line: int = 1) -> Analysis:
     """``check``, also returning the API call sites and the portability warnings."""
+    # Imported here: loading esprima builds Unicode tables over every code point (~0.5 s), which
+    # a start-up that finds its analyses cached (runtime/analysis_cache.py) never needs.
+    import esprima
+
     wrapped = _PREFIX + code + _SUFFIX
     walk = _Walk(source, first_line, [], [])
     try:

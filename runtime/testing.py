@@ -9,13 +9,14 @@ mock, a Promise callback or ``callLater``.
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass, field
 from typing import Any
 
 import quickjs
 
-from runtime import syntax
+from runtime import analysis_cache, syntax
 from runtime.engine import PRELUDE_TEST, TEST_BASE, Sandbox, Template, wrap_test
 from runtime.environment import Environment
 from runtime.host import RunState
@@ -32,6 +33,7 @@ class ScenarioResult:
 
 
 class _TestSandbox(Sandbox):
+    pooled = False  # a scenario evaluates the test API and its own code into the context
     setup_lines: int = 0
     scenario: str = ""
 
@@ -97,10 +99,16 @@ def run_scenario(
         testing=True,
     )
     result = ScenarioResult(template.source, name, False)
-    body = setup + "\n" + code
     setup_lines = setup.count("\n") + 1
+    source = f"{template.source} (tests)"
     try:
-        instrumented = syntax.check(body, f"{template.source} (tests)", TEST_BASE)
+        # The setup is the same for every scenario: checked once, then each scenario's own
+        # code at the lines it has after the setup (instrumenting adds no newline).
+        instrumented = (
+            _checked_setup(setup, source)
+            + "\n"
+            + analysis_cache.check(code, source, TEST_BASE + setup_lines)
+        )
     except syntax.TemplateSyntaxError as exc:
         result.messages = [_test_position(p, setup_lines, name) for p in exc.problems]
         return result
@@ -125,6 +133,11 @@ def run_scenario(
     result.messages = messages
     result.logs = list(state.logs)
     return result
+
+
+@functools.lru_cache(maxsize=64)
+def _checked_setup(setup: str, source: str) -> str:
+    return analysis_cache.check(setup, source, TEST_BASE)
 
 
 def _test_position(problem: syntax.SyntaxProblem, setup_lines: int, scenario: str) -> str:

@@ -77,11 +77,29 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--version", action="version", version=_version())
+    parser.add_argument("--version", action=_VersionAction)
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module in COMMAND_MODULES:
         module.register(subparsers)
     return parser
+
+
+class _VersionAction(argparse.Action):
+    """argparse's ``version`` action, but looking the version up only when asked: the lookup
+    (importlib.metadata) costs more than the rest of ``sgtm --help``."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **_kw: object) -> None:
+        super().__init__(
+            option_strings,
+            dest=argparse.SUPPRESS,
+            default=argparse.SUPPRESS,
+            nargs=0,
+            help="show program's version number and exit",
+        )
+
+    def __call__(self, parser: argparse.ArgumentParser, *_args: object, **_kw: object) -> None:
+        print(_version())
+        parser.exit()
 
 
 def _version() -> str:

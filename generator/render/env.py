@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import json
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from jinja2 import Environment, PackageLoader, StrictUndefined
+if TYPE_CHECKING:
+    from jinja2 import Environment
 
 
 def js_string(value: Any) -> str:
@@ -45,6 +46,9 @@ FILTERS = {"js": js_string, "jsvalue": js_value, "jsascii": js_ascii, "yq": yaml
 
 @cache
 def environment() -> Environment:
+    # Jinja is imported here, not at import: `sgtm --help` and other commands need none of it.
+    from jinja2 import Environment, PackageLoader, StrictUndefined
+
     env = Environment(
         loader=PackageLoader("templates", ""),
         undefined=StrictUndefined,

@@ -11,14 +11,17 @@ agree with sidecar/pii.py or drop, never differ.
 
 from __future__ import annotations
 
+import hashlib
 import itertools
+import json
+import os
 import re
+import sys
+import tempfile
 import unicodedata
 from functools import cache
+from pathlib import Path
 from typing import Any
-
-import phonenumbers
-from phonenumbers import PhoneMetadata
 
 UNSUPPORTED = "*"
 _SIMPLE = re.compile(r"^(?:\d|\[\d+\])+$")
@@ -45,6 +48,13 @@ def _expand(pattern: str | None) -> str:
     return "|".join(options)
 
 
+def _phonenumbers() -> Any:
+    # Imported when a table is computed, not at import: a cached start never needs it (~0.16 s).
+    import phonenumbers
+
+    return phonenumbers
+
+
 def _row(meta: Any) -> list[Any]:
     general = meta.general_desc
     pattern = general.national_number_pattern or "(?!)"
@@ -65,11 +75,8 @@ def _row(meta: Any) -> list[Any]:
     ]
 
 
-@cache
-def phone_regions(home: str = "") -> dict[str, list[Any]]:
-    """Region (or ``X<cc>`` for non-geographic codes) -> [cc, idd, np, lengths, local, pattern],
-    for the main region of every calling code plus ``home`` (the plan's default country, the
-    only region national-format numbers are read in)."""
+def _compute_phone_regions(home: str = "") -> dict[str, list[Any]]:
+    phonenumbers = _phonenumbers()
     wanted = {
         phonenumbers.region_code_for_country_code(code)
         for code in phonenumbers.COUNTRY_CODE_TO_REGION_CODE
@@ -78,26 +85,60 @@ def phone_regions(home: str = "") -> dict[str, list[Any]]:
         wanted.add(home)
     rows: dict[str, list[Any]] = {}
     for region in sorted(set(phonenumbers.SUPPORTED_REGIONS) & wanted):
-        meta = PhoneMetadata.metadata_for_region(region)
+        meta = phonenumbers.PhoneMetadata.metadata_for_region(region)
         if meta is not None:
             rows[region] = _row(meta)
     for code in sorted(phonenumbers.COUNTRY_CODE_TO_REGION_CODE):
         if phonenumbers.region_code_for_country_code(code) == "001":
-            meta = PhoneMetadata.metadata_for_nongeo_region(code)
+            meta = phonenumbers.PhoneMetadata.metadata_for_nongeo_region(code)
             if meta is not None:
                 rows[f"X{code}"] = _row(meta)
     return rows
 
 
 @cache
+def phone_regions(home: str = "") -> dict[str, list[Any]]:
+    """Region (or ``X<cc>`` for non-geographic codes) -> [cc, idd, np, lengths, local, pattern],
+    for the main region of every calling code plus ``home`` (the plan's default country, the
+    only region national-format numbers are read in)."""
+    base: dict[str, list[Any]] = _plan_independent()["phone_regions"]
+    if not home or home in base:
+        return base
+    # A home that is not a main region: its row, in its sorted place among the regions (the
+    # output must equal _compute_phone_regions(home)).
+    phonenumbers = _phonenumbers()
+    meta = (
+        phonenumbers.PhoneMetadata.metadata_for_region(home)
+        if home in phonenumbers.SUPPORTED_REGIONS
+        else None
+    )
+    if meta is None:
+        return base
+    regions = {k: v for k, v in base.items() if not _non_geographic(k)}
+    regions[home] = _row(meta)
+    ordered = {k: regions[k] for k in sorted(regions)}
+    ordered.update({k: v for k, v in base.items() if _non_geographic(k)})
+    return ordered
+
+
+def _non_geographic(key: str) -> bool:
+    return key.startswith("X") and key[1:].isdigit()  # X800, not XK (Kosovo)
+
+
+@cache
 def calling_codes() -> dict[str, str]:
     """Calling code -> the key of its main region in ``phone_regions`` (what phonenumbers'
     is_possible_number checks lengths against)."""
+    return _plan_independent()["calling_codes"]
+
+
+def _compute_calling_codes(regions: dict[str, list[Any]]) -> dict[str, str]:
+    phonenumbers = _phonenumbers()
     out = {}
     for code in sorted(phonenumbers.COUNTRY_CODE_TO_REGION_CODE):
         region = phonenumbers.region_code_for_country_code(code)
         key = f"X{code}" if region == "001" else region
-        if key in phone_regions():
+        if key in regions:
             out[str(code)] = key
     return out
 
@@ -158,6 +199,10 @@ def _char_class(char: str) -> str:
 @cache
 def char_classes() -> list[list[str]]:
     """[first char, last char, class] runs over CLASSIFIED_BLOCKS, in code point order."""
+    return _plan_independent()["char_classes"]
+
+
+def _compute_char_classes() -> list[list[str]]:
     runs: list[list[Any]] = []
     for first, last in CLASSIFIED_BLOCKS:
         for code in range(first, last + 1):
@@ -171,8 +216,73 @@ def char_classes() -> list[list[str]]:
 
 @cache
 def iso_countries() -> str:
-    codes = (set(phonenumbers.SUPPORTED_REGIONS) - _NOT_ISO) | _NO_PHONE_PLAN
+    return _plan_independent()["iso_countries"]
+
+
+def _compute_iso_countries() -> str:
+    codes = (set(_phonenumbers().SUPPORTED_REGIONS) - _NOT_ISO) | _NO_PHONE_PLAN
     return " ".join(sorted(codes))
+
+
+# ---- the plan-independent tables, cached on disk --------------------------------------------
+# Building them takes ~0.3 s (a Unicode scan, all of phonenumbers' metadata) on every
+# 'sgtm generate', yet they depend only on this module, phonenumbers' metadata and Python's
+# Unicode database: the cache key is made of exactly those. The cache is in $SGTM_CACHE_DIR
+# ('off' disables it), else $XDG_CACHE_HOME/sgtm or ~/.cache/sgtm; an unreadable or unwritable
+# entry only means computing again.
+
+
+def compute_plan_independent() -> dict[str, Any]:
+    """The tables, computed (what the cache holds)."""
+    regions = _compute_phone_regions()
+    return {
+        "phone_regions": regions,
+        "calling_codes": _compute_calling_codes(regions),
+        "char_classes": _compute_char_classes(),
+        "iso_countries": _compute_iso_countries(),
+    }
+
+
+def _cache_path() -> Path | None:
+    configured = os.environ.get("SGTM_CACHE_DIR")
+    if configured == "off":
+        return None
+    if configured:
+        base = Path(configured)
+    else:
+        base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "sgtm"
+    from importlib import metadata
+
+    try:
+        version = metadata.version("phonenumbers")
+    except metadata.PackageNotFoundError:
+        version = "?"
+    h = hashlib.sha256(Path(__file__).read_bytes())
+    h.update(f"\0{version}\0{unicodedata.unidata_version}\0{sys.version_info[:2]}".encode())
+    return base / "pii-tables" / f"{h.hexdigest()}.json"
+
+
+@cache
+def _plan_independent() -> dict[str, Any]:
+    path = _cache_path()
+    if path is not None:
+        try:
+            tables = json.loads(path.read_text(encoding="utf-8"))
+            if set(tables) == {"phone_regions", "calling_codes", "char_classes", "iso_countries"}:
+                return tables
+        except (OSError, ValueError):
+            pass
+    tables = compute_plan_independent()
+    if path is not None:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                json.dump(tables, f, ensure_ascii=False)
+            os.replace(tmp, path)  # renamed into place: a concurrent reader sees all or nothing
+        except OSError:
+            pass
+    return tables
 
 
 def context(home: str = "") -> dict[str, Any]:

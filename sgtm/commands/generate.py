@@ -48,6 +48,7 @@ def run(args: argparse.Namespace) -> int:
     if len(set(key_ids)) != len(key_ids):
         print("sgtm generate: --key-id values must be distinct", file=sys.stderr)
         return 2
+
     text, problems = _read(args.plan)
     plan = None
     if text is not None:

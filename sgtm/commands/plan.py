@@ -92,6 +92,7 @@ def _read(path: str) -> tuple[str | None, list[Problem]]:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+
     text, problems = _read(args.plan)
     plan = None
     if text is not None:
@@ -120,6 +121,8 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
+    from formats.plan.loader import load_plan  # ruamel.yaml: imported when used
+
     try:
         plan = load_plan(args.plan)
     except PlanError as exc:

@@ -84,6 +84,9 @@ def _origin(plan: Any) -> str:
 
 
 def cmd_send(args: argparse.Namespace) -> int:
+    # The plan loader (ruamel.yaml) and the validator (jsonschema) are imported by the command,
+    # not by `sgtm --help`.
+
     try:
         plan = load_plan(args.plan)
     except PlanError as exc:

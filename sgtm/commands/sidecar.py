@@ -46,6 +46,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    # The sidecar's config pulls in Flask: imported by the command, not by `sgtm --help`.
+    from sidecar.config import Config
+    from sidecar.errors import StartupError
+
     env = dict(os.environ)
     env["SGTM_PLAN"] = str(args.plan)
     env["PORT"] = str(args.port)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
 import urllib.error
@@ -231,3 +232,21 @@ def test_cli_errors_are_one_line_with_exit_codes(tmp_path: Path, capsys):
     assert "expected HOST=http://127.0.0.1:PORT" in capsys.readouterr().err
     assert sgtm(["dev", str(path), "--route", "a.com=ftp://x"]) == 2
     assert "must be an http(s) URL" in capsys.readouterr().err
+
+
+def test_connections_are_served_with_tcp_nodelay(tmp_path: Path):
+    # Nagle's algorithm held each single-event answer back for the client's delayed ACK.
+    nodelay: list[int] = []
+    with serve(_shop_container(tmp_path), log=lambda _l: None) as server:
+        handler = server.httpd.RequestHandlerClass  # this server's own class
+        original = handler.setup
+
+        def setup(self):  # what the connection is set to once the handler has set it up
+            original(self)
+            nodelay.append(self.connection.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+
+        handler.setup = setup  # type: ignore[method-assign]
+        server.start()
+        status, _, _ = _post(server.url + "/elsewhere", {"events": []})
+    assert status == 400
+    assert nodelay and nodelay[0] != 0
