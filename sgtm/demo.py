@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from formats.plan import PlanError, load_plan
+from formats.plan import PlanError
 from formats.plan.model import Plan
 
 REPO = Path(__file__).resolve().parent.parent
@@ -162,6 +162,7 @@ class LocalLoop:
     env: dict[str, str] = field(default_factory=dict)
 
     def start(self) -> LocalLoop:
+        from formats.plan.loader import load_plan  # ruamel.yaml: not for `sgtm --help`
         from formats.signing import generate_keyset, parse_keyset
         from generator.render import generate
         from runtime.dev import serve

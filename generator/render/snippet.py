@@ -13,14 +13,10 @@ import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from formats.plan import PlanError, load_plan
+from formats.plan import PlanError
 from formats.plan.model import Plan
 from generator.render.env import render
-
-if TYPE_CHECKING:
-    pass
 
 TEMPLATE = "snippets/context.js.jinja"
 _URL = re.compile(r"https?://[A-Za-z0-9.\-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~/\-]*)?")
@@ -83,6 +79,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def cmd_snippet(args: argparse.Namespace) -> int:
+    from formats.plan.loader import load_plan  # ruamel.yaml: not for `sgtm --help`
 
     try:
         plan = load_plan(args.plan)

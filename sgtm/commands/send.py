@@ -18,9 +18,8 @@ from typing import Any
 
 from formats import signing
 from formats.contract import envelope_schema
-from formats.plan import PlanError, load_plan
+from formats.plan import PlanError
 from sgtm.example_event import ExampleError, build_envelope, parse_assignment
-from sidecar.decision.validation import EnvelopeValidator
 
 DEFAULT_URL = "http://127.0.0.1:8080"
 EXIT_UNREACHABLE = 3
@@ -86,6 +85,7 @@ def _origin(plan: Any) -> str:
 def cmd_send(args: argparse.Namespace) -> int:
     # The plan loader (ruamel.yaml) and the validator (jsonschema) are imported by the command,
     # not by `sgtm --help`.
+    from formats.plan.loader import load_plan
 
     try:
         plan = load_plan(args.plan)
@@ -104,6 +104,8 @@ def cmd_send(args: argparse.Namespace) -> int:
     except ExampleError as exc:
         print(f"sgtm send: {exc}", file=sys.stderr)
         return 1
+    from sidecar.decision.validation import EnvelopeValidator  # jsonschema: not for --help
+
     checked = EnvelopeValidator(envelope_schema(plan)).check(envelope)
     if not checked.ok:
         for error in checked.errors:

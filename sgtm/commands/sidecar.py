@@ -6,12 +6,14 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import sidecar
 from formats import signing
 from sgtm.output import add_format, print_json
-from sidecar.config import Config, load
-from sidecar.errors import StartupError
+
+if TYPE_CHECKING:
+    from sidecar.config import Config
 
 GUNICORN_CONF = Path(sidecar.__file__).with_name("gunicorn_conf.py")
 
@@ -47,7 +49,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     # The sidecar's config pulls in Flask: imported by the command, not by `sgtm --help`.
-    from sidecar.config import Config
+    from sidecar.config import Config, load
     from sidecar.errors import StartupError
 
     env = dict(os.environ)
@@ -77,6 +79,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def _preflight_outbox(config: Config) -> None:
     """Open the outbox once before gunicorn starts: a missing or read-only data directory, or
     a file SQLite cannot open, is one line and exit 1 here instead of a traceback per worker."""
+    from sidecar.errors import StartupError
     from sidecar.store.base import StoreUnavailable
     from sidecar.store.factory import check_data_dir
     from sidecar.store.sqlite import SqliteStore
