@@ -8,8 +8,7 @@ import re
 import sys
 from pathlib import Path
 
-from formats.plan.loader import check_plan_text
-from generator.render import DEFAULT_KEY_IDS, generate
+from generator.render.templates import DEFAULT_KEY_IDS
 from sgtm.commands.plan import _print_problems, _read
 
 KEY_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -52,10 +51,14 @@ def run(args: argparse.Namespace) -> int:
     text, problems = _read(args.plan)
     plan = None
     if text is not None:
+        from formats.plan.loader import check_plan_text  # ruamel.yaml: not for --help
+
         plan, problems = check_plan_text(text, args.plan)
     if plan is None:
         _print_problems(problems, args.format)
         return 1
+    from generator.render import generate  # Jinja: not for `sgtm --help`
+
     files = generate(plan, key_ids)
     out = Path(args.output)
     try:

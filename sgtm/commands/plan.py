@@ -9,7 +9,6 @@ from pathlib import Path
 
 from formats import contract as compiler
 from formats.plan.errors import PlanError, Problem
-from formats.plan.loader import check_plan_text, load_plan
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -92,6 +91,7 @@ def _read(path: str) -> tuple[str | None, list[Problem]]:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    from formats.plan.loader import check_plan_text  # ruamel.yaml: not for --help
 
     text, problems = _read(args.plan)
     plan = None
@@ -150,6 +150,7 @@ def write_artifacts(files: dict[str, str], out: Path) -> list[Path]:
 
 def cmd_diff(args: argparse.Namespace) -> int:
     from formats.plan.diff import diff_plans
+    from formats.plan.loader import load_plan  # ruamel.yaml: not for --help
 
     plans = []
     for path in (args.old, args.new):
@@ -169,6 +170,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
 
 
 def cmd_ropa(args: argparse.Namespace) -> int:
+    from formats.plan.loader import load_plan  # ruamel.yaml: not for --help
     from generator.ropa import files
 
     try:
