@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 from generator.plan import compile as compiler
@@ -26,6 +27,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     check.add_argument(
         "--fail-on-warning", action="store_true", help="exit 1 on warnings as well as errors"
     )
+    check.add_argument(
+        "--today",
+        type=_iso_date,
+        default=None,
+        metavar="YYYY-MM-DD",
+        help="judge platform versions' expiry as of this day (default: today, UTC)",
+    )
     check.set_defaults(func=cmd_check)
 
     schema = sub.add_parser("schema", help="write JSON Schemas and the runtime policy")
@@ -44,6 +52,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     diff.add_argument("new", help="the plan as proposed")
     diff.add_argument("--format", choices=("text", "json"), default="text")
     diff.set_defaults(func=cmd_diff)
+
+
+def _iso_date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date like 2026-12-02") from None
 
 
 def _print_problems(problems: list[Problem], fmt: str) -> None:
@@ -76,7 +91,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     text, problems = _read(args.plan)
     plan = None
     if text is not None:
-        plan, problems = check_plan_text(text, args.plan)
+        today = args.today or datetime.now(UTC).date()
+        plan, problems = check_plan_text(text, args.plan, today=today)
     failed = plan is None or bool(args.fail_on_warning and problems)
     if args.format == "json":
         document: dict[str, object] = {"valid": not failed}

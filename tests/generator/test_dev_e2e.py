@@ -165,7 +165,7 @@ def test_a_signed_batch_reaches_every_destination(server, httpserver: HTTPServer
     by_host = sent(httpserver)
     meta = by_host["graph.facebook.com"]
     assert len(meta) == 1, "the event without ads consent must not reach Meta"
-    assert meta[0].path == "/v21.0/123456789012345/events"
+    assert meta[0].path == "/v27.0/123456789012345/events"
     assert meta[0].args["access_token"] == "meta-token"
     server_event = meta[0].get_json()["data"][0]
     assert server_event["event_name"] == "Purchase" and server_event["event_id"] == "ord-1"

@@ -101,12 +101,12 @@ ___TEMPLATE_PARAMETERS___
     "macrosInSelect": false,
     "selectItems": [
       {
-        "value": "v21.0",
-        "displayValue": "v21.0"
+        "value": "v27.0",
+        "displayValue": "v27.0"
       }
     ],
     "simpleValueType": true,
-    "defaultValue": "v21.0",
+    "defaultValue": "v27.0",
     "help": "Set by the tracking plan; the send_http permission admits exactly these."
   },
   {
@@ -1137,7 +1137,7 @@ ___SERVER_PERMISSIONS___
             "listItem": [
               {
                 "type": 1,
-                "string": "https://graph.facebook.com/v21.0/123456789012345/events*"
+                "string": "https://graph.facebook.com/v27.0/123456789012345/events*"
               }
             ]
           }
@@ -1261,7 +1261,7 @@ scenarios:
   code: |-
     runCode(mockData);
     assertThat(requests.length).isEqualTo(1);
-    assertThat(requests[0].url).isEqualTo('https://graph.facebook.com/v21.0/123456789012345/events?access_token=TOKEN');
+    assertThat(requests[0].url).isEqualTo('https://graph.facebook.com/v27.0/123456789012345/events?access_token=TOKEN');
     assertThat(requests[0].options.timeout).isEqualTo(1500);
     const sent = requests[0].body.data[0];
     assertThat(sent.event_name).isEqualTo('Purchase');
@@ -1416,7 +1416,7 @@ setup: |-
     sendUserAgent: false,
     logType: 'no',
     pixelId: '123456789012345',
-    apiVersion: 'v21.0',
+    apiVersion: 'v27.0',
     accessToken: 'TOKEN',
     mode: 'live',
     testEventCode: ''
