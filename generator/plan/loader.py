@@ -84,6 +84,7 @@ DEST_KEYS = (
     "max_attempts",
     "rollout",
     "mode",
+    "pixel_events",
 )
 # Settings each destination kind understands: name -> (required, validator description).
 KIND_SETTINGS: dict[str, dict[str, tuple[bool, str]]] = {
@@ -788,6 +789,14 @@ class _Reader:
                     )
             settings = self.settings(dnode, where, kind)
             credentials = self.credentials(dnode, where, kind)
+            pixel_events = self.name_list(dnode, "pixel_events", where, mapped, "event")
+            if pixel_events and kind != "meta_capi":
+                self.error(
+                    self.key_pos(dnode, "pixel_events"),
+                    f"{where}.pixel_events: only a meta_capi destination has a browser pixel "
+                    "to deduplicate with",
+                )
+                pixel_events = ()
             out[name] = m.Destination(
                 name=name,
                 kind=kind,
@@ -813,6 +822,7 @@ class _Reader:
                 else 100,
                 mode=self.choice(dnode, "mode", where, m.DESTINATION_MODES, "live"),
                 description=str(dnode.get("description") or ""),
+                pixel_events=pixel_events,
             )
             if out[name].mode == "shadow" and kind in ("bigquery", "http"):
                 self.error(

@@ -196,10 +196,11 @@ class Worker:
         sendable: list[Claim] = []
         for claim in claims:
             expired = [
-                d for d in claim.destinations if self.policy.expired(d, claim.window_start[d], now)
+                d
+                for d in claim.destinations
+                if self.policy.expired(d, claim.window_start[d], now, claim.envelope)
             ]
             if expired:
-                hours = {d: self.policy.limits_for(d).window_s / 3600 for d in expired}
                 self._record(
                     claim.event_id,
                     [
@@ -209,7 +210,8 @@ class Worker:
                             Attempt(
                                 now,
                                 NOT_SENT,
-                                f"past its {hours[d]:g} h retry window before it could be sent",
+                                self.policy.expiry_reason(d, claim.window_start[d], claim.envelope)
+                                + " before it could be sent",
                             ),
                         )
                         for d in expired
@@ -308,6 +310,7 @@ class Worker:
             now,
             self.rng,
             retry_after,
+            claim.envelope,
         )
 
     def _fail_all(

@@ -161,10 +161,26 @@ def _purchase(
             "external_id": customer,
         },
         context={
+            "channel": channel(root["created_via"].opt_text()),
             "ip": root["customer_ip_address"].opt_text(),
             "user_agent": root["customer_user_agent"].opt_text(),
         },
     )
+
+
+def channel(created_via: str | None) -> str:
+    """Where the order was placed, from WooCommerce's ``created_via``: ``checkout`` (classic)
+    and ``store-api`` (block checkout) are the web; ``pos-rest-api`` is Woo's point of sale;
+    ``subscription`` a WooCommerce Subscriptions renewal; admin, REST API and unknown values
+    are ``other`` (docs/destinations.md)."""
+    name = (created_via or "").strip().lower()
+    if name in ("checkout", "store-api"):
+        return "web"
+    if name == "pos-rest-api":
+        return "pos"
+    if name == "subscription":
+        return "subscription"
+    return "other"
 
 
 def _nonzero(node: Node) -> str | None:
