@@ -628,6 +628,7 @@ def _report(loop: LocalLoop, sent: list[dict[str, Any]], worker: Any, took: floa
                 }
                 for d, s in entry.destinations.items()
             },
+            "decided": dict(entry.decided),
         }
         row = (
             store._read()

@@ -21,7 +21,7 @@ from generator.plan.compile import envelope_schema
 from generator.plan.model import Plan, Source
 from sidecar import signing
 from sidecar import webhook_signatures as sig
-from sidecar.decide import ANONYMIZED, BLOCKED, NOT_IN_ROLLOUT, QUEUED
+from sidecar.decide import ANONYMIZED, BLOCKED, NOT_IN_ROLLOUT, QUEUED, SKIPPED
 from sidecar.ingest import ACCEPTED, DUPLICATE, REJECTED
 from sidecar.webhooks import identity, shopify, stripe, woocommerce
 
@@ -364,7 +364,7 @@ PUSH_SCHEMA = {
 
 
 def answer_schemas() -> dict[str, Any]:
-    outcomes = [QUEUED, BLOCKED, ANONYMIZED, NOT_IN_ROLLOUT]
+    outcomes = [QUEUED, BLOCKED, ANONYMIZED, NOT_IN_ROLLOUT, *SKIPPED]
     return {
         "WebhookEvent": {
             "type": "object",
@@ -649,7 +649,7 @@ def build_openapi(
         },
         "required": ["pointer", "message"],
     }
-    outcomes = [QUEUED, BLOCKED, ANONYMIZED, NOT_IN_ROLLOUT]
+    outcomes = [QUEUED, BLOCKED, ANONYMIZED, NOT_IN_ROLLOUT, *SKIPPED]
     components["EventResult"] = {
         "type": "object",
         "properties": {

@@ -151,6 +151,9 @@ class LedgerEntry:
     forwarded_at: float | None  # first time any destination was sent
     destinations: dict[str, DestinationStatus]
     status: str  # "queued", "delivered", "partial", "dead", "skipped"
+    # Destinations decided at ingest and never queued, with the decision's outcome
+    # ("blocked_no_consent", "skipped: no_client_id", ...): why nothing was sent to them.
+    decided: dict[str, str] = field(default_factory=dict)
 
 
 class DeliveryStore(Store, Protocol):

@@ -50,7 +50,7 @@ from sidecar.store.base import (
     Outcome,
     StoreUnavailable,
 )
-from sidecar.store.sqlite import ledger_status, narrow
+from sidecar.store.sqlite import ledger_status, narrow, not_queued
 
 log = logging.getLogger("sidecar.store.gcp")
 PENDING = ("waiting", "failed", "executing")
@@ -652,4 +652,12 @@ def _ledger_entry(d: dict[str, Any]) -> LedgerEntry:
         status=ledger_status(
             bool(d.get("skipped")) and not dests, [s.state for s in dests.values()]
         ),
+        decided=not_queued(_loads(d.get("decision")), dests),
     )
+
+
+def _loads(text: Any) -> Any:
+    try:
+        return json.loads(text) if isinstance(text, str) else None
+    except ValueError:
+        return None

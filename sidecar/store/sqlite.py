@@ -423,8 +423,8 @@ class SqliteStore:
         try:
             db = self._read()
             row = db.execute(
-                "SELECT event_id, event_name, source, order_id, accepted_at, forwarded_at, skipped"
-                " FROM events WHERE event_id = ?",
+                "SELECT event_id, event_name, source, order_id, accepted_at, forwarded_at, skipped,"
+                " decision FROM events WHERE event_id = ?",
                 (event_id,),
             ).fetchone()
             return _ledger_entry(db, row) if row else None
@@ -435,8 +435,8 @@ class SqliteStore:
         try:
             db = self._read()
             rows = db.execute(
-                "SELECT event_id, event_name, source, order_id, accepted_at, forwarded_at, skipped"
-                " FROM events WHERE order_id = ? ORDER BY accepted_at, event_id",
+                "SELECT event_id, event_name, source, order_id, accepted_at, forwarded_at, skipped,"
+                " decision FROM events WHERE order_id = ? ORDER BY accepted_at, event_id",
                 (order_id,),
             ).fetchall()
             return [_ledger_entry(db, r) for r in rows]
@@ -649,7 +649,7 @@ def _dead_letter(row: tuple[Any, ...]) -> DeadLetter:
 
 
 def _ledger_entry(db: sqlite3.Connection, row: tuple[Any, ...]) -> LedgerEntry:
-    event_id, event_name, source, order_id, accepted_at, forwarded_at, skipped = row
+    event_id, event_name, source, order_id, accepted_at, forwarded_at, skipped, decision = row
     dests = {
         d: DestinationStatus(state, attempts, reason, acked, nxt if state == "failed" else None)
         for d, state, attempts, reason, acked, nxt in db.execute(
@@ -667,7 +667,17 @@ def _ledger_entry(db: sqlite3.Connection, row: tuple[Any, ...]) -> LedgerEntry:
         forwarded_at=forwarded_at,
         destinations=dests,
         status=ledger_status(bool(skipped) and not dests, [s.state for s in dests.values()]),
+        decided=not_queued(json.loads(decision) if decision else None, dests),
     )
+
+
+def not_queued(decision: Any, queued: Any) -> dict[str, str]:
+    """The ingest decision's outcome for every destination that was never queued."""
+    outcomes = decision.get("destinations") if isinstance(decision, dict) else None
+    if not isinstance(outcomes, dict):
+        return {}
+    done = set(queued)
+    return {d: str(o) for d, o in sorted(outcomes.items()) if d not in done and o != "queued"}
 
 
 def ledger_status(skipped: bool, states: list[str]) -> str:
