@@ -176,7 +176,13 @@ class LocalLoop:
             target.write_text(text, encoding="utf-8")
         self.env = self._throwaway_secrets(generate_keyset)
         key_file = self.workdir / "sgtm-credentials.json"
-        key_file.write_text(self.env[self._delivery_var()], encoding="utf-8")
+        keys = json.loads(self.env[self._delivery_var()])
+        # The http destinations' body signing keys live in the same sGTM key file.
+        for dest in self.plan.destinations.values():
+            if dest.settings.get("signing_key_id"):
+                secret = base64.b64encode(secrets.token_bytes(32)).decode()
+                keys["keys"][str(dest.settings["signing_key_id"])] = secret
+        key_file.write_text(json.dumps(keys), encoding="utf-8")
         os.chmod(key_file, 0o600)
         # What the tagging server would hold: the key file, the container's credential constants
         # (the runtime fills an empty constant from the variable of the same name) and, for

@@ -110,6 +110,9 @@ KIND_SETTINGS: dict[str, dict[str, tuple[bool, str]]] = {
     "http": {
         "url": (True, r"^https://[^\s]+$"),
         "hashing": (False, "google|meta"),
+        # A key id in the sGTM key file (SGTM_CREDENTIALS), not a secret: the tag signs each
+        # body with it (docs/destinations.md).
+        "signing_key_id": (False, r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"),
     },
 }
 KIND_CREDENTIALS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {

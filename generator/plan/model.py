@@ -189,6 +189,9 @@ class Destination:
 
     @property
     def hashing(self) -> str:
+        # An http receiver chooses its rules (settings.hashing); other kinds have their own.
+        if self.kind == "http":
+            return str(self.settings.get("hashing", HASHING_RULES["http"]))
         return HASHING_RULES[self.kind]
 
 
