@@ -11,6 +11,7 @@ from pathlib import Path
 from generator.plan.cli import _print_problems, _read
 from generator.plan.loader import check_plan_text
 from generator.render import DEFAULT_KEY_IDS, generate
+from generator.validate.credentials import empty_credentials
 
 KEY_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
@@ -63,6 +64,11 @@ def run(args: argparse.Namespace) -> int:
         where = exc.filename or args.output
         print(f"{where}: cannot write: {exc.strerror}", file=sys.stderr)
         return 1
+    # The container's credential constants are empty by design (secrets never enter the
+    # export): say which ones must be filled before publishing.
+    version = json.loads(files["container.json"])["containerVersion"]
+    for line in empty_credentials(version, str(out / "container.json")):
+        print(line, file=sys.stderr)
     for path in stale_files(files, out):
         print(
             f"{path}: warning: left over from an earlier run, not part of plan {plan.name} "
