@@ -134,7 +134,10 @@ def envelope_schema(plan: m.Plan) -> dict[str, Any]:
             },
             "context": {
                 "type": "object",
-                "properties": _strings(m.CONTEXT_FIELDS, CONTEXT_MAX),
+                "properties": {
+                    **_strings(m.CONTEXT_FIELDS, CONTEXT_MAX),
+                    "channel": {"enum": list(m.ORDER_CHANNELS)},
+                },
                 "additionalProperties": False,
             },
         },
@@ -208,6 +211,7 @@ def policy(plan: m.Plan) -> dict[str, Any]:
                 "max_attempts": d.max_attempts,
                 "rollout": d.rollout,
                 "mode": d.mode,
+                "pixel_events": list(d.pixel_events),
             }
             for d in plan.destinations.values()
         },

@@ -132,6 +132,17 @@ class CaptureServer:
         self.httpd.server_close()
 
 
+def local_key_file(plan: Plan, delivery_keyset: str) -> str:
+    """The sGTM key file of a local run: the delivery keyset plus a throwaway key for every
+    http destination's body signing key id (docs/destinations.md)."""
+    keys = json.loads(delivery_keyset)
+    for dest in plan.destinations.values():
+        if dest.settings.get("signing_key_id"):
+            secret = base64.b64encode(secrets.token_bytes(32)).decode()
+            keys["keys"].setdefault(str(dest.settings["signing_key_id"]), secret)
+    return json.dumps(keys)
+
+
 def vendor_hosts(plan: Plan) -> dict[str, str]:
     """Host each destination's tag calls -> destination name (for --route)."""
     hosts: dict[str, str] = {}
@@ -177,7 +188,9 @@ class LocalLoop:
             target.write_text(text, encoding="utf-8")
         self.env = self._throwaway_secrets(generate_keyset)
         key_file = self.workdir / "sgtm-credentials.json"
-        key_file.write_text(self.env[self._delivery_var()], encoding="utf-8")
+        key_file.write_text(
+            local_key_file(self.plan, self.env[self._delivery_var()]), encoding="utf-8"
+        )
         os.chmod(key_file, 0o600)
         # What the tagging server would hold: the key file, the container's credential constants
         # (the runtime fills an empty constant from the variable of the same name) and, for
@@ -634,6 +647,7 @@ def _report(loop: LocalLoop, sent: list[dict[str, Any]], worker: Any, took: floa
                 }
                 for d, s in entry.destinations.items()
             },
+            "decided": dict(entry.decided),
         }
         row = (
             store._read()

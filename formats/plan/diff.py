@@ -316,6 +316,7 @@ def _destination(add: Any, path: str, old: m.Destination, new: m.Destination) ->
         "max_attempts",
         "rollout",
         "mode",
+        "pixel_events",
     ):
         before, after = getattr(old, attr), getattr(new, attr)
         if before != after:

@@ -83,6 +83,7 @@ def to_dict(plan: m.Plan) -> dict[str, Any]:
             "max_attempts": d.max_attempts,
             "rollout": d.rollout,
             "mode": d.mode,
+            **({"pixel_events": list(d.pixel_events)} if d.pixel_events else {}),
         }
         for d in plan.destinations.values()
     }

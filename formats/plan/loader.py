@@ -12,6 +12,7 @@ import difflib
 import math
 import re
 from collections.abc import Iterable
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from ruamel.yaml.constructor import DuplicateKeyError
 from ruamel.yaml.error import MarkedYAMLError
 from ruamel.yaml.nodes import MappingNode, SequenceNode
 
+from formats.plan import meta_versions
 from formats.plan import model as m
 from formats.plan.errors import PlanError, Problem
 from formats.plan.reconcile_section import read_reconcile
@@ -92,6 +94,7 @@ DEST_KEYS = (
     "rollout",
     "mode",
     "recipient",
+    "pixel_events",
 )
 # Settings each destination kind understands: name -> (required, validator description).
 KIND_SETTINGS: dict[str, dict[str, tuple[bool, str]]] = {
@@ -119,6 +122,9 @@ KIND_SETTINGS: dict[str, dict[str, tuple[bool, str]]] = {
     "http": {
         "url": (True, r"^https://[^\s]+$"),
         "hashing": (False, "google|meta"),
+        # A key id in the sGTM key file (SGTM_CREDENTIALS), not a secret: the tag signs each
+        # body with it (docs/destinations.md).
+        "signing_key_id": (False, r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"),
     },
 }
 KIND_CREDENTIALS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
@@ -188,8 +194,15 @@ def load_plan_text(text: str, source: str = "<plan>") -> m.Plan:
     return plan
 
 
-def check_plan_text(text: str, source: str = "<plan>") -> tuple[m.Plan | None, list[Problem]]:
-    """Parse and check; returns the plan (None when there are errors) and all problems."""
+def check_plan_text(
+    text: str, source: str = "<plan>", today: date | None = None
+) -> tuple[m.Plan | None, list[Problem]]:
+    """Parse and check; returns the plan (None when there are errors) and all problems.
+
+    With ``today`` the platform versions the plan pins are also judged against their published
+    expiry dates (``sgtm plan check``). Loading for generate or serve leaves it out: a plan must
+    not stop loading, and a running sidecar must not stop starting, because a calendar day came.
+    """
     yaml = YAML(typ="rt")
     yaml.allow_duplicate_keys = False
     try:
@@ -206,6 +219,8 @@ def check_plan_text(text: str, source: str = "<plan>") -> tuple[m.Plan | None, l
         return None, [Problem(source, 1, 1, f"not valid YAML: {exc}")]
     reader = _Reader(source)
     plan = reader.plan(doc)
+    if today is not None:
+        reader.check_versions(today)
     errors = [p for p in reader.problems if p.level == "error"]
     return (None if errors else plan), sorted(reader.problems)
 
@@ -262,6 +277,16 @@ class _Reader:
     def __init__(self, source: str) -> None:
         self.source = source
         self.problems: list[Problem] = []
+        # (where, position, version) of every Meta destination's API version, for dated checks.
+        self.meta_versions: list[tuple[str, Pos, str]] = []
+
+    def check_versions(self, today: date) -> None:
+        for where, pos, version in self.meta_versions:
+            verdict = meta_versions.check_version(version, today)
+            if verdict.level == "error":
+                self.error(pos, f"{where}: {verdict.message}", verdict.suggestion)
+            elif verdict.level == "warning":
+                self.warn(pos, f"{where}: {verdict.message}", verdict.suggestion)
 
     # -- reporting -------------------------------------------------------------------------
     def error(self, pos: Pos, message: str, suggestion: str = "") -> None:
@@ -888,6 +913,14 @@ class _Reader:
                     )
             settings = self.settings(dnode, where, kind)
             credentials = self.credentials(dnode, where, kind)
+            pixel_events = self.name_list(dnode, "pixel_events", where, mapped, "event")
+            if pixel_events and kind != "meta_capi":
+                self.error(
+                    self.key_pos(dnode, "pixel_events"),
+                    f"{where}.pixel_events: only a meta_capi destination has a browser pixel "
+                    "to deduplicate with",
+                )
+                pixel_events = ()
             out[name] = m.Destination(
                 name=name,
                 kind=kind,
@@ -915,6 +948,7 @@ class _Reader:
                 mode=self.choice(dnode, "mode", where, m.DESTINATION_MODES, "live"),
                 description=str(dnode.get("description") or ""),
                 recipient=self.recipient(dnode, where),
+                pixel_events=pixel_events,
             )
             if out[name].mode == "shadow" and kind in ("bigquery", "http"):
                 self.error(
@@ -1015,7 +1049,15 @@ class _Reader:
         if kind == "ga4":
             out.setdefault("endpoint", "eu")
         if kind == "meta_capi":
-            out.setdefault("api_version", "v21.0")
+            out.setdefault("api_version", meta_versions.DEFAULT_VERSION)
+            pos = (
+                self.value_pos(node, "api_version")
+                if "api_version" in node
+                else self.key_pos(dnode, "settings")
+            )
+            self.meta_versions.append(
+                (f"{where}.settings.api_version", pos, str(out["api_version"]))
+            )
         if kind == "http":
             out.setdefault("hashing", "google")
         return dict(sorted(out.items()))

@@ -41,7 +41,12 @@ CONTEXT_FIELDS = (
     "tcf",
     "region",  # the region the page claims (DE, US-CA): can only make consent stricter
     "gpc",  # "1" when the browser sends Global Privacy Control
+    "channel",
 )
+# Where an order was placed (envelope context.channel), so each destination can say so in its
+# own terms: Meta's action_source (docs/destinations.md). An event without one came from a
+# browser session (the Event API, or another client), i.e. the web.
+ORDER_CHANNELS = ("web", "pos", "subscription", "other")
 ITEM_FIELDS = ("id", "name", "category", "qty", "price")
 DESTINATION_KINDS = ("ga4", "meta_capi", "google_ads", "bigquery", "http")
 SOURCE_KINDS = ("web", "shopify", "woocommerce", "stripe")
@@ -122,6 +127,9 @@ DEFAULT_RETRY_WINDOW_HOURS = {
     "bigquery": 168,
     "http": 24,
 }
+# Meta deduplicates pixel and server events with the same event_name and event_id only when
+# they arrive within 48 hours of each other (Meta, server event parameters, event_name).
+META_DEDUPE_HOURS = 48
 # Which normalisation and hashing rules each kind applies to user_data (protocols.md §2.4, §3.1).
 HASHING_RULES = {
     "ga4": "google",
@@ -331,9 +339,16 @@ class Destination:
     mode: str = "live"
     description: str = ""
     recipient: Recipient = field(default_factory=lambda: Recipient())
+    # Plan events the browser pixel also sends, with the same event_id (meta_capi only): Meta
+    # deduplicates the two only within META_DEDUPE_HOURS, so a later server copy would count
+    # twice and is not retried past it (docs/destinations.md).
+    pixel_events: tuple[str, ...] = ()
 
     @property
     def hashing(self) -> str:
+        # An http receiver chooses its rules (settings.hashing); other kinds have their own.
+        if self.kind == "http":
+            return str(self.settings.get("hashing", HASHING_RULES["http"]))
         return HASHING_RULES[self.kind]
 
 

@@ -243,6 +243,7 @@ def kind_parameters(dest: m.Destination) -> list[dict[str, Any]]:
             t("url", s["url"]),
             t("bearerToken", creds.get("bearerToken")),
             t("hashing", s.get("hashing", "google")),
+            t("signingKeyId", s.get("signing_key_id", "")),
         ]
     raise ValueError(f"unknown destination kind {dest.kind!r}")
 

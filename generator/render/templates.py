@@ -349,6 +349,12 @@ def kind_fields(kind: str, plan: m.Plan) -> list[dict[str, Any]]:
             f.select(
                 "hashing", "Hashing rules", [("google", "Google"), ("meta", "Meta")], "google"
             ),
+            f.text(
+                "signingKeyId",
+                "Body signature key id (optional)",
+                help="A key id of the sGTM key file (SGTM_CREDENTIALS); the use_custom_private_"
+                "keys permission admits the plan's ids.",
+            ),
         ]
     raise ValueError(f"unknown destination kind {kind!r}")
 
@@ -398,6 +404,15 @@ def tag_permissions(plan: m.Plan, kind: str, code: str) -> list[dict[str, Any]]:
             if d.kind == "bigquery"
         ]
         out.append(f.permission("access_bigquery", {"allowedTables": tables}))
+    if "hmacSha256" in apis:
+        key_ids = sorted(
+            {
+                str(d.settings["signing_key_id"])
+                for d in plan.destinations.values()
+                if d.kind == kind and d.settings.get("signing_key_id")
+            }
+        )
+        out.append(f.permission("use_custom_private_keys", {"keyIds": key_ids}))
     if "getGoogleAuth" in apis:
         out.append(f.permission("use_google_credentials", {"allowedScopes": [ADS_API_SCOPE]}))
     if "sendMessage" in apis:

@@ -10,6 +10,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from generator.validate.credentials import check_credentials
 from generator.validate.discovery import load_schemas
 from generator.validate.entities import BY_KEY, label
 from generator.validate.findings import ERROR, Collector, Finding, pointer_join
@@ -61,6 +62,7 @@ def validate_container(
     usage_context = _check_version(version, checker, out)
     templates = check_templates(version, usage_context, out)
     check_references(version, usage_context, templates, out, allowed_types)
+    check_credentials(version, out)
     return out.findings
 
 

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from generator.render.templates import DEFAULT_KEY_IDS
+from generator.validate.credentials import empty_credentials
 from sgtm.commands.plan import _print_problems, _read
 
 KEY_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -67,6 +68,11 @@ def run(args: argparse.Namespace) -> int:
         where = exc.filename or args.output
         print(f"{where}: cannot write: {exc.strerror}", file=sys.stderr)
         return 1
+    # The container's credential constants are empty by design (secrets never enter the
+    # export): say which ones must be filled before publishing.
+    version = json.loads(files["container.json"])["containerVersion"]
+    for line in empty_credentials(version, str(out / "container.json")):
+        print(line, file=sys.stderr)
     for path in stale_files(files, out):
         print(
             f"{path}: warning: left over from an earlier run, not part of plan {plan.name} "

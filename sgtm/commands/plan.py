@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 from formats import contract as compiler
@@ -24,6 +25,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     check.add_argument("--format", choices=("text", "json"), default="text")
     check.add_argument(
         "--fail-on-warning", action="store_true", help="exit 1 on warnings as well as errors"
+    )
+    check.add_argument(
+        "--today",
+        type=_iso_date,
+        default=None,
+        metavar="YYYY-MM-DD",
+        help="judge platform versions' expiry as of this day (default: today, UTC)",
     )
     check.set_defaults(func=cmd_check)
 
@@ -64,6 +72,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ropa.set_defaults(func=cmd_ropa)
 
 
+def _iso_date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date like 2026-12-02") from None
+
+
 def _print_problems(problems: list[Problem], fmt: str) -> None:
     """A plan that did not load: with --format json the one document on stdout says so (the
     CLI contract, docs/cli.md); as text every problem goes to stderr."""
@@ -96,7 +111,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     text, problems = _read(args.plan)
     plan = None
     if text is not None:
-        plan, problems = check_plan_text(text, args.plan)
+        today = args.today or datetime.now(UTC).date()
+        plan, problems = check_plan_text(text, args.plan, today=today)
     failed = plan is None or bool(args.fail_on_warning and problems)
     if args.format == "json":
         document: dict[str, object] = {"valid": not failed}

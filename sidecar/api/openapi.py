@@ -20,7 +20,7 @@ from flask import Blueprint, Flask, current_app, jsonify
 from formats import signing
 from formats.contract import envelope_schema
 from formats.plan.model import Plan, Source
-from sidecar.decision.consent import ANONYMIZED, BLOCKED, NOT_IN_ROLLOUT, QUEUED
+from sidecar.decision.consent import ANONYMIZED, BLOCKED, NOT_IN_ROLLOUT, QUEUED, SKIPPED
 from sidecar.ingest import ACCEPTED, DUPLICATE, REJECTED
 from sidecar.verification import webhook_signatures as sig
 from sidecar.webhooks import identity, shopify, stripe, woocommerce
@@ -366,7 +366,7 @@ PUSH_SCHEMA = {
 
 
 def answer_schemas() -> dict[str, Any]:
-    outcomes = [QUEUED, BLOCKED, ANONYMIZED, NOT_IN_ROLLOUT]
+    outcomes = [QUEUED, BLOCKED, ANONYMIZED, NOT_IN_ROLLOUT, *SKIPPED]
     return {
         "WebhookEvent": {
             "type": "object",
@@ -678,7 +678,7 @@ def build_openapi(
         },
         "required": ["pointer", "message"],
     }
-    outcomes = [QUEUED, BLOCKED, ANONYMIZED, NOT_IN_ROLLOUT]
+    outcomes = [QUEUED, BLOCKED, ANONYMIZED, NOT_IN_ROLLOUT, *SKIPPED]
     components["EventResult"] = {
         "type": "object",
         "properties": {

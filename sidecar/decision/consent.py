@@ -17,6 +17,9 @@ The purposes an event claims are never trusted blindly:
    otherwise, for an analytics-only destination under ``analytics_without_consent:
    anonymize`` -> ``anonymized``; otherwise ``blocked_no_consent``. An allowed destination
    whose rollout does not cover this client becomes ``not_in_rollout``.
+4. An allowed destination that cannot accept the event at all becomes ``skipped: <reason>``
+   and is never queued: a GA4 destination for an event without ``client_id``
+   (``skipped: no_client_id``; an anonymised event gets a throwaway id from the tag instead).
 
 ``Decision.audit()`` is the audit record (event id, purposes with their source, outcome per
 destination, plan version, time) that goes to the log and into the outbox row.
@@ -35,7 +38,13 @@ QUEUED = "queued"
 BLOCKED = "blocked_no_consent"
 ANONYMIZED = "anonymized"
 NOT_IN_ROLLOUT = "not_in_rollout"
-OUTCOMES = (QUEUED, BLOCKED, ANONYMIZED, NOT_IN_ROLLOUT)
+# Decided here, once, for an event the destination cannot accept whatever is retried: it is
+# never queued for that destination (docs/destinations.md). GA4's Measurement Protocol needs
+# the browser's client_id; a server-side sale without one (an unjoined order, a store sale) is
+# refused there, so queueing it only produced retries and a dead letter saying "failure".
+SKIPPED_NO_CLIENT_ID = "skipped: no_client_id"
+SKIPPED = (SKIPPED_NO_CLIENT_ID,)
+OUTCOMES = (QUEUED, BLOCKED, ANONYMIZED, NOT_IN_ROLLOUT, *SKIPPED)
 ALLOWED = (QUEUED, ANONYMIZED)
 
 
@@ -284,6 +293,8 @@ def decide(
             outcome = BLOCKED
         if outcome in ALLOWED and key is not None and not in_rollout(key, dest.name, dest.rollout):
             outcome = NOT_IN_ROLLOUT
+        if outcome == QUEUED and dest.kind == "ga4" and key is None:
+            outcome = SKIPPED_NO_CLIENT_ID
         outcomes[dest.name] = outcome
     return Decision(
         event_id=envelope["event_id"],

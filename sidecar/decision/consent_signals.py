@@ -457,3 +457,48 @@ def decide(
         else:
             sources.append(decoded)
     return ConsentDecision(stricter(*sources), tuple(errors))
+
+
+# --- Google's two advertising signals -------------------------------------------------------
+
+# TCF purposes behind each of Google's v2 signals (protocols.md §4.5, the commonly cited
+# mapping; Google vendor 755 must have consent too): ad_user_data <- 1 and 7,
+# ad_personalization <- 3 and 4.
+TCF_GOOGLE_SIGNALS: dict[str, tuple[int, ...]] = {
+    "ad_user_data": (1, 7),
+    "ad_personalization": (3, 4),
+}
+GOOGLE_SIGNALS = ("ad_user_data", "ad_personalization")
+
+
+def google_ad_signals(ads_granted: bool, context: Mapping[str, object] | None) -> dict[str, bool]:
+    """Consent Mode's ``ad_user_data`` and ``ad_personalization``, each from its own signal.
+
+    Both start from the plan's ``ads`` purpose (already the stricter of the event and every
+    CMP signal); a ``gcd`` string then decides each by its own letter, and a TC string by the
+    TCF purposes behind it, so a visitor who allowed ad measurement but not personalised ads
+    sends ``ad_personalization: DENIED``. Not set counts as denied, as Google treats it; an
+    undecodable signal denies both (fail closed).
+    """
+    out = dict.fromkeys(GOOGLE_SIGNALS, bool(ads_granted))
+    ctx = context or {}
+    gcd = ctx.get("gcd")
+    if isinstance(gcd, str) and gcd:
+        decoded = decode_gcd(gcd)
+        if isinstance(decoded, SignalError):
+            return dict.fromkeys(GOOGLE_SIGNALS, False)
+        out["ad_user_data"] = out["ad_user_data"] and _granted(decoded.ad_user_data)
+        out["ad_personalization"] = out["ad_personalization"] and _granted(
+            decoded.ad_personalization
+        )
+    tcf = ctx.get("tcf")
+    if isinstance(tcf, str) and tcf:
+        tc = decode_tcf(tcf)
+        if isinstance(tc, SignalError):
+            return dict.fromkeys(GOOGLE_SIGNALS, False)
+        granted = purposes_from_tc(
+            tc, TCF_GOOGLE_SIGNALS, dict.fromkeys(GOOGLE_SIGNALS, GOOGLE_VENDOR_ID)
+        )
+        for name in GOOGLE_SIGNALS:
+            out[name] = out[name] and granted[name]
+    return out

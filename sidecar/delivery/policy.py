@@ -12,8 +12,9 @@ import random
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
+from typing import Any
 
-from formats.plan.model import Plan
+from formats.plan.model import META_DEDUPE_HOURS, Plan
 from sidecar.store.base import Attempt, Outcome
 
 
@@ -82,6 +83,10 @@ class RetryPolicy:
     max_s: float = CAP_S
     # Per destination name; destinations the plan no longer has fall back to the defaults.
     limits: Mapping[str, Limits] = field(default_factory=dict)
+    # Per destination: the events its browser pixel also sends. Such an event, when it came
+    # from a browser session (no order channel, or "web"), is tried only until Meta's dedupe
+    # window after it happened: a later copy would be counted a second time.
+    pixel_events: Mapping[str, frozenset[str]] = field(default_factory=dict)
 
     @classmethod
     def from_plan(cls, plan: Plan, base_s: float = 1.0, max_s: float = CAP_S) -> RetryPolicy:
@@ -93,7 +98,27 @@ class RetryPolicy:
             window = d.retry_window_hours * 3600.0
             attempts = max(d.max_attempts, attempts_for_window(window, base_s, max_s))
             limits[name] = Limits(window, attempts, rule_for(d.kind, d.retry_window_hours))
-        return cls(base_s=base_s, max_s=max_s, limits=limits)
+        pixel_events = {
+            name: frozenset(d.pixel_events)
+            for name, d in sorted(plan.destinations.items())
+            if d.pixel_events
+        }
+        return cls(base_s=base_s, max_s=max_s, limits=limits, pixel_events=pixel_events)
+
+    def deadline(
+        self, destination: str, window_start: float, envelope: Mapping[str, Any] | None = None
+    ) -> float:
+        """When trying ``destination`` stops: its retry window, or for an event the pixel also
+        sent, Meta's dedupe window after the event's own time, whichever comes first."""
+        end = window_start + self.limits_for(destination).window_s
+        if envelope is not None and envelope.get("event_name") in self.pixel_events.get(
+            destination, ()
+        ):
+            channel = (envelope.get("context") or {}).get("channel", "web")
+            timestamp = envelope.get("timestamp")
+            if channel == "web" and isinstance(timestamp, int | float):
+                end = min(end, timestamp / 1000 + META_DEDUPE_HOURS * 3600)
+        return end
 
     def limits_for(self, destination: str) -> Limits:
         return self.limits.get(destination, DEFAULT_LIMITS)
@@ -116,6 +141,7 @@ class RetryPolicy:
         now: float,
         rng: random.Random,
         retry_after: float | None = None,
+        envelope: Mapping[str, Any] | None = None,
     ) -> Outcome:
         """A failed attempt becomes "failed" (retry at a time) or "aborted" (dead letter)."""
         limits = self.limits_for(destination)
@@ -130,14 +156,36 @@ class RetryPolicy:
             hours = limits.window_s / 3600
             why = f"the next try would fall outside its {hours:g} h retry window"
             return _abort(destination, attempt, f"{why} (expired: {self.rule(destination)})")
+        if now + delay >= self.deadline(destination, window_start, envelope):
+            return _abort(
+                destination,
+                attempt,
+                f"the next try would fall outside Meta's {META_DEDUPE_HOURS} h dedupe window "
+                "with the pixel's copy",
+            )
         return Outcome(destination, "failed", attempt, next_attempt_at=now + delay)
 
     def rule(self, destination: str) -> str:
         limits = self.limits_for(destination)
         return limits.rule or f"retry window of {limits.window_s / 3600:g} h"
 
-    def expired(self, destination: str, window_start: float, now: float) -> bool:
-        return now >= window_start + self.limits_for(destination).window_s
+    def expiry_reason(
+        self, destination: str, window_start: float, envelope: Mapping[str, Any] | None = None
+    ) -> str:
+        """Why an event is past trying, in the words recorded as ``expired: <rule>``."""
+        window_s = self.limits_for(destination).window_s
+        if self.deadline(destination, window_start, envelope) < window_start + window_s:
+            return f"past Meta's {META_DEDUPE_HOURS} h dedupe window with the pixel's copy"
+        return self.rule(destination)
+
+    def expired(
+        self,
+        destination: str,
+        window_start: float,
+        now: float,
+        envelope: Mapping[str, Any] | None = None,
+    ) -> bool:
+        return now >= self.deadline(destination, window_start, envelope)
 
 
 def _abort(destination: str, attempt: Attempt, why: str) -> Outcome:

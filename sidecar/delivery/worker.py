@@ -209,7 +209,9 @@ class Worker:
         behind: dict[str, int] = {}  # per destination: sends put off in this round
         for claim in claims:
             expired = [
-                d for d in claim.destinations if self.policy.expired(d, claim.window_start[d], now)
+                d
+                for d in claim.destinations
+                if self.policy.expired(d, claim.window_start[d], now, claim.envelope)
             ]
             if expired:
                 # Outside the destination's acceptance window: the platform would refuse it,
@@ -220,7 +222,14 @@ class Worker:
                         Outcome(
                             d,
                             "aborted",
-                            Attempt(now, NOT_SENT, f"expired: {self.policy.rule(d)}"),
+                            Attempt(
+                                now,
+                                NOT_SENT,
+                                "expired: "
+                                + self.policy.expiry_reason(
+                                    d, claim.window_start[d], claim.envelope
+                                ),
+                            ),
                         )
                         for d in expired
                     ],
@@ -348,6 +357,7 @@ class Worker:
             now,
             self.rng,
             retry_after,
+            claim.envelope,
         )
 
     def _fail_all(

@@ -26,11 +26,14 @@ from typing import Any
 
 from formats.plan.model import Plan
 from sidecar.decision.consent import ANONYMIZED, QUEUED, Decision
+from sidecar.decision.consent_signals import google_ad_signals
 from sidecar.minimisation.ip import IpError, anonymize_ip, parse_ip
 from sidecar.minimisation.pii import DropReason, prepare_user_data
 from sidecar.minimisation.url import minimise_url
 
 IDENTIFIERS = ("client_id", "session_id", "user_id")
+# Kinds that take Consent Mode's ad_user_data / ad_personalization.
+GOOGLE_KINDS = ("ga4", "google_ads")
 CLICK_IDS = {"fbp": ("meta_capi",), "fbc": ("meta_capi",), "gclid": ("google_ads", "ga4")}
 URL_FIELDS = ("page_location", "page_referrer")
 
@@ -106,6 +109,13 @@ def minimise(envelope: dict[str, Any], decision: Decision, plan: Plan) -> Minimi
             }
     for name in anonymized:
         destinations[name] = {"user_data": {}, "ip": None, "user_agent": None, "anonymized": True}
+    # Google's two advertising signals, each from its own CMP signal (docs/destinations.md).
+    ads = decision.purposes.get("ads")
+    signals = google_ad_signals(ads is not None and ads.granted, source_context)
+    for name in full:
+        entry = destinations[name]
+        if plan.destinations[name].kind in GOOGLE_KINDS:
+            entry["google_consent"] = dict(signals)
     item["destinations"] = {d: destinations[d] for d in decision.outcomes if d in destinations}
     return Minimised(item=item, pii_dropped=dropped)
 

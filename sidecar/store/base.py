@@ -205,6 +205,9 @@ class LedgerEntry:
     forwarded_at: float | None  # first time any destination was sent
     destinations: dict[str, DestinationStatus]
     status: str  # "queued", "delivered", "partial", "dead", "skipped"
+    # Destinations decided at ingest and never queued, with the decision's outcome
+    # ("blocked_no_consent", "skipped: no_client_id", ...): why nothing was sent to them.
+    decided: dict[str, str] = field(default_factory=dict)
 
 
 class DeliveryStore(Store, Protocol):
@@ -274,6 +277,15 @@ def narrow(envelope: dict[str, Any], destinations: tuple[str, ...]) -> dict[str,
     allowed = envelope.get("destinations") or {}
     item["destinations"] = {d: allowed.get(d, {}) for d in destinations}
     return item
+
+
+def not_queued(decision: Any, queued: Any) -> dict[str, str]:
+    """The ingest decision's outcome for every destination that was never queued."""
+    outcomes = decision.get("destinations") if isinstance(decision, dict) else None
+    if not isinstance(outcomes, dict):
+        return {}
+    done = set(queued)
+    return {d: str(o) for d, o in sorted(outcomes.items()) if d not in done and o != "queued"}
 
 
 def ledger_status(skipped: bool, states: list[str]) -> str:

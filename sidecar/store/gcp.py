@@ -52,6 +52,7 @@ from sidecar.store.base import (
     StoreUnavailable,
     ledger_status,
     narrow,
+    not_queued,
 )
 from sidecar.store.firestore_query import _eq, _f, _ts
 from sidecar.store.reconcile_gcp import GcpReconcile
@@ -730,4 +731,12 @@ def _ledger_entry(d: dict[str, Any]) -> LedgerEntry:
         status=ledger_status(
             bool(d.get("skipped")) and not dests, [s.state for s in dests.values()]
         ),
+        decided=not_queued(_loads(d.get("decision")), dests),
     )
+
+
+def _loads(text: Any) -> Any:
+    try:
+        return json.loads(text) if isinstance(text, str) else None
+    except ValueError:
+        return None

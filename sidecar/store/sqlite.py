@@ -41,6 +41,7 @@ from sidecar.store.base import (
     StoreUnavailable,
     ledger_status,
     narrow,
+    not_queued,
 )
 from sidecar.store.reconcile_sqlite import SqliteReconcile
 
@@ -652,8 +653,8 @@ class SqliteStore(SqliteReconcile):
         try:
             db = self._read()
             row = db.execute(
-                "SELECT event_id, event_name, source, order_id, accepted_at, forwarded_at, skipped"
-                " FROM events WHERE event_id = ?",
+                "SELECT event_id, event_name, source, order_id, accepted_at, forwarded_at, skipped,"
+                " decision FROM events WHERE event_id = ?",
                 (event_id,),
             ).fetchone()
             return _ledger_entry(db, row) if row else None
@@ -676,8 +677,8 @@ class SqliteStore(SqliteReconcile):
         try:
             db = self._read()
             rows = db.execute(
-                "SELECT event_id, event_name, source, order_id, accepted_at, forwarded_at, skipped"
-                " FROM events WHERE order_id = ? ORDER BY accepted_at, event_id",
+                "SELECT event_id, event_name, source, order_id, accepted_at, forwarded_at, skipped,"
+                " decision FROM events WHERE order_id = ? ORDER BY accepted_at, event_id",
                 (order_id,),
             ).fetchall()
             return [_ledger_entry(db, r) for r in rows]
@@ -919,7 +920,7 @@ def _dead_letter(row: tuple[Any, ...]) -> DeadLetter:
 
 
 def _ledger_entry(db: sqlite3.Connection, row: tuple[Any, ...]) -> LedgerEntry:
-    event_id, event_name, source, order_id, accepted_at, forwarded_at, skipped = row
+    event_id, event_name, source, order_id, accepted_at, forwarded_at, skipped, decision = row
     dests = {
         d: DestinationStatus(state, attempts, reason, acked, nxt if state == "failed" else None)
         for d, state, attempts, reason, acked, nxt in db.execute(
@@ -937,4 +938,5 @@ def _ledger_entry(db: sqlite3.Connection, row: tuple[Any, ...]) -> LedgerEntry:
         forwarded_at=forwarded_at,
         destinations=dests,
         status=ledger_status(bool(skipped) and not dests, [s.state for s in dests.values()]),
+        decided=not_queued(json.loads(decision) if decision else None, dests),
     )

@@ -257,10 +257,24 @@ def _user_data(root: Node, customer_id: str | None) -> dict[str, str | None]:
     }
 
 
+def channel(source_name: str | None) -> str:
+    """Where the order was placed, from Shopify's ``source_name``: ``web`` (online store
+    checkout), ``pos`` (Shopify POS), ``subscription_contract*`` (a subscription app's automatic
+    renewal); draft orders, other apps and a missing name are ``other``: nothing says a browser
+    checkout happened (docs/destinations.md)."""
+    name = (source_name or "").strip().lower()
+    if name in ("web", "pos"):
+        return name
+    if name.startswith("subscription_contract"):
+        return "subscription"
+    return "other"
+
+
 def _context(root: Node) -> dict[str, str | None]:
     details = root["client_details"]
     present = details.present
     return {
+        "channel": channel(root["source_name"].opt_text()),
         "ip": (details["browser_ip"].opt_text() if present else None)
         or root["browser_ip"].opt_text(),
         "user_agent": details["user_agent"].opt_text() if present else None,

@@ -136,6 +136,8 @@ def _purchase(obj: Node, created: int, key: str, settings: dict[str, Any]) -> m.
             "country": addr("country"),
             "external_id": customer_id,
         },
+        # A Checkout Session (hosted, embedded or a payment link) is paid on a web page.
+        context={"channel": "web"},
     )
     tokens: list[str] = []
     reference = obj["client_reference_id"].opt_text()

@@ -160,6 +160,7 @@ def _purchase(
             "external_id": customer,
         },
         context={
+            "channel": channel(root["created_via"].opt_text()),
             "ip": root["customer_ip_address"].opt_text(),
             "user_agent": root["customer_user_agent"].opt_text(),
         },
@@ -187,6 +188,21 @@ def _fees(root: Node, currency: str, with_tax: bool) -> list[dict[str, Any]]:
         fee_id = fee["id"].opt_ident() or str(len(out) + 1)
         out.append(m.item(f"fee-{fee_id}", _name(fee["name"]) or "fee", 1, amount, category="fee"))
     return out
+
+
+def channel(created_via: str | None) -> str:
+    """Where the order was placed, from WooCommerce's ``created_via``: ``checkout`` (classic)
+    and ``store-api`` (block checkout) are the web; ``pos-rest-api`` is Woo's point of sale;
+    ``subscription`` a WooCommerce Subscriptions renewal; admin, REST API and unknown values
+    are ``other`` (docs/destinations.md)."""
+    name = (created_via or "").strip().lower()
+    if name in ("checkout", "store-api"):
+        return "web"
+    if name == "pos-rest-api":
+        return "pos"
+    if name == "subscription":
+        return "subscription"
+    return "other"
 
 
 def _nonzero(node: Node) -> str | None:

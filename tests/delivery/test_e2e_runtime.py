@@ -18,7 +18,7 @@ from ruamel.yaml import YAML
 from formats.plan import load_plan
 from generator.render import generate
 from runtime.dev import serve
-from sgtm.demo import CaptureServer, vendor_hosts
+from sgtm.demo import CaptureServer, local_key_file, vendor_hosts
 from tests.conftest import EXAMPLE_PLAN, free_port
 from tests.delivery.stack import Stack, event
 from tests.delivery.test_faults import check_invariants
@@ -84,7 +84,7 @@ def loop(tmp_path, plan_path, monkeypatch):
         worker_timeout=15.0,
     )
     keys = tmp_path / "credentials.json"
-    keys.write_text(stack.secrets["SGTM_DELIVERY_KEYS"])
+    keys.write_text(local_key_file(plan, stack.secrets["SGTM_DELIVERY_KEYS"]))
     monkeypatch.setenv("SGTM_CREDENTIALS", str(keys))
     rt.start()
     stack.start_sidecar()

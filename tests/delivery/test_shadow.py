@@ -21,7 +21,7 @@ from tests.conftest import EXAMPLE_PLAN
 from tests.store.conftest import make_record
 
 GA4_PATH = "/ga4/debug/mp/collect"
-META_PATH = "/meta/v21.0/123456789012345/events"
+META_PATH = "/meta/v27.0/123456789012345/events"
 TEST_CODE = "TEST12345"
 VALIDATION = {
     "validationMessages": [

@@ -20,6 +20,7 @@ from runtime.dev import serve
 
 KEY_ID = "delivery-1"
 KEY = b"e2e-delivery-key-0123456789abcdef"
+CRM_KEY = b"e2e-crm-signing-key-0123456789abc"
 HOSTS = (
     "region1.google-analytics.com",
     "www.google-analytics.com",
@@ -88,7 +89,10 @@ def signed(body: bytes, key: bytes = KEY, t: int | None = None) -> dict[str, str
 @pytest.fixture
 def server(files, httpserver: HTTPServer, tmp_path: Path, monkeypatch):
     keyfile = tmp_path / "keys.json"
-    keyfile.write_text(json.dumps({"keys": {KEY_ID: base64.b64encode(KEY).decode()}}))
+    keys = {KEY_ID: KEY, "crm-1": CRM_KEY}
+    keyfile.write_text(
+        json.dumps({"keys": {k: base64.b64encode(v).decode() for k, v in keys.items()}})
+    )
     monkeypatch.setenv("SGTM_CREDENTIALS", str(keyfile))
     monkeypatch.setenv("META_ACCESS_TOKEN", "meta-token")
     monkeypatch.setenv("GA4_API_SECRET", "ga4-secret")
@@ -165,7 +169,7 @@ def test_a_signed_batch_reaches_every_destination(server, httpserver: HTTPServer
     by_host = sent(httpserver)
     meta = by_host["graph.facebook.com"]
     assert len(meta) == 1, "the event without ads consent must not reach Meta"
-    assert meta[0].path == "/v21.0/123456789012345/events"
+    assert meta[0].path == "/v27.0/123456789012345/events"
     assert meta[0].args["access_token"] == "meta-token"
     server_event = meta[0].get_json()["data"][0]
     assert server_event["event_name"] == "Purchase" and server_event["event_id"] == "ord-1"
@@ -180,6 +184,15 @@ def test_a_signed_batch_reaches_every_destination(server, httpserver: HTTPServer
     crm = by_host["crm.acme-home.example"]
     assert crm[0].headers["Authorization"] == "Bearer crm-token"
     assert crm[0].get_json()["event_name"] == "order_paid"
+    # The receiver's side of docs/destinations.md: the idempotency key, and the signature
+    # verified with nothing but the shared key, the raw body and hmac.
+    assert crm[0].headers["Idempotency-Key"] == '"crm:ord-1"'
+    fields = dict(part.split("=", 1) for part in crm[0].headers["X-Sgtm-Signature"].split(","))
+    assert fields["kid"] == "crm-1" and abs(int(fields["t"]) - time.time()) < 300
+    expected = hmac.new(
+        CRM_KEY, fields["t"].encode() + b"." + crm[0].get_data(), hashlib.sha256
+    ).hexdigest()
+    assert hmac.compare_digest(expected, fields["v1"])
     rows = server.runtime.env.bigquery["acme-analytics-eu.sgtm_events.events_v1"]
     assert [r["event_id"] for r in rows] == ["ord-1"]
 

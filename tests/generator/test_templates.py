@@ -289,11 +289,11 @@ def test_meta_fields_offer_exactly_what_the_send_http_permission_admits(tmp_path
     assert fields["pixelId"]["macrosInSelect"] is False
     assert fields["apiVersion"]["macrosInSelect"] is False
     assert pixels == ["123456789012345", "987654321098765"]
-    assert versions == ["v21.0", "v26.0"]
+    assert versions == ["v26.0", "v27.0"]
     urls = tpl.permission("send_http")["urls"]
     for version in versions:
         for pixel in pixels:
             url = f"https://graph.facebook.com/{version}/{pixel}/events?access_token=t"
             assert any(url_matches(url, p) for p in urls), url
-    other = "https://graph.facebook.com/v21.0/111111111111111/events?access_token=t"
+    other = "https://graph.facebook.com/v27.0/111111111111111/events?access_token=t"
     assert not any(url_matches(other, p) for p in urls)

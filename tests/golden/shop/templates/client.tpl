@@ -454,7 +454,7 @@ function toEventData(event) {
   if (event.destinations) out['x-sgtm-destinations'] = event.destinations;
   out['x-sgtm-timestamp'] = event.timestamp;
   const signals = {};
-  ['fbp', 'fbc', 'gclid', 'gcs', 'gcd', 'tcf'].forEach((key) => {
+  ['fbp', 'fbc', 'gclid', 'gcs', 'gcd', 'tcf', 'channel'].forEach((key) => {
     if (context[key]) signals[key] = context[key];
   });
   out['x-sgtm-context'] = signals;
@@ -1117,7 +1117,7 @@ scenarios:
     assertThat(event['x-sgtm-consent']).isEqualTo({ analytics: false, ads: true });
     assertThat(event['x-sgtm-destinations']).isEqualTo(purchase.destinations);
     assertThat(event['x-sgtm-timestamp']).isEqualTo(purchase.timestamp);
-    assertThat(event['x-sgtm-context']).isEqualTo({ fbp: 'fb.1.1732860000.123', gcs: 'G111' });
+    assertThat(event['x-sgtm-context']).isEqualTo({ fbp: 'fb.1.1732860000.123', gcs: 'G111', channel: 'web' });
 - name: '[Event data] Only Google destinations pass their hashed user data on as user_data'
   code: |-
     const other = JSON.parse(JSON.stringify(purchase));
@@ -1245,7 +1245,8 @@ setup: |-
       ip: '203.0.113.7',
       user_agent: 'Mozilla/5.0',
       fbp: 'fb.1.1732860000.123',
-      gcs: 'G111'
+      gcs: 'G111',
+      channel: 'web'
     },
     destinations: {
       ga4: { user_data: {}, ip: null, user_agent: null },

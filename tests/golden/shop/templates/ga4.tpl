@@ -887,8 +887,8 @@ function buildPayload(clientId) {
     client_id: clientId,
     timestamp_micros: eventTimestampMillis() * 1000,
     consent: {
-      ad_user_data: isGranted('ads') ? 'GRANTED' : 'DENIED',
-      ad_personalization: isGranted('ads') ? 'GRANTED' : 'DENIED'
+      ad_user_data: adSignal('ad_user_data'),
+      ad_personalization: adSignal('ad_personalization')
     },
     events: [{ name: mappedName, params: params }]
   };
@@ -941,6 +941,16 @@ function mpUserData(userData) {
 
 // A validation message is a finding about the payload, not a failed delivery: the event reached
 // its test surface, the message is recorded (shadow mode) and no retry could change it.
+// Each of Consent Mode's two ad signals from its own CMP signal, as the sidecar decided it
+// (entry.google_consent); an anonymised event has neither; another client's events fall back
+// to the ads purpose.
+function adSignal(name) {
+  if (isAnonymized(entry)) return 'DENIED';
+  const decided = entry ? entry.google_consent : undefined;
+  const granted = getType(decided) === 'object' ? decided[name] === true : isGranted('ads');
+  return granted ? 'GRANTED' : 'DENIED';
+}
+
 function isAccepted(result) {
   return true;
 }
@@ -1270,6 +1280,21 @@ scenarios:
     runCode(mockData);
     assertApi('sendHttpRequest').wasNotCalled();
     assertApi('gtmOnSuccess').wasCalled();
+- name: '[Consent] ad_user_data and ad_personalization each follow their own decided signal'
+  code: |-
+    mockData.consentState = { ads: true, analytics: true };
+    mockData.destinations.ga4.google_consent = { ad_user_data: true, ad_personalization: false };
+    runCode(mockData);
+    mockData.destinations.ga4.google_consent = { ad_user_data: false, ad_personalization: true };
+    runCode(mockData);
+    // Without the sidecar's decision (another client's event) the ads purpose decides both.
+    mockData.destinations.ga4.google_consent = undefined;
+    runCode(mockData);
+    assertThat(requests.map((request) => request.body.consent)).isEqualTo([
+      { ad_user_data: 'GRANTED', ad_personalization: 'DENIED' },
+      { ad_user_data: 'DENIED', ad_personalization: 'GRANTED' },
+      { ad_user_data: 'GRANTED', ad_personalization: 'GRANTED' }
+    ]);
 - name: '[Payload] A purchase becomes a Measurement Protocol request to the EU endpoint'
   code: |-
     runCode(mockData);
@@ -1315,6 +1340,12 @@ scenarios:
     assertThat(body.user_id).isUndefined();
     assertThat(body.events[0].params.session_id).isUndefined();
     assertThat(body.events[0].params.transaction_id).isEqualTo('1001');
+- name: '[Consent] An anonymised entry denies both ad signals whatever the ads purpose says'
+  code: |-
+    mockData.consentState = { ads: true, analytics: false };
+    mockData.destinations.ga4.anonymized = true;
+    runCode(mockData);
+    assertThat(requests[0].body.consent).isEqualTo({ ad_user_data: 'DENIED', ad_personalization: 'DENIED' });
 - name: '[Consent] Anonymisation waives analytics only, never another purpose'
   code: |-
     mockData.purposes = 'analytics,ads';

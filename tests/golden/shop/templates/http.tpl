@@ -114,6 +114,13 @@ ___TEMPLATE_PARAMETERS___
     "defaultValue": "google"
   },
   {
+    "type": "TEXT",
+    "name": "signingKeyId",
+    "displayName": "Body signature key id (optional)",
+    "simpleValueType": true,
+    "help": "A key id of the sGTM key file (SGTM_CREDENTIALS); the use_custom_private_keys permission admits the plan's ids."
+  },
+  {
     "type": "GROUP",
     "name": "eventDataGroup",
     "displayName": "Event data",
@@ -213,16 +220,20 @@ const getContainerVersion = require('getContainerVersion');
 const getEventData = require('getEventData');
 const getTimestampMillis = require('getTimestampMillis');
 const getType = require('getType');
+const hmacSha256 = require('hmacSha256');
 const JSON = require('JSON');
 const logToConsole = require('logToConsole');
 const makeString = require('makeString');
+const Math = require('Math');
 const Object = require('Object');
+const queryPermission = require('queryPermission');
 const sendHttpRequest = require('sendHttpRequest');
 const sha256Sync = require('sha256Sync');
 const testRegex = require('testRegex');
 
 const LOG_NAME = 'sgtm-companion http';
 const TIMEOUT_MS = 5000;
+const SIGNATURE_HEADER = 'x-sgtm-signature';
 const COMMON_PARAMS = ['transaction_id', 'value', 'currency', 'tax', 'shipping', 'coupon'];
 // The plan's own event params, read by name (each listed in the read_event_data permission).
 const EVENT_PARAMS = ["method", "payment_type"];
@@ -1219,8 +1230,20 @@ if (!mappedName) {
 }
 
 const payload = buildPayload();
+const body = JSON.stringify(payload);
 const headers = { 'content-type': 'application/json' };
 if (data.bearerToken) headers.authorization = 'Bearer ' + data.bearerToken;
+// The same for every retry of this event to this destination, so the receiver can drop
+// repeats (an sf-string, as in the IETF httpapi Idempotency-Key draft).
+headers['idempotency-key'] = '"' + data.destinationName + ':' + makeString(eventId) + '"';
+if (data.signingKeyId) {
+  const signature = signBody(makeString(data.signingKeyId), body);
+  if (!signature) {
+    log({ Type: 'Message', TraceId: eventId, EventName: mappedName, Message: 'signing key id not permitted' });
+    return data.gtmOnFailure();
+  }
+  headers[SIGNATURE_HEADER] = signature;
+}
 log({
   Type: 'Request',
   TraceId: eventId,
@@ -1230,8 +1253,16 @@ log({
   RequestBody: { event_name: payload.event_name, params: payload.params, user_data: Object.keys(payload.user_data) }
 });
 finishHttp(
-  sendHttpRequest(data.url, { method: 'POST', headers: headers, timeout: TIMEOUT_MS }, JSON.stringify(payload))
+  sendHttpRequest(data.url, { method: 'POST', headers: headers, timeout: TIMEOUT_MS }, body)
 );
+
+// t=<unix seconds>,kid=<key id>,v1=<hex HMAC-SHA256 of t + '.' + body>: the format the
+// sidecar signs its own batches with; the recipe to verify it is in docs/destinations.md.
+function signBody(keyId, text) {
+  if (!queryPermission('use_custom_private_keys', keyId)) return undefined;
+  const t = makeString(Math.floor(getTimestampMillis() / 1000));
+  return 't=' + t + ',kid=' + keyId + ',v1=' + hmacSha256(t + '.' + text, keyId, { outputEncoding: 'hex' });
+}
 
 /*==============================================================================
   Generic JSON webhook: one event per request, the envelope's shape
@@ -1418,6 +1449,32 @@ ___SERVER_PERMISSIONS___
   {
     "instance": {
       "key": {
+        "publicId": "use_custom_private_keys",
+        "versionId": "1"
+      },
+      "param": [
+        {
+          "key": "keyIds",
+          "value": {
+            "type": 2,
+            "listItem": [
+              {
+                "type": 1,
+                "string": "crm-1"
+              }
+            ]
+          }
+        }
+      ]
+    },
+    "clientAnnotations": {
+      "isEditedByUser": true
+    },
+    "isRequired": true
+  },
+  {
+    "instance": {
+      "key": {
         "publicId": "logging",
         "versionId": "1"
       },
@@ -1465,7 +1522,11 @@ scenarios:
     assertThat(requests[0].url).isEqualTo('https://crm.example.com/hooks/sgtm');
     assertThat(requests[0].options).isEqualTo({
       method: 'POST',
-      headers: { 'content-type': 'application/json', authorization: 'Bearer CRMTOKEN' },
+      headers: {
+        'content-type': 'application/json',
+        authorization: 'Bearer CRMTOKEN',
+        'idempotency-key': '"crm:ord-1001-purchase"'
+      },
       timeout: 5000
     });
     assertThat(requests[0].body).isEqualTo({
@@ -1488,6 +1549,44 @@ scenarios:
     callLater(() => {
       assertApi('gtmOnSuccess').wasCalled();
     });
+- name: '[Payload] The idempotency key is the same on every retry, and differs per destination'
+  code: |-
+    runCode(mockData);
+    runCode(mockData);
+    mockData.destinationName = 'crm_eu';
+    mockData.destinations = { crm_eu: mockData.destinations.crm };
+    runCode(mockData);
+    const keys = requests.map((request) => request.options.headers['idempotency-key']);
+    assertThat(keys).isEqualTo(['"crm:ord-1001-purchase"', '"crm:ord-1001-purchase"', '"crm_eu:ord-1001-purchase"']);
+- name: '[Signature] With a signing key id the exact body is signed with HMAC-SHA256'
+  code: |-
+    let signed = [];
+    mock('queryPermission', (permission, keyId) => permission === 'use_custom_private_keys' && keyId === 'crm-1');
+    mock('hmacSha256', (input, keyId, options) => {
+      signed.push({ input: input, keyId: keyId, options: options });
+      return 'abc123';
+    });
+    let sent = [];
+    mock('sendHttpRequest', (url, options, requestBody) => {
+      sent.push({ headers: options.headers, body: requestBody });
+      return Promise.create((resolve) => resolve({ statusCode: 200, headers: {}, body: '' }));
+    });
+    mockData.signingKeyId = 'crm-1';
+    runCode(mockData);
+    const t = '1732870000';
+    assertThat(sent[0].headers['x-sgtm-signature']).isEqualTo('t=' + t + ',kid=crm-1,v1=abc123');
+    assertThat(signed).isEqualTo([{ input: t + '.' + sent[0].body, keyId: 'crm-1', options: { outputEncoding: 'hex' } }]);
+- name: '[Signature] A key id the permission does not admit sends nothing and fails'
+  code: |-
+    mock('queryPermission', () => false);
+    mockData.signingKeyId = 'other';
+    runCode(mockData);
+    assertApi('sendHttpRequest').wasNotCalled();
+    assertApi('gtmOnFailure').wasCalled();
+- name: '[Signature] Without a signing key id no signature header is sent'
+  code: |-
+    runCode(mockData);
+    assertThat(requests[0].options.headers['x-sgtm-signature']).isUndefined();
 - name: '[Payload] Without a token no authorization header is sent'
   code: |-
     mockData.bearerToken = '';
@@ -1560,7 +1659,8 @@ setup: |-
     logType: 'no',
     url: 'https://crm.example.com/hooks/sgtm',
     bearerToken: 'CRMTOKEN',
-    hashing: 'google'
+    hashing: 'google',
+    signingKeyId: ''
   };
 
 

@@ -101,12 +101,12 @@ ___TEMPLATE_PARAMETERS___
     "macrosInSelect": false,
     "selectItems": [
       {
-        "value": "v21.0",
-        "displayValue": "v21.0"
+        "value": "v27.0",
+        "displayValue": "v27.0"
       }
     ],
     "simpleValueType": true,
-    "defaultValue": "v21.0",
+    "defaultValue": "v27.0",
     "help": "Set by the tracking plan; the send_http permission admits exactly these."
   },
   {
@@ -262,8 +262,13 @@ const LOG_NAME = 'sgtm-companion meta_capi';
 const GRAPH_URL = 'https://graph.facebook.com/';
 const TIMEOUT_MS = 1500;
 const SHADOW_MESSAGE = 'sgtm_shadow';
-// Meta rejects the whole request when an event is older than 7 days (protocols.md 2.2).
+// Meta rejects the whole request when an event is older than 7 days, 62 for physical_store
+// (protocols.md 2.2).
 const MAX_AGE_SECONDS = 7 * 24 * 3600;
+const MAX_STORE_AGE_SECONDS = 62 * 24 * 3600;
+// The order's channel (context.channel) in Meta's action_source terms (docs/destinations.md);
+// no channel means a browser session, i.e. the website.
+const ACTION_SOURCES = { web: 'website', pos: 'physical_store', subscription: 'system_generated', other: 'other' };
 const MAX_CONTENTS = 1000;
 
 /*==============================================================================
@@ -1288,8 +1293,9 @@ if (!mappedName) {
 }
 
 const serverEvent = buildEvent();
-if (Math.floor(getTimestampMillis() / 1000) - serverEvent.event_time > MAX_AGE_SECONDS) {
-  log({ Type: 'Message', TraceId: eventId, EventName: mappedName, Message: 'older than 7 days: Meta would reject it' });
+const maxAge = serverEvent.action_source === 'physical_store' ? MAX_STORE_AGE_SECONDS : MAX_AGE_SECONDS;
+if (Math.floor(getTimestampMillis() / 1000) - serverEvent.event_time > maxAge) {
+  log({ Type: 'Message', TraceId: eventId, EventName: mappedName, Message: 'too old: Meta would reject it' });
   return data.gtmOnFailure();
 }
 const payload = { data: [serverEvent] };
@@ -1315,6 +1321,12 @@ finishHttp(
   Meta Conversions API
 ==============================================================================*/
 
+function actionSource() {
+  const signals = getEventData('x-sgtm-context') || {};
+  if (getType(signals.channel) !== 'string') return 'website';
+  return ACTION_SOURCES[signals.channel] || 'other';
+}
+
 function buildEvent() {
   const pageLocation = pageUrl(getEventData('page_location'));
   const serverEvent = {
@@ -1322,10 +1334,13 @@ function buildEvent() {
     event_time: Math.floor(eventTimestampMillis() / 1000),
     // Same event_id as the browser pixel's eventID: Meta keeps one of the two (2.8).
     event_id: makeString(eventId),
-    action_source: pageLocation ? 'website' : 'system_generated',
+    action_source: actionSource(),
     user_data: metaUserData()
   };
-  if (pageLocation) serverEvent.event_source_url = pageLocation;
+  // The page of the joined browser session; only a website event has one.
+  if (pageLocation && serverEvent.action_source === 'website') {
+    serverEvent.event_source_url = pageLocation;
+  }
   // Limited Data Use where the visitor's region asks for it (the sidecar's regional rule).
   const processing = entry ? entry.data_processing_options : undefined;
   if (getType(processing) === 'object' && getType(processing.options) === 'array') {
@@ -1510,7 +1525,7 @@ ___SERVER_PERMISSIONS___
             "listItem": [
               {
                 "type": 1,
-                "string": "https://graph.facebook.com/v21.0/123456789012345/events*"
+                "string": "https://graph.facebook.com/v27.0/123456789012345/events*"
               }
             ]
           }
@@ -1634,7 +1649,7 @@ scenarios:
   code: |-
     runCode(mockData);
     assertThat(requests.length).isEqualTo(1);
-    assertThat(requests[0].url).isEqualTo('https://graph.facebook.com/v21.0/123456789012345/events?access_token=TOKEN');
+    assertThat(requests[0].url).isEqualTo('https://graph.facebook.com/v27.0/123456789012345/events?access_token=TOKEN');
     assertThat(requests[0].options.timeout).isEqualTo(1500);
     const sent = requests[0].body.data[0];
     assertThat(sent.event_name).isEqualTo('Purchase');
@@ -1675,6 +1690,28 @@ scenarios:
     assertThat(sent.data_processing_options).isEqualTo(['LDU']);
     assertThat(sent.data_processing_options_country).isEqualTo(0);
     assertThat(sent.data_processing_options_state).isEqualTo(0);
+- name: '[Payload] action_source follows the order channel, never system_generated for a web order'
+  code: |-
+    ['web', 'pos', 'subscription', 'other', 'kiosk'].forEach((channel) => {
+      eventData['x-sgtm-context'] = { channel: channel };
+      runCode(mockData);
+    });
+    eventData.page_location = undefined;
+    eventData['x-sgtm-context'] = { channel: 'web' };
+    runCode(mockData);
+    const sent = requests.map((request) => request.body.data[0]);
+    assertThat(sent.map((event) => event.action_source)).isEqualTo(['website', 'physical_store', 'system_generated', 'other', 'other', 'website']);
+    assertThat(sent.map((event) => event.event_source_url)).isEqualTo(['https://shop.example.com/checkout', undefined, undefined, undefined, undefined, undefined]);
+- name: '[Errors] A store sale may be 62 days old, a web event only 7'
+  code: |-
+    eventData['x-sgtm-timestamp'] = NOW - 30 * 24 * 3600 * 1000;
+    eventData['x-sgtm-context'] = { channel: 'pos' };
+    runCode(mockData);
+    assertThat(requests[0].body.data[0].action_source).isEqualTo('physical_store');
+    eventData['x-sgtm-timestamp'] = NOW - 63 * 24 * 3600 * 1000;
+    runCode(mockData);
+    assertThat(requests.length).isEqualTo(1);
+    assertApi('gtmOnFailure').wasCalled();
 - name: '[Hashing] Raw PII from another client is normalised and hashed by Meta rules'
   code: |-
     fromOtherClient({ email_address: 'John_Smith@gmail.com', phone_number: '+1 (650) 555-1212', address: { city: 'Menlo Park' } });
@@ -1802,7 +1839,7 @@ setup: |-
     sendUserAgent: false,
     logType: 'no',
     pixelId: '123456789012345',
-    apiVersion: 'v21.0',
+    apiVersion: 'v27.0',
     accessToken: 'TOKEN',
     mode: 'live',
     testEventCode: ''
