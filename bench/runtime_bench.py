@@ -225,8 +225,13 @@ def _signed_request(out: Path, events: list[dict[str, Any]]) -> Request:
 
 
 def _credentials(out: Path) -> None:
+    from formats.plan.loader import load_plan
+    from sgtm.demo import local_key_file
+
     keyfile = out / "bench-keys.json"
-    keyfile.write_text(json.dumps({"keys": {_key_id(out): base64.b64encode(KEY).decode()}}))
+    delivery = json.dumps({"keys": {_key_id(out): base64.b64encode(KEY).decode()}})
+    # plus a throwaway key for each http destination's body signature (docs/destinations.md)
+    keyfile.write_text(local_key_file(load_plan(PLAN), delivery))
     os.environ["SGTM_CREDENTIALS"] = str(keyfile)
     os.environ.setdefault("META_ACCESS_TOKEN", "bench-token")
     os.environ.setdefault("GA4_API_SECRET", "bench-secret")

@@ -360,12 +360,14 @@ def test_a_rate_limited_vendor_does_not_delay_the_others(tmp_path, sgtm_server, 
     from tests.conftest import EXAMPLE_PLAN
 
     text = EXAMPLE_PLAN.read_text(encoding="utf-8")
-    meta = "    retry_window_hours: 168\n    rollout: 50\n"
+    meta = "    pixel_events: [view_item, add_to_cart, begin_checkout, purchase]\n    rollout: 50\n"
     assert meta in text
     plan = tmp_path / "plan.yaml"
     plan.write_text(
         text.replace(
-            meta, "    retry_window_hours: 168\n    max_rate_per_s: 5\n    rollout: 100\n"
+            meta,
+            "    pixel_events: [view_item, add_to_cart, begin_checkout, purchase]\n"
+            "    max_rate_per_s: 5\n    rollout: 100\n",
         ),
         encoding="utf-8",
     )

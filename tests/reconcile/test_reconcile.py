@@ -26,11 +26,14 @@ def test_one_day_per_destination(any_store):
     (day,) = report.as_dict()["days"]
     assert day["day"] == "2026-11-30"
     ga4, meta = day["destinations"]["ga4"], day["destinations"]["meta"]
-    # o0 (00:30 local) counts, o9 (00:30 local the next day) does not: six orders on the day.
-    assert ga4["eligible"] == {"count": 6, "revenue": 250.0}
-    assert ga4["acknowledged"] == {"count": 6, "revenue": 250.0}
+    # o0 (00:30 local) counts, o9 (00:30 local the next day) does not: six orders on the day,
+    # and o3 (no client id) was skipped by GA4 at ingest, so five are eligible.
+    assert ga4["eligible"] == {"count": 5, "revenue": 220.0}
+    assert ga4["acknowledged"] == {"count": 5, "revenue": 220.0}
+    assert ga4["skipped"] == {"count": 1, "revenue": 30.0}
+    assert ga4["reasons"]["skipped"] == {"no_client_id": 1}
     assert ga4["coverage"] == 1.0 and ga4["band_status"] == "ok"
-    # o3 was acknowledged two hours after the sale: p95 over the 60-minute SLA.
+    # o2 was acknowledged two hours after the sale: p95 over the 60-minute SLA.
     assert ga4["latency_s"] == {"p50": 30.0, "p95": 7200.0, "max": 7200.0}
     assert ga4["sla_status"] == "over"
     assert meta["acknowledged"] == {"count": 2, "revenue": 110.0}
