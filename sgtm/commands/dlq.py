@@ -73,7 +73,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     show.set_defaults(func=cmd_show)
     replay = sub.add_parser(
         "replay",
-        help="queue dead letters again, with a fresh retry window",
+        help="queue dead letters again with fresh attempts (the acceptance window is re-evaluated)",
         description="Destinations go back to the outbox; the running worker delivers them. "
         "Destinations that succeeded since are not sent again.",
     )

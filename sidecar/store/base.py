@@ -255,7 +255,9 @@ class DeliveryStore(Store, Protocol):
         now: float = 0.0,
         on_each: Callable[[DeadLetter], None] | None = None,
     ) -> list[DeadLetter]:
-        """Send dead letters again: their destinations become ``waiting`` with a fresh window.
+        """Send dead letters again: their destinations become ``waiting`` with fresh attempts;
+        the window keeps counting from what the destination's acceptance rule counts from, so
+        the worker re-evaluates it (an event the platform would refuse expires again).
         ``on_each`` is called with every dead letter once it is handled (progress)."""
         ...
 
