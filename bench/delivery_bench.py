@@ -232,7 +232,7 @@ def end_to_end(tmp: Path, n_events: int, per_request: int, threads: int) -> dict
         sign_request,
     )
     from generator.render import generate
-    from sgtm.demo import vendor_hosts
+    from sgtm.harness.vendors import vendor_hosts
 
     plan = load_plan(PLAN)
     out = tmp / "generated"
@@ -467,7 +467,7 @@ def runtime_backlog(tmp: Path, n: int, batch_size: int) -> dict[str, Any]:
     from formats.plan import load_plan
     from formats.signing import generate_keyset
     from generator.render import generate
-    from sgtm.demo import vendor_hosts
+    from sgtm.harness.vendors import vendor_hosts
 
     plan = load_plan(PLAN)
     out = tmp / "generated-rb"

@@ -226,7 +226,7 @@ def _signed_request(out: Path, events: list[dict[str, Any]]) -> Request:
 
 def _credentials(out: Path) -> None:
     from formats.plan.loader import load_plan
-    from sgtm.demo import local_key_file
+    from sgtm.harness.vendors import local_key_file
 
     keyfile = out / "bench-keys.json"
     delivery = json.dumps({"keys": {_key_id(out): base64.b64encode(KEY).decode()}})

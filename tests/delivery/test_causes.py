@@ -11,7 +11,8 @@ from pathlib import Path
 from runtime.container import HandledRequest
 from runtime.dev import never_returned
 from runtime.host import Response as HostResponse
-from sgtm.demo import DEFAULT_PLAN, LocalLoop, browser_event
+from sgtm.harness.loop import DEFAULT_PLAN, LocalLoop
+from sgtm.harness.payloads import browser_event
 from sidecar.delivery.worker import answer_cause
 
 CONSENT = {"analytics": True, "ads": True, "functional": True}

@@ -18,7 +18,7 @@ from ruamel.yaml import YAML
 from formats.plan import load_plan
 from generator.render import generate
 from runtime.dev import serve
-from sgtm.demo import CaptureServer, local_key_file, vendor_hosts
+from sgtm.harness.vendors import CaptureServer, local_key_file, vendor_hosts
 from tests.conftest import EXAMPLE_PLAN, free_port
 from tests.delivery.stack import Stack, event
 from tests.delivery.test_faults import check_invariants

@@ -220,7 +220,7 @@ def test_same_events_from_browser_and_server_and_denied_ads(stack, tally):
 
 
 def test_same_order_from_webhook_twice_and_from_the_browser(stack, tally):
-    from sgtm.demo import shopify_order
+    from sgtm.harness.payloads import shopify_order
 
     stack.worker.start()
     order = shopify_order(2002, "checkout-token-2002")
@@ -264,7 +264,7 @@ def test_same_order_from_webhook_twice_and_from_the_browser(stack, tally):
 def test_browser_ids_cannot_suppress_or_overwrite_an_order(stack, tally):
     """A browser posting the next order's event id first must not make the real webhook a
     'duplicate'; posting it again later must not replace or re-queue the stored order."""
-    from sgtm.demo import shopify_order
+    from sgtm.harness.payloads import shopify_order
 
     stack.worker.start()
     forged = event("shopify-3003-purchase")
@@ -296,7 +296,7 @@ def test_browser_ids_cannot_suppress_or_overwrite_an_order(stack, tally):
 def test_order_paid_four_days_after_creation_still_reaches_ga4(stack, tally):
     """The event time used to be the order's creation: GA4's 72 h window had passed before the
     paid webhook arrived, and the purchase was dead-lettered without being sent."""
-    from sgtm.demo import shopify_order
+    from sgtm.harness.payloads import shopify_order
 
     stack.worker.start()
     order = shopify_order(4004, "checkout-token-4004")
@@ -322,7 +322,7 @@ def test_authentic_unmappable_webhook_is_quarantined_durably_and_replayed(stack,
     import subprocess
     import sys
 
-    from sgtm.demo import shopify_order
+    from sgtm.harness.payloads import shopify_order
 
     order = shopify_order(5005, "checkout-token-5005")
     order["line_items"][0]["quantity"] = "1"  # a string: the mapping cannot read it
@@ -409,7 +409,7 @@ def test_a_rate_limited_vendor_does_not_delay_the_others(tmp_path, sgtm_server, 
 def test_latest_consent_wins_between_context_and_events(stack, tally):
     """Real processes: the checkout context grants ads, then a page event reports ads: false;
     the order that follows must not go to Meta nor Google Ads."""
-    from sgtm.demo import shopify_order
+    from sgtm.harness.payloads import shopify_order
 
     stack.worker.start()
     client_id = "1234567890.1732860000"  # the demo order's and the events' client id
