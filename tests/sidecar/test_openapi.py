@@ -17,7 +17,8 @@ from schemathesis.specs.openapi.definitions import OPENAPI_31
 
 from formats import signing
 from formats.plan.loader import load_plan
-from sidecar.api.openapi import SHOPIFY_TOPICS, build_openapi
+from sidecar.api.openapi import build_openapi
+from sidecar.api.webhooks_spec import SHOPIFY_TOPICS
 from sidecar.app import create_app
 from sidecar.config import Config
 from sidecar.webhooks import identity, shopify, stripe, woocommerce
