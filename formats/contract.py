@@ -196,25 +196,7 @@ def policy(plan: m.Plan) -> dict[str, Any]:
         },
         "user_data": list(plan.user_data),
         "matrix": consent_matrix(plan),
-        "destinations": {
-            d.name: {
-                "kind": d.kind,
-                "purposes": list(d.purposes),
-                "events": dict(d.events),
-                "pii": list(d.pii),
-                "hashing": d.settings.get("hashing", d.hashing),
-                "ip": d.ip,
-                "user_agent": d.user_agent,
-                "settings": dict(d.settings),
-                "credentials": {role: ref.env for role, ref in d.credentials.items()},
-                "retry_window_hours": d.retry_window_hours,
-                "max_attempts": d.max_attempts,
-                "rollout": d.rollout,
-                "mode": d.mode,
-                "pixel_events": list(d.pixel_events),
-            }
-            for d in plan.destinations.values()
-        },
+        "destinations": {d.name: d.to_dict() for d in plan.destinations.values()},
         "sources": {
             s.name: {
                 "kind": s.kind,

@@ -68,22 +68,14 @@ def to_dict(plan: m.Plan) -> dict[str, Any]:
         }
         for e in plan.events.values()
     }
+    # The loader derives `hashing` from the kind and settings; the other empty optional fields
+    # are its defaults.
+    optional = ("description", "max_rate_per_s", "pixel_events", "recipient")
     out["destinations"] = {
         d.name: {
-            "kind": d.kind,
-            **({"description": d.description} if d.description else {}),
-            "purposes": list(d.purposes),
-            "events": dict(d.events),
-            "pii": list(d.pii),
-            "ip": d.ip,
-            "user_agent": d.user_agent,
-            "settings": dict(d.settings),
-            "credentials": {role: ref.env for role, ref in d.credentials.items()},
-            "retry_window_hours": d.retry_window_hours,
-            "max_attempts": d.max_attempts,
-            "rollout": d.rollout,
-            "mode": d.mode,
-            **({"pixel_events": list(d.pixel_events)} if d.pixel_events else {}),
+            k: v
+            for k, v in d.to_dict().items()
+            if k != "hashing" and not (k in optional and v in ("", None, [], {}))
         }
         for d in plan.destinations.values()
     }

@@ -7,7 +7,7 @@ has no errors, so code here may trust every invariant the loader checks.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 ENVELOPE_SCHEMA_MAJOR = 1
@@ -350,6 +350,29 @@ class Destination:
         if self.kind == "http":
             return str(self.settings.get("hashing", HASHING_RULES["http"]))
         return HASHING_RULES[self.kind]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Every field as plain data, in one place: the sidecar's policy carries all of it and
+        the plan dump writes it back as YAML (leaving out what is empty)."""
+        return {
+            "kind": self.kind,
+            "description": self.description,
+            "purposes": list(self.purposes),
+            "events": dict(self.events),
+            "pii": list(self.pii),
+            "hashing": self.hashing,
+            "ip": self.ip,
+            "user_agent": self.user_agent,
+            "settings": dict(self.settings),
+            "credentials": {role: ref.env for role, ref in self.credentials.items()},
+            "retry_window_hours": self.retry_window_hours,
+            "max_attempts": self.max_attempts,
+            "max_rate_per_s": self.max_rate_per_s,
+            "rollout": self.rollout,
+            "mode": self.mode,
+            "pixel_events": list(self.pixel_events),
+            "recipient": {k: v for k, v in asdict(self.recipient).items() if v},
+        }
 
 
 @dataclass(frozen=True)
