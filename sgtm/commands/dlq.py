@@ -18,8 +18,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ops.progress import Progress, mode_for
-from sgtm.output import EXIT_UNREACHABLE, add_format, print_json
-from sidecar.store.base import DeadLetter, StoreUnavailable
+from sgtm.output import add_format, print_json
+from sgtm.store_args import add_store_flags, iso, missing_outbox, store_env, with_store
+from sidecar.store.base import DeadLetter
 
 _RELATIVE = re.compile(r"(\d+)([smhd])")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -32,7 +33,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Deliver queued events to the sGTM client until stopped (SIGTERM/SIGINT). "
         "One worker per SQLite outbox; events left mid-batch by a killed worker are retried.",
     )
-    _store_flags(worker)
+    add_store_flags(worker)
     worker.add_argument("--plan", help="tracking plan (default: $SGTM_PLAN)")
     worker.add_argument("--collect-url", help="sGTM client URL (default: $SGTM_COLLECT_URL)")
     worker.add_argument(
@@ -61,13 +62,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     sub = dlq.add_subparsers(dest="dlq_command", metavar="SUBCOMMAND", required=True)
     ls = sub.add_parser("list", help="list dead letters, oldest first")
-    _store_flags(ls)
+    add_store_flags(ls)
     _filters(ls)
     ls.add_argument("--all", action="store_true", help="include ones already replayed")
     ls.add_argument("--format", choices=("text", "json"), default="text")
     ls.set_defaults(func=cmd_list)
     show = sub.add_parser("show", help="one dead letter with every attempt")
-    _store_flags(show)
+    add_store_flags(show)
     show.add_argument("id", help="the dead letter's ID (from `sgtm dlq list`)")
     show.add_argument("--format", choices=("text", "json"), default="text")
     show.set_defaults(func=cmd_show)
@@ -77,15 +78,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Destinations go back to the outbox; the running worker delivers them. "
         "Destinations that succeeded since are not sent again.",
     )
-    _store_flags(replay)
+    add_store_flags(replay)
     _filters(replay)
     add_format(replay)
     replay.set_defaults(func=cmd_replay)
-
-
-def _store_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--backend", choices=("sqlite", "gcp"), help="default: $SGTM_BACKEND or sqlite")
-    p.add_argument("--outbox", help="SQLite outbox path (default: $SGTM_OUTBOX)")
 
 
 def _filters(p: argparse.ArgumentParser) -> None:
@@ -119,74 +115,8 @@ def parse_since(text: str, now: float | None = None) -> float:
     return when.timestamp()
 
 
-def _env(args: argparse.Namespace) -> dict[str, str]:
-    env = dict(os.environ)
-    if getattr(args, "backend", None):
-        env["SGTM_BACKEND"] = args.backend
-    if getattr(args, "outbox", None):
-        env["SGTM_OUTBOX"] = args.outbox
-    return env
-
-
-class StoreMissing(RuntimeError):
-    """The outbox a command reads does not exist: a mistyped path must not become an empty one."""
-
-
-def _open(args: argparse.Namespace) -> Any:
-    from sidecar.store.factory import open_store_from_env
-
-    env = _env(args)
-    missing = _missing_outbox(args, env)
-    if missing:
-        raise StoreMissing(missing)
-    return open_store_from_env(env)
-
-
-def _missing_outbox(args: argparse.Namespace, env: dict[str, str]) -> str:
-    """Why the SQLite outbox cannot be used ('' when it exists): opening a mistyped path would
-    create an empty database and show nothing (dlq) or deliver nothing, forever (worker)."""
-    if (env.get("SGTM_BACKEND") or "sqlite") != "sqlite":
-        return ""
-    path = env.get("SGTM_OUTBOX", "./sgtm-outbox.sqlite")
-    if os.path.exists(path):
-        return ""
-    flag = "--outbox" if getattr(args, "outbox", None) else "SGTM_OUTBOX"
-    return f"{path}: no such outbox ({flag}); `sgtm serve` creates it on first start"
-
-
-def _with_store(command: Any) -> Any:
-    """Run `command(args, store)`: a missing outbox exits 1, an unavailable store exits 3."""
-
-    def run(args: argparse.Namespace) -> int:
-        try:
-            store = _open(args)
-        except StoreMissing as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 1
-        except ValueError as exc:  # e.g. SGTM_BACKEND=gcp without a project
-            print(f"error: {exc}", file=sys.stderr)
-            return 1
-        except StoreUnavailable as exc:
-            print(f"error: the store is unavailable: {exc}", file=sys.stderr)
-            return EXIT_UNREACHABLE
-        try:
-            return int(command(args, store))
-        except StoreUnavailable as exc:
-            print(f"error: the store is unavailable: {exc}", file=sys.stderr)
-            return EXIT_UNREACHABLE
-        finally:
-            close = getattr(store, "close", None)
-            if close is not None:
-                close()
-
-    run.__doc__ = command.__doc__
-    return run
-
-
 def _iso(ts: float | None) -> str:
-    if ts is None:
-        return "-"
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return iso(ts) or "-"
 
 
 def _as_dict(d: DeadLetter) -> dict[str, Any]:
@@ -211,7 +141,7 @@ def _as_dict(d: DeadLetter) -> dict[str, Any]:
     }
 
 
-@_with_store
+@with_store
 def cmd_list(args: argparse.Namespace, store: Any) -> int:
     letters = store.dead_letters(
         since=args.since, destination=args.destination, include_replayed=args.all
@@ -233,7 +163,7 @@ def cmd_list(args: argparse.Namespace, store: Any) -> int:
     return 0
 
 
-@_with_store
+@with_store
 def cmd_show(args: argparse.Namespace, store: Any) -> int:
     letter = store.dead_letter(args.id)
     if letter is None:
@@ -263,7 +193,7 @@ def cmd_show(args: argparse.Namespace, store: Any) -> int:
     return 0
 
 
-@_with_store
+@with_store
 def cmd_replay(args: argparse.Namespace, store: Any) -> int:
     # The gcp store replays one Firestore transaction per dead letter: minutes for thousands.
     total = len(store.dead_letters(since=args.since, destination=args.destination, limit=10**9))
@@ -294,8 +224,8 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from sidecar.delivery.lock import WorkerLock, WorkerLockHeld
     from sidecar.delivery.runner import DeliveryConfigError, build_worker
 
-    env = _env(args)
-    missing = _missing_outbox(args, env)
+    env = store_env(args)
+    missing = missing_outbox(args, env)
     if missing:
         print(f"error: {missing}", file=sys.stderr)
         return 1

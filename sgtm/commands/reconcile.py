@@ -17,6 +17,7 @@ from typing import Any
 
 from formats.plan.errors import PlanError
 from formats.plan.model import Plan
+from sgtm.store_args import StoreMissing, add_store_flags, open_store, store_env
 from sidecar.reconcile.days import ReconcileError, day_range
 from sidecar.store.base import StoreUnavailable
 from sidecar.store.reconcile import LATE_ARRIVAL_S
@@ -82,8 +83,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--plan", help="tracking plan (default: $SGTM_PLAN)")
-    p.add_argument("--backend", choices=("sqlite", "gcp"), help="default: $SGTM_BACKEND or sqlite")
-    p.add_argument("--outbox", help="SQLite outbox path (default: $SGTM_OUTBOX)")
+    add_store_flags(p)
     p.add_argument("--format", choices=("text", "json"), default="text")
 
 
@@ -108,23 +108,12 @@ def load_plan_arg(args: argparse.Namespace, required: bool = True) -> Plan | Non
 
 
 def open_store_arg(args: argparse.Namespace) -> Any:
-    from sidecar.store.factory import open_store_from_env
-
-    env = dict(os.environ)
-    if args.backend:
-        env["SGTM_BACKEND"] = args.backend
-    if args.outbox:
-        env["SGTM_OUTBOX"] = args.outbox
-    backend = env.get("SGTM_BACKEND", "sqlite") or "sqlite"
-    if backend == "sqlite":
-        path = env.get("SGTM_OUTBOX", "./sgtm-outbox.sqlite")
-        if not Path(path).is_file():
-            raise ReconcileError(f"outbox {path}: no such file (set --outbox or SGTM_OUTBOX)")
     try:
-        return open_store_from_env(env)
-    except (ValueError, StoreUnavailable) as exc:
+        return open_store(args)
+    except (StoreMissing, ValueError, StoreUnavailable) as exc:
         raise ReconcileError(str(exc)) from None
     except Exception as exc:  # noqa: BLE001 - e.g. google.auth DefaultCredentialsError
+        backend = store_env(args).get("SGTM_BACKEND") or "sqlite"
         raise ReconcileError(f"cannot open the {backend} store: {_one_line(exc)}") from None
 
 
