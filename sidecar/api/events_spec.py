@@ -53,18 +53,6 @@ def components(plan: Plan, max_batch: int) -> dict[str, Any]:
         "minItems": 1,
         "maxItems": max_batch,
     }
-    components["FieldError"] = {
-        "type": "object",
-        "properties": {
-            "pointer": {
-                "type": "string",
-                "description": "RFC 6901 JSON pointer in the body (a header's name for a "
-                "missing header)",
-            },
-            "message": {"type": "string"},
-        },
-        "required": ["pointer", "message"],
-    }
     outcomes = [QUEUED, BLOCKED, ANONYMIZED, NOT_IN_ROLLOUT, *SKIPPED]
     components["EventResult"] = {
         "type": "object",
