@@ -190,7 +190,7 @@ def test_cli_passes_on_a_clean_day(tmp_path, capsys, sqlite_store):
     [
         (["--from", "2026-02-30"], "sgtm reconcile: --from '2026-02-30': not a date"),
         (["--from", "2026-01-01", "--to", "2026-12-01"], "is 335 days; at most 92"),
-        (["--outbox", "/nonexistent/outbox.sqlite"], "outbox /nonexistent/outbox.sqlite: no such"),
+        (["--outbox", "/nonexistent/outbox.sqlite"], "/nonexistent/outbox.sqlite: no such outbox"),
         (["--backfill"], "--backfill needs --pull"),
         (["--plan", "/nonexistent.yaml"], "cannot read the plan"),
     ],
