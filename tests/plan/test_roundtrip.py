@@ -123,3 +123,34 @@ def test_valid_plan_round_trips(data):
     again = load_plan_text(dump_yaml(plan), "dumped.yaml")
     assert dataclasses.replace(again, source_path="") == dataclasses.replace(plan, source_path="")
     assert artifacts(again) == artifacts(plan)
+
+
+def test_every_destination_field_survives_the_dump():
+    # The dump and the policy read one serialisation (Destination.to_dict); before it, the dump
+    # dropped the rate limit, the description and the recipient of a destination.
+    text = """
+plan: shop
+version: "1.0.0"
+currency: EUR
+region: europe-west1
+retention_days: 30
+events:
+  purchase:
+    params:
+      transaction_id: {type: string, required: true}
+destinations:
+  crm:
+    kind: http
+    description: The CRM's order hook.
+    purposes: [functional]
+    events: [purchase]
+    max_rate_per_s: 5
+    settings: {url: "https://hooks.example.com/x"}
+    recipient: {vendor: Acme CRM, location: EU}
+"""
+    plan = load_plan_text(text)
+    again = load_plan_text(dump_yaml(plan))
+    crm = again.destinations["crm"]
+    assert crm.max_rate_per_s == 5 and crm.description == "The CRM's order hook."
+    assert (crm.recipient.vendor, crm.recipient.location) == ("Acme CRM", "EU")
+    assert again.destinations == plan.destinations
